@@ -1,0 +1,82 @@
+// swift-tools-version:5.10
+//
+// SegTTT: test-time training for semantic segmentation, in Swift on libtorch.
+//
+// libtorch is found from the `LIBTORCH` environment variable (a folder with `include/`
+// and `lib/`: a downloaded libtorch, a PyTorch wheel's `torch/` folder, a CUDA build),
+// and otherwise from Debian's `libtorch-dev` under /usr.
+import Foundation
+import PackageDescription
+
+/// Where libtorch's headers and libraries live, and how it was compiled.
+struct LibTorch {
+    var includes: [String]
+    var libDir: String
+    var hasCUDA: Bool
+    var cxx11ABI: Bool
+
+    static func locate() -> LibTorch {
+        let env = ProcessInfo.processInfo.environment
+        let fm = FileManager.default
+        if let root = env["LIBTORCH"], !root.isEmpty {
+            let lib = root + "/lib"
+            // Official libtorch archives and wheels state their C++ ABI in TorchConfig.cmake.
+            var abi = true
+            if let flag = env["LIBTORCH_CXX11_ABI"] {
+                abi = flag == "1"
+            } else if let config = try? String(contentsOfFile: root + "/share/cmake/Torch/TorchConfig.cmake", encoding: .utf8),
+                config.contains("_GLIBCXX_USE_CXX11_ABI=0")
+            {
+                abi = false
+            }
+            return LibTorch(
+                includes: [root + "/include", root + "/include/torch/csrc/api/include"],
+                libDir: lib,
+                hasCUDA: fm.fileExists(atPath: lib + "/libtorch_cuda.so"),
+                cxx11ABI: abi)
+        }
+        let lib = "/usr/lib/x86_64-linux-gnu"
+        return LibTorch(
+            // /usr/include is searched already; naming it again breaks #include_next.
+            includes: ["/usr/include/torch/csrc/api/include"],
+            libDir: lib,
+            hasCUDA: fm.fileExists(atPath: lib + "/libtorch_cuda.so"),
+            cxx11ABI: true)
+    }
+
+    var cxxFlags: [String] {
+        includes.flatMap { ["-isystem", $0] } + ["-D_GLIBCXX_USE_CXX11_ABI=\(cxx11ABI ? 1 : 0)", "-Wno-deprecated-declarations"]
+            + (hasCUDA ? ["-DCTORCH_WITH_CUDA=1"] : [])
+    }
+
+    var linkerFlags: [String] {
+        // CUDA kernels register themselves from static constructors in libtorch_cuda, which
+        // the linker would otherwise drop because no symbol of it is referenced directly.
+        let cuda = hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-Xlinker", "--as-needed"] : []
+        return ["-L" + libDir, "-Xlinker", "-rpath", "-Xlinker", libDir] + cuda + ["-ltorch", "-ltorch_cpu", "-lc10"]
+    }
+}
+
+let torch = LibTorch.locate()
+
+let package = Package(
+    name: "SegTTT",
+    products: [
+        .library(name: "Torch", targets: ["Torch"]),
+        .library(name: "TorchNN", targets: ["TorchNN"]),
+    ],
+    targets: [
+        // The C shim over libtorch: implementation detail, no stable API.
+        .target(
+            name: "CTorch",
+            cxxSettings: [.unsafeFlags(torch.cxxFlags)],
+            linkerSettings: [.unsafeFlags(torch.linkerFlags)]
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+        .target(name: "TorchNN", dependencies: ["Torch"]),
+        .executableTarget(name: "torch-smoke", dependencies: ["TorchNN"], path: "Sources/torch-smoke"),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Fixtures")]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,62 @@
+// Shared helpers of the shim's implementation files. Not part of the C interface.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <atomic>
+#include <string>
+
+#include "ctorch.h"
+
+struct ct_tensor_s {
+    at::Tensor tensor;
+};
+
+struct ct_generator_s {
+    at::Generator generator;
+};
+
+namespace ctorch {
+
+extern std::atomic<int64_t> live_tensors;
+extern std::atomic<int64_t> live_generators;
+void set_error(const std::string &message);
+
+/// Wraps a libtorch result in a new handle owned by the caller.
+inline ct_tensor wrap(at::Tensor t) {
+    live_tensors.fetch_add(1, std::memory_order_relaxed);
+    return new ct_tensor_s{std::move(t)};
+}
+
+inline at::IntArrayRef dims(const int64_t *p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
+
+inline at::Device device(int type, int index) {
+    return type == CT_CUDA ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index)) : at::Device(at::kCPU);
+}
+
+inline at::ScalarType scalar_type(int code) { return static_cast<at::ScalarType>(code); }
+
+inline c10::optional<at::Tensor> optional(ct_tensor t) {
+    return t ? c10::optional<at::Tensor>(t->tensor) : c10::nullopt;
+}
+
+inline c10::optional<at::Generator> optional(ct_generator g) {
+    return g ? c10::optional<at::Generator>(g->generator) : c10::nullopt;
+}
+
+}  // namespace ctorch
+
+/// Runs a body, turning any C++ exception into CT_ERROR with its message kept for
+/// ct_last_error(). Every fallible function of the shim is written inside it.
+#define CT_PROTECT(...)                                      \
+    try {                                                   \
+        __VA_ARGS__;                                        \
+        return CT_OK;                                       \
+    } catch (const c10::Error &e) {                         \
+        ctorch::set_error(e.what_without_backtrace());      \
+    } catch (const std::exception &e) {                     \
+        ctorch::set_error(e.what());                        \
+    } catch (...) {                                         \
+        ctorch::set_error("unknown C++ exception");         \
+    }                                                       \
+    return CT_ERROR;

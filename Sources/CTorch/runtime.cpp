@@ -1,0 +1,58 @@
+// Errors, handle counting, threads, devices, grad mode and seeds.
+#include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/Context.h>
+#include <torch/version.h>
+
+#include <cstring>
+
+#include "internal.h"
+
+namespace ctorch {
+std::atomic<int64_t> live_tensors{0};
+std::atomic<int64_t> live_generators{0};
+static thread_local std::string last_error;
+void set_error(const std::string &message) { last_error = message; }
+}  // namespace ctorch
+
+extern "C" {
+
+const char *ct_last_error(void) { return ctorch::last_error.c_str(); }
+int64_t ct_live_tensors(void) { return ctorch::live_tensors.load(); }
+int64_t ct_live_generators(void) { return ctorch::live_generators.load(); }
+
+void ct_set_num_threads(int n) {
+    try {
+        at::set_num_threads(n);
+    } catch (...) {
+    }
+}
+
+int ct_get_num_threads(void) { return at::get_num_threads(); }
+
+bool ct_cuda_is_available(void) {
+    try {
+        return at::hasCUDA();
+    } catch (...) {
+        return false;
+    }
+}
+
+int ct_cuda_device_count(void) {
+    try {
+        return at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0;
+    } catch (...) {
+        return 0;
+    }
+}
+
+bool ct_grad_enabled(void) { return at::GradMode::is_enabled(); }
+void ct_set_grad_enabled(bool enabled) { at::GradMode::set_enabled(enabled); }
+
+ct_status ct_manual_seed(uint64_t seed) { CT_PROTECT(at::manual_seed(seed)) }
+
+const char *ct_version(void) { return TORCH_VERSION; }
+
+void ct_string_free(char *s) { free(s); }
+
+}  // extern "C"

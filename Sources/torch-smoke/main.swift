@@ -1,0 +1,2 @@
+import TorchNN
+print("placeholder")
