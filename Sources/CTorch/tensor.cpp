@@ -244,7 +244,13 @@ ct_status ct_bernoulli_scalar(const int64_t *sizes, int ndim, double p, int dtyp
 
 // ---- in-place updates ----------------------------------------------------------------------
 
-ct_status ct_add_(ct_tensor self, ct_tensor other, double alpha) { CT_PROTECT(self->tensor.add_(other->tensor, alpha)) }
+ct_status ct_add_(ct_tensor self, ct_tensor other, double alpha) {
+    // libtorch rejects a floating-point alpha for integer tensors (a step counter, say).
+    CT_PROTECT({
+        bool integral = at::isIntegralType(self->tensor.scalar_type(), /*includeBool=*/true);
+        self->tensor.add_(other->tensor, integral ? at::Scalar(static_cast<int64_t>(alpha)) : at::Scalar(alpha));
+    })
+}
 ct_status ct_mul_scalar_(ct_tensor self, double s) { CT_PROTECT(self->tensor.mul_(s)) }
 ct_status ct_addcmul_(ct_tensor self, ct_tensor a, ct_tensor b, double value) {
     CT_PROTECT(self->tensor.addcmul_(a->tensor, b->tensor, value))

@@ -1,0 +1,79 @@
+import Torch
+
+/// 2-d convolution, `torch.nn.Conv2d`: weight [Cout, Cin / groups, kH, kW], optional bias [Cout].
+public final class Conv2d: Module, UnaryModule {
+    public let stride: Pair
+    public let padding: Pair
+    public let dilation: Pair
+    public let groups: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    /// Creates the layer with PyTorch's default initialisation.
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Pair, stride: Pair = 1, padding: Pair = 0,
+        dilation: Pair = 1, groups: Int = 1, bias: Bool = true, generator: Generator? = nil
+    ) throws {
+        guard inChannels % groups == 0, outChannels % groups == 0 else {
+            throw TorchError("Conv2d: \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
+        }
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let shape = [outChannels, inChannels / groups, kernelSize.height, kernelSize.width]
+        let w = try Initialization.defaultWeight(shape, generator: generator)
+        let b = bias ? try Initialization.defaultBias(outChannels, weightShape: shape, generator: generator) : nil
+        weight = try Parameter(w)
+        self.bias = try b.map { try Parameter($0) }
+        super.init()
+        registerParameter("weight", weight)
+        if let bias = self.bias { registerParameter("bias", bias) }
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        try conv2d(
+            input, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation,
+            groups: groups)
+    }
+}
+
+/// 2-d transposed convolution, `torch.nn.ConvTranspose2d`: weight [Cin, Cout / groups, kH, kW].
+public final class ConvTranspose2d: Module, UnaryModule {
+    public let stride: Pair
+    public let padding: Pair
+    public let outputPadding: Pair
+    public let dilation: Pair
+    public let groups: Int
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(
+        _ inChannels: Int, _ outChannels: Int, kernelSize: Pair, stride: Pair = 1, padding: Pair = 0,
+        outputPadding: Pair = 0, groups: Int = 1, bias: Bool = true, dilation: Pair = 1, generator: Generator? = nil
+    ) throws {
+        guard inChannels % groups == 0, outChannels % groups == 0 else {
+            throw TorchError(
+                "ConvTranspose2d: \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
+        }
+        self.stride = stride
+        self.padding = padding
+        self.outputPadding = outputPadding
+        self.dilation = dilation
+        self.groups = groups
+        let shape = [inChannels, outChannels / groups, kernelSize.height, kernelSize.width]
+        let w = try Initialization.defaultWeight(shape, generator: generator)
+        let b = bias ? try Initialization.defaultBias(outChannels, weightShape: shape, generator: generator) : nil
+        weight = try Parameter(w)
+        self.bias = try b.map { try Parameter($0) }
+        super.init()
+        registerParameter("weight", weight)
+        if let bias = self.bias { registerParameter("bias", bias) }
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        try convTranspose2d(
+            input, weight: weight.value, bias: bias?.value, stride: stride, padding: padding,
+            outputPadding: outputPadding, groups: groups, dilation: dilation)
+    }
+}

@@ -1,0 +1,75 @@
+import Torch
+
+/// Which mean and variance a BatchNorm layer normalises with.
+public enum BatchNormStatistics: Equatable, Sendable {
+    /// PyTorch's behaviour: batch statistics in training mode (updating the running ones),
+    /// running statistics in evaluation mode.
+    case followMode
+    /// The stored running statistics, whatever the mode.
+    case running
+    /// The current batch's statistics, whatever the mode; the running ones are not updated.
+    case batch
+    /// `prior * running + (1 - prior) * batch` for the mean and for the variance (unbiased
+    /// batch variance), the batch statistics carrying no gradient and the running ones never
+    /// updated (the "BN prior" of test-time adaptation; 1 = running, 0 = batch).
+    case prior(Double)
+}
+
+/// Batch normalisation over [N, C, H, W], `torch.nn.BatchNorm2d`:
+/// y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
+public final class BatchNorm2d: Module, UnaryModule {
+    public let eps: Double
+    public let momentum: Double
+    public let weight: Parameter?
+    public let bias: Parameter?
+    public let runningMean: Buffer
+    public let runningVar: Buffer
+    public let numBatchesTracked: Buffer
+    /// Which statistics to normalise with (set by test-time adaptation methods).
+    public var statistics: BatchNormStatistics = .followMode
+
+    /// `affine` adds weight (ones) and bias (zeros); running statistics start at 0 and 1.
+    public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true) throws {
+        self.eps = eps
+        self.momentum = momentum
+        weight = affine ? try Parameter(Tensor.ones([numFeatures])) : nil
+        bias = affine ? try Parameter(Tensor.zeros([numFeatures])) : nil
+        runningMean = Buffer(try Tensor.zeros([numFeatures]))
+        runningVar = Buffer(try Tensor.ones([numFeatures]))
+        numBatchesTracked = Buffer(try Tensor.zeros([], dtype: .int64), optionalInCheckpoint: true)
+        super.init()
+        if let weight { registerParameter("weight", weight) }
+        if let bias { registerParameter("bias", bias) }
+        registerBuffer("running_mean", runningMean)
+        registerBuffer("running_var", runningVar)
+        registerBuffer("num_batches_tracked", numBatchesTracked)
+    }
+
+    public func forward(_ input: Tensor) throws -> Tensor {
+        switch statistics {
+        case .followMode where isTraining:
+            try withNoGrad { try numBatchesTracked.value.add_(Tensor.ones([], dtype: .int64)) }
+            return try normalize(input, mean: runningMean.value, variance: runningVar.value, training: true)
+        case .followMode, .running:
+            return try normalize(input, mean: runningMean.value, variance: runningVar.value, training: false)
+        case .batch:
+            return try normalize(input, mean: nil, variance: nil, training: true)
+        case .prior(let prior):
+            let (mean, variance) = try withNoGrad {
+                let batchMean = try input.mean(dims: [0, 2, 3])
+                let batchVar = try input.var(dims: [0, 2, 3], unbiased: true)
+                return (
+                    try prior * runningMean.value + (1 - prior) * batchMean,
+                    try prior * runningVar.value + (1 - prior) * batchVar
+                )
+            }
+            return try normalize(input, mean: mean, variance: variance, training: false)
+        }
+    }
+
+    private func normalize(_ input: Tensor, mean: Tensor?, variance: Tensor?, training: Bool) throws -> Tensor {
+        try batchNorm(
+            input, runningMean: mean, runningVar: variance, weight: weight?.value, bias: bias?.value, training: training,
+            momentum: momentum, eps: eps)
+    }
+}
