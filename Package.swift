@@ -24,7 +24,8 @@ struct LibTorch {
             var abi = true
             if let flag = env["LIBTORCH_CXX11_ABI"] {
                 abi = flag == "1"
-            } else if let config = try? String(contentsOfFile: root + "/share/cmake/Torch/TorchConfig.cmake", encoding: .utf8),
+            } else if let config = try? String(
+                contentsOfFile: root + "/share/cmake/Torch/TorchConfig.cmake", encoding: .utf8),
                 config.contains("_GLIBCXX_USE_CXX11_ABI=0")
             {
                 abi = false
@@ -45,14 +46,17 @@ struct LibTorch {
     }
 
     var cxxFlags: [String] {
-        includes.flatMap { ["-isystem", $0] } + ["-D_GLIBCXX_USE_CXX11_ABI=\(cxx11ABI ? 1 : 0)", "-Wno-deprecated-declarations"]
+        includes.flatMap { ["-isystem", $0] } + [
+            "-D_GLIBCXX_USE_CXX11_ABI=\(cxx11ABI ? 1 : 0)", "-Wno-deprecated-declarations",
+        ]
             + (hasCUDA ? ["-DCTORCH_WITH_CUDA=1"] : [])
     }
 
     var linkerFlags: [String] {
         // CUDA kernels register themselves from static constructors in libtorch_cuda, which
         // the linker would otherwise drop because no symbol of it is referenced directly.
-        let cuda = hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-Xlinker", "--as-needed"] : []
+        let cuda =
+            hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-Xlinker", "--as-needed"] : []
         return ["-L" + libDir, "-Xlinker", "-rpath", "-Xlinker", libDir] + cuda + ["-ltorch", "-ltorch_cpu", "-lc10"]
     }
 }
@@ -75,6 +79,7 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"]),
         .target(name: "TorchNN", dependencies: ["Torch"]),
         .executableTarget(name: "torch-smoke", dependencies: ["TorchNN"], path: "Sources/torch-smoke"),
+        .executableTarget(name: "op-overhead", dependencies: ["Torch"], path: "Benchmarks/OpOverhead"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Fixtures")]),
     ],

@@ -36,6 +36,15 @@ inline at::Device device(int type, int index) {
 
 inline at::ScalarType scalar_type(int code) { return static_cast<at::ScalarType>(code); }
 
+/// A scalar operand for `t`: an integer one when `t` has an integer type and the value is
+/// whole, so that integer tensors stay integer as in PyTorch (`i + 1` is int64, `i + 1.5`
+/// is float).
+inline at::Scalar scalar_for(const at::Tensor &t, double value) {
+    bool whole = value == static_cast<double>(static_cast<int64_t>(value));
+    if (whole && at::isIntegralType(t.scalar_type(), /*includeBool=*/true)) return at::Scalar(static_cast<int64_t>(value));
+    return at::Scalar(value);
+}
+
 inline c10::optional<at::Tensor> optional(ct_tensor t) {
     return t ? c10::optional<at::Tensor>(t->tensor) : c10::nullopt;
 }

@@ -73,16 +73,17 @@ ct_status ct_binary(int op, ct_tensor a, ct_tensor b, ct_tensor *out) {
 }
 
 ct_status ct_binary_scalar(int op, ct_tensor a, double s, ct_tensor *out) {
-    CT_PROTECT(*out = wrap(binary_scalar(op, a->tensor, s)))
+    CT_PROTECT(*out = wrap(binary_scalar(op, a->tensor, ctorch::scalar_for(a->tensor, s))))
 }
 
 ct_status ct_scalar_binary(int op, double s, ct_tensor a, ct_tensor *out) {
     CT_PROTECT({
+        at::Scalar scalar = ctorch::scalar_for(a->tensor, s);
         switch (op) {
-        case CT_SUB: *out = wrap(at::rsub(a->tensor, s)); break;
-        case CT_DIV: *out = wrap(a->tensor.reciprocal() * s); break;
-        case CT_POW: *out = wrap(at::pow(s, a->tensor)); break;
-        default: *out = wrap(binary_scalar(op, a->tensor, s));  // commutative ones
+        case CT_SUB: *out = wrap(at::rsub(a->tensor, scalar)); break;
+        case CT_DIV: *out = wrap(a->tensor.reciprocal() * scalar); break;
+        case CT_POW: *out = wrap(at::pow(scalar, a->tensor)); break;
+        default: *out = wrap(binary_scalar(op, a->tensor, scalar));  // commutative ones
         }
     })
 }
@@ -95,8 +96,9 @@ ct_status ct_where(ct_tensor condition, ct_tensor a, ct_tensor b, ct_tensor *out
 
 ct_status ct_clamp(ct_tensor t, bool has_min, double min, bool has_max, double max, ct_tensor *out) {
     CT_PROTECT({
-        c10::optional<at::Scalar> lo = has_min ? c10::optional<at::Scalar>(min) : c10::nullopt;
-        c10::optional<at::Scalar> hi = has_max ? c10::optional<at::Scalar>(max) : c10::nullopt;
+        const at::Tensor &x = t->tensor;
+        c10::optional<at::Scalar> lo = has_min ? c10::optional<at::Scalar>(ctorch::scalar_for(x, min)) : c10::nullopt;
+        c10::optional<at::Scalar> hi = has_max ? c10::optional<at::Scalar>(ctorch::scalar_for(x, max)) : c10::nullopt;
         *out = wrap(at::clamp(t->tensor, lo, hi));
     })
 }

@@ -246,10 +246,7 @@ ct_status ct_bernoulli_scalar(const int64_t *sizes, int ndim, double p, int dtyp
 
 ct_status ct_add_(ct_tensor self, ct_tensor other, double alpha) {
     // libtorch rejects a floating-point alpha for integer tensors (a step counter, say).
-    CT_PROTECT({
-        bool integral = at::isIntegralType(self->tensor.scalar_type(), /*includeBool=*/true);
-        self->tensor.add_(other->tensor, integral ? at::Scalar(static_cast<int64_t>(alpha)) : at::Scalar(alpha));
-    })
+    CT_PROTECT(self->tensor.add_(other->tensor, ctorch::scalar_for(self->tensor, alpha)))
 }
 ct_status ct_mul_scalar_(ct_tensor self, double s) { CT_PROTECT(self->tensor.mul_(s)) }
 ct_status ct_addcmul_(ct_tensor self, ct_tensor a, ct_tensor b, double value) {
@@ -260,7 +257,7 @@ ct_status ct_addcdiv_(ct_tensor self, ct_tensor a, ct_tensor b, double value) {
 }
 ct_status ct_copy_(ct_tensor self, ct_tensor src) { CT_PROTECT(self->tensor.copy_(src->tensor)) }
 ct_status ct_zero_(ct_tensor self) { CT_PROTECT(self->tensor.zero_()) }
-ct_status ct_fill_(ct_tensor self, double value) { CT_PROTECT(self->tensor.fill_(value)) }
+ct_status ct_fill_(ct_tensor self, double value) { CT_PROTECT(self->tensor.fill_(ctorch::scalar_for(self->tensor, value))) }
 
 // ---- autograd ------------------------------------------------------------------------------
 

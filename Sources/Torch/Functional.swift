@@ -40,7 +40,8 @@ public func conv2d(
     try withExtendedLifetime(bias) {
         try makeTensor {
             ct_conv2d(
-                input.handle, weight.handle, bias?.handle, stride.values, padding.values, dilation.values, Int64(groups),
+                input.handle, weight.handle, bias?.handle, stride.values, padding.values, dilation.values,
+                Int64(groups),
                 $0)
         }
     }

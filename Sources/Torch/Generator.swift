@@ -34,7 +34,9 @@ extension Tensor {
     ) throws -> Tensor {
         let sizes = shape.map(Int64.init)
         return try withExtendedLifetime(generator) {
-            try makeTensor { ct_rand_uniform(sizes, Int32(sizes.count), low, high, dtype.rawValue, generator?.handle, $0) }
+            try makeTensor {
+                ct_rand_uniform(sizes, Int32(sizes.count), low, high, dtype.rawValue, generator?.handle, $0)
+            }
         }
     }
 
@@ -44,7 +46,9 @@ extension Tensor {
     ) throws -> Tensor {
         let sizes = shape.map(Int64.init)
         return try withExtendedLifetime(generator) {
-            try makeTensor { ct_rand_normal(sizes, Int32(sizes.count), mean, std, dtype.rawValue, generator?.handle, $0) }
+            try makeTensor {
+                ct_rand_normal(sizes, Int32(sizes.count), mean, std, dtype.rawValue, generator?.handle, $0)
+            }
         }
     }
 

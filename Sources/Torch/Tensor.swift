@@ -45,14 +45,29 @@ public final class Tensor {
     /// A tensor made by copying raw bytes laid out as `shape` and `strides` (in elements;
     /// nil for row-major), e.g. a storage read from a checkpoint.
     public convenience init(bytes: UnsafeRawBufferPointer, shape: [Int], strides: [Int]? = nil, dtype: DType) throws {
+        var elements = 1
+        for size in shape {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+            guard size >= 0, !overflow else { throw TorchError("shape \(shape) is not a valid tensor size") }
+            elements = product
+        }
+        let steps = strides ?? Tensor.rowMajorStrides(shape)
+        guard steps.count == shape.count else {
+            throw TorchError("strides \(steps) do not match shape \(shape)")
+        }
         // The highest byte the view touches must lie inside the buffer.
         if !shape.contains(0) {
-            let steps = strides ?? Tensor.rowMajorStrides(shape)
-            guard steps.count == shape.count else {
-                throw TorchError("strides \(steps) do not match shape \(shape)")
+            // Computed with overflow checks: absurd sizes from a corrupt file must throw, not trap.
+            var last = 0
+            var overflow = false
+            for (size, step) in zip(shape, steps) {
+                let (span, o1) = (size - 1).multipliedReportingOverflow(by: step)
+                let (sum, o2) = last.addingReportingOverflow(span)
+                last = sum
+                overflow = overflow || o1 || o2
             }
-            let last = zip(shape, steps).reduce(0) { $0 + ($1.0 - 1) * $1.1 }
-            guard steps.allSatisfy({ $0 >= 0 }), (last + 1) * dtype.byteSize <= bytes.count else {
+            let (needed, o3) = (last + 1).multipliedReportingOverflow(by: dtype.byteSize)
+            guard !overflow, !o3, steps.allSatisfy({ $0 >= 0 }), needed <= bytes.count else {
                 throw TorchError("a \(dtype) tensor of shape \(shape) needs more than the \(bytes.count) bytes given")
             }
         }

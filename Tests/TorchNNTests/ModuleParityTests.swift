@@ -13,7 +13,8 @@ final class ModuleParityTests: XCTestCase {
 
     func makeNet() throws -> SmallNet {
         let net = try SmallNet()
-        let initial = StateDict(fixture.filter { $0.name.hasPrefix("init.") }.map { (String($0.name.dropFirst(5)), $0.tensor) })
+        let initial = StateDict(
+            fixture.filter { $0.name.hasPrefix("init.") }.map { (String($0.name.dropFirst(5)), $0.tensor) })
         try net.load(initial)
         return net
     }
@@ -72,7 +73,8 @@ final class ModuleParityTests: XCTestCase {
                 try optimizer.step()
             }
             for (name, parameter) in net.namedParameters() {
-                try assertClose(parameter.value, fixture[label + "." + name], rtol: 1e-4, atol: 1e-6, label + " " + name)
+                try assertClose(
+                    parameter.value, fixture[label + "." + name], rtol: 1e-4, atol: 1e-6, label + " " + name)
             }
         }
     }

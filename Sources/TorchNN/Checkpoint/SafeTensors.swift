@@ -28,7 +28,9 @@ public enum SafeTensors {
             CheckpointError(path: path, reason: "not a valid safetensors file: \(reason)")
         }
         guard data.count >= 8 else { throw fail("shorter than its 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+            $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+        }
         guard headerLength <= UInt64(data.count - 8) else {
             throw fail("the header claims \(headerLength) bytes but the file has \(data.count); it may be truncated")
         }
@@ -56,7 +58,8 @@ public enum SafeTensors {
                 throw fail("tensor '\(name)' lies outside the file (offsets \(begin)..<\(end)); it may be truncated")
             }
             guard end - begin == expected else {
-                throw fail("tensor '\(name)' of shape \(shape) and dtype \(code) needs \(expected) bytes, has \(end - begin)")
+                throw fail(
+                    "tensor '\(name)' of shape \(shape) and dtype \(code) needs \(expected) bytes, has \(end - begin)")
             }
             records.append((name, dtype, shape, begin, end))
         }
@@ -82,7 +85,9 @@ public enum SafeTensors {
                 throw TorchError("tensor '\(name)' has dtype \(tensor.dtype), which safetensors cannot hold")
             }
             let bytes = try tensor.contiguousBytes()
-            header[name] = ["dtype": code, "shape": tensor.shape, "data_offsets": [body.count, body.count + bytes.count]]
+            header[name] = [
+                "dtype": code, "shape": tensor.shape, "data_offsets": [body.count, body.count + bytes.count],
+            ]
             body.append(contentsOf: bytes)
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])

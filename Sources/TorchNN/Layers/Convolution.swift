@@ -15,7 +15,8 @@ public final class Conv2d: Module, UnaryModule {
         dilation: Pair = 1, groups: Int = 1, bias: Bool = true, generator: Generator? = nil
     ) throws {
         guard inChannels % groups == 0, outChannels % groups == 0 else {
-            throw TorchError("Conv2d: \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
+            throw TorchError(
+                "Conv2d: \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
         }
         self.stride = stride
         self.padding = padding

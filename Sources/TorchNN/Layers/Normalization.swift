@@ -69,7 +69,8 @@ public final class BatchNorm2d: Module, UnaryModule {
 
     private func normalize(_ input: Tensor, mean: Tensor?, variance: Tensor?, training: Bool) throws -> Tensor {
         try batchNorm(
-            input, runningMean: mean, runningVar: variance, weight: weight?.value, bias: bias?.value, training: training,
+            input, runningMean: mean, runningVar: variance, weight: weight?.value, bias: bias?.value,
+            training: training,
             momentum: momentum, eps: eps)
     }
 }

@@ -1,0 +1,200 @@
+import Torch
+import XCTest
+
+/// conv2d, conv_transpose2d, batch norm, pooling and interpolation against PyTorch
+/// (fixtures from Scripts/fixtures/ops.py), values and gradients.
+final class ConvolutionParityTests: XCTestCase {
+    // MARK: conv2d
+
+    /// Runs conv2d on the case's input/weight/(bias) and checks output and gradients.
+    private func checkConv2d(
+        _ name: String, hasBias: Bool, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1, groups: Int = 1,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let c = FixtureCase("conv2d.\(name)")
+        let input = try c.leaf("input")  // [N, Cin, H, W]
+        let weight = try c.leaf("weight")  // [Cout, Cin / groups, kH, kW]
+        let bias = hasBias ? try c.leaf("bias") : nil
+        let out = try conv2d(
+            input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        try c.assertOutput(out, file: file, line: line)
+        if let bias {
+            try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
+        } else {
+            try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
+        }
+    }
+
+    func testConv2dPaddedWithBias() throws {
+        try checkConv2d("basic", hasBias: true, padding: 1)
+    }
+
+    func testConv2dStridedAsymmetricPaddingWithoutBias() throws {
+        try checkConv2d("strided", hasBias: false, stride: 2, padding: [1, 0])
+    }
+
+    func testConv2dDilated() throws {
+        try checkConv2d("dilated", hasBias: true, padding: 2, dilation: 2)
+    }
+
+    func testConv2dGrouped() throws {
+        try checkConv2d("grouped", hasBias: true, stride: [2, 1], padding: 1, groups: 2)
+    }
+
+    func testConv2dDepthwise() throws {
+        try checkConv2d("depthwise", hasBias: true, padding: 1, groups: 4)
+        try checkConv2d("depthwise_nobias", hasBias: false, stride: 2, groups: 3)
+    }
+
+    // MARK: conv_transpose2d
+
+    private func checkConvTranspose2d(
+        _ name: String, hasBias: Bool, stride: Pair = 1, padding: Pair = 0, outputPadding: Pair = 0, groups: Int = 1,
+        dilation: Pair = 1, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let c = FixtureCase("conv_transpose2d.\(name)")
+        let input = try c.leaf("input")
+        let weight = try c.leaf("weight")  // [Cin, Cout / groups, kH, kW]
+        let bias = hasBias ? try c.leaf("bias") : nil
+        let out = try convTranspose2d(
+            input, weight: weight, bias: bias, stride: stride, padding: padding, outputPadding: outputPadding,
+            groups: groups, dilation: dilation)
+        try c.assertOutput(out, file: file, line: line)
+        if let bias {
+            try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
+        } else {
+            try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
+        }
+    }
+
+    func testConvTranspose2dStride2OutputPadding() throws {
+        try checkConvTranspose2d("stride2", hasBias: true, stride: 2, padding: 1, outputPadding: 1)
+    }
+
+    func testConvTranspose2dGrouped() throws {
+        try checkConvTranspose2d("grouped", hasBias: false, stride: 2, groups: 2)
+    }
+
+    func testConvTranspose2dDilated() throws {
+        try checkConvTranspose2d(
+            "dilated", hasBias: true, stride: [2, 1], padding: 1, outputPadding: [1, 0], dilation: 2)
+    }
+
+    // MARK: batch norm
+
+    func testBatchNormEvalUsesGivenStatistics() throws {
+        let c = FixtureCase("batch_norm.eval")
+        let input = try c.leaf("input")
+        let weight = try c.leaf("weight")
+        let bias = try c.leaf("bias")
+        let runningMean = try c("running_mean")
+        let runningVar = try c("running_var")
+        let out = try batchNorm(
+            input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, training: false)
+        try c.assertOutput(out)
+        try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias])
+        // Evaluation leaves the statistics alone.
+        assertClose(runningMean, try c("running_mean"), rtol: 0, atol: 0, "running_mean")
+        assertClose(runningVar, try c("running_var"), rtol: 0, atol: 0, "running_var")
+    }
+
+    func testBatchNormTrainingUsesBatchStatisticsAndUpdatesRunningStatistics() throws {
+        let c = FixtureCase("batch_norm.train")
+        let input = try c.leaf("input")
+        let weight = try c.leaf("weight")
+        let bias = try c.leaf("bias")
+        let runningMean = try c("running_mean")
+        let runningVar = try c("running_var")
+        let out = try batchNorm(
+            input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, training: true,
+            momentum: 0.2, eps: 1e-3)
+        try c.assertOutput(out)
+        assertClose(runningMean, try c("running_mean_after"), "running_mean_after")
+        assertClose(runningVar, try c("running_var_after"), "running_var_after")
+        try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias])
+    }
+
+    func testBatchNormTrainingWithoutRunningStatisticsOrAffine() throws {
+        let c = FixtureCase("batch_norm.train_nostats")
+        let input = try c.leaf("input")
+        let out = try batchNorm(input, runningMean: nil, runningVar: nil, training: true)
+        try c.assertOutput(out)
+        try c.assertGradients(of: out, ["input": input])
+    }
+
+    // MARK: pooling
+
+    private func checkMaxPool(
+        _ name: String, kernel: Pair, stride: Pair? = nil, padding: Pair = 0, dilation: Pair = 1, ceil: Bool = false,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let c = FixtureCase("max_pool2d.\(name)")
+        let input = try c.leaf("input")
+        let out = try maxPool2d(
+            input, kernelSize: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceil)
+        try c.assertOutput(out, file: file, line: line)
+        try c.assertGradients(of: out, ["input": input], file: file, line: line)
+    }
+
+    func testMaxPool2d() throws {
+        try checkMaxPool("k2", kernel: 2)
+        try checkMaxPool("k3s2p1", kernel: 3, stride: 2, padding: 1)
+        try checkMaxPool("dilated", kernel: 2, stride: 1, padding: 1, dilation: 2)
+    }
+
+    func testMaxPool2dCeilMode() throws {
+        try checkMaxPool("ceil", kernel: 3, stride: 2, ceil: true)
+        try checkMaxPool("ceil_pad", kernel: [3, 2], stride: [2, 2], padding: [1, 1], ceil: true)
+    }
+
+    private func checkAvgPool(
+        _ name: String, kernel: Pair, stride: Pair? = nil, padding: Pair = 0, ceil: Bool, includePad: Bool,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let c = FixtureCase("avg_pool2d.\(name)")
+        let input = try c.leaf("input")
+        let out = try avgPool2d(
+            input, kernelSize: kernel, stride: stride, padding: padding, ceilMode: ceil, countIncludePad: includePad)
+        try c.assertOutput(out, file: file, line: line)
+        try c.assertGradients(of: out, ["input": input], file: file, line: line)
+    }
+
+    func testAvgPool2dPaddingCountIncludePad() throws {
+        try checkAvgPool("k2", kernel: 2, ceil: false, includePad: true)
+        try checkAvgPool("pad_include", kernel: 3, stride: 2, padding: 1, ceil: false, includePad: true)
+        try checkAvgPool("pad_exclude", kernel: 3, stride: 2, padding: 1, ceil: false, includePad: false)
+    }
+
+    func testAvgPool2dCeilMode() throws {
+        try checkAvgPool("ceil_include", kernel: 3, stride: 2, padding: 1, ceil: true, includePad: true)
+        try checkAvgPool("ceil_exclude", kernel: 3, stride: 2, padding: 1, ceil: true, includePad: false)
+        try checkAvgPool("ceil_nopad", kernel: [2, 3], stride: [2, 2], ceil: true, includePad: true)
+    }
+
+    // MARK: interpolation
+
+    private func checkInterpolate(
+        _ name: String, size: Pair, mode: InterpolationMode, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let c = FixtureCase("interpolate.\(name)")
+        let input = try c.leaf("input")
+        let out = try interpolate(input, size: size, mode: mode)
+        try c.assertOutput(out, file: file, line: line)
+        try c.assertGradients(of: out, ["input": input], file: file, line: line)
+    }
+
+    func testInterpolateBilinearAlignCorners() throws {
+        try checkInterpolate("bilinear_ac_up", size: [9, 13], mode: .bilinear(alignCorners: true))
+        try checkInterpolate("bilinear_ac_down", size: [3, 4], mode: .bilinear(alignCorners: true))
+    }
+
+    func testInterpolateBilinearHalfPixel() throws {
+        try checkInterpolate("bilinear_up", size: [8, 11], mode: .bilinear(alignCorners: false))
+        try checkInterpolate("bilinear_down", size: [2, 4], mode: .bilinear(alignCorners: false))
+    }
+
+    func testInterpolateNearest() throws {
+        try checkInterpolate("nearest_up", size: [8, 13], mode: .nearest)
+        try checkInterpolate("nearest_down", size: [3, 4], mode: .nearest)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Torch
+import TorchNN
+import XCTest
+
+/// PyTorch's answers, written by `Scripts/fixtures/ops.py` into `Fixtures/ops.safetensors`.
+///
+/// Regenerate with `/usr/bin/python3 Scripts/fixtures/ops.py` (Debian's Python 3 with
+/// python3-torch 1.13). Every name is `family.case.role`, e.g. `conv2d.dilated.input`.
+enum Fixtures {
+    /// Every tensor of ops.safetensors, read once per process.
+    private static let ops: Result<StateDict, Error> = Result {
+        guard let url = Bundle.module.url(forResource: "ops", withExtension: "safetensors", subdirectory: "Fixtures")
+        else {
+            throw TorchError(
+                "Fixtures/ops.safetensors is missing from the test bundle; "
+                    + "run /usr/bin/python3 Scripts/fixtures/ops.py")
+        }
+        return try SafeTensors.read(url).tensors
+    }
+
+    /// Loads the fixture file now, so that its tensors count among the live handles before a
+    /// leak measurement starts.
+    static func preload() throws {
+        _ = try ops.get()
+    }
+
+    /// A fresh copy of the fixture tensor `name` (its own storage, no gradient), so a test may
+    /// mark it as requiring grad or change it in place without touching other tests.
+    static func tensor(_ name: String) throws -> Tensor {
+        guard let stored = try ops.get()[name] else {
+            throw TorchError("no tensor '\(name)' in Fixtures/ops.safetensors; rerun Scripts/fixtures/ops.py")
+        }
+        return try stored.clone()
+    }
+}
+
+/// The tensors of one fixture case `family.case` (its inputs, `out`, `g` and `grad_*`).
+struct FixtureCase {
+    let prefix: String
+
+    init(_ prefix: String) {
+        self.prefix = prefix
+    }
+
+    /// The tensor `prefix.role`, a fresh copy.
+    func callAsFunction(_ role: String) throws -> Tensor {
+        try Fixtures.tensor("\(prefix).\(role)")
+    }
+
+    /// The input `prefix.role` as a leaf that requires grad.
+    func leaf(_ role: String) throws -> Tensor {
+        try self(role).requiresGrad(true)
+    }
+
+    /// Checks `output` against `prefix.out`.
+    func assertOutput(
+        _ output: Tensor, rtol: Double = 1e-5, atol: Double = 1e-6, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        assertClose(output, try self("out"), rtol: rtol, atol: atol, "\(prefix).out", file: file, line: line)
+    }
+
+    /// Backpropagates (output * g).sum() with the stored cotangent `prefix.g` and checks the
+    /// gradient of each named leaf against `prefix.grad_<name>`.
+    func assertGradients(
+        of output: Tensor, _ leaves: KeyValuePairs<String, Tensor>, rtol: Double = 1e-5, atol: Double = 1e-5,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        try (output * self("g")).sum().backward()
+        for (name, leaf) in leaves {
+            guard let grad = leaf.grad else {
+                XCTFail("\(prefix): no gradient reached '\(name)'", file: file, line: line)
+                continue
+            }
+            let label = "\(prefix).grad_\(name)"
+            assertClose(grad, try self("grad_\(name)"), rtol: rtol, atol: atol, label, file: file, line: line)
+        }
+    }
+}
+
+/// Asserts that `actual` has `expected`'s shape and dtype and that every element satisfies
+/// |actual - expected| <= atol + rtol * |expected| (NaNs must match NaNs, infinities must be
+/// equal). Integer and boolean tensors must match exactly. A failure names the first
+/// mismatching index.
+func assertClose(
+    _ actual: Tensor, _ expected: Tensor, rtol: Double = 1e-5, atol: Double = 1e-6, _ label: String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    let name = label.isEmpty ? "" : "\(label): "
+    guard actual.shape == expected.shape else {
+        return XCTFail("\(name)shape \(actual.shape), expected \(expected.shape)", file: file, line: line)
+    }
+    guard actual.dtype == expected.dtype else {
+        return XCTFail("\(name)dtype \(actual.dtype), expected \(expected.dtype)", file: file, line: line)
+    }
+    let a: [Double]
+    let e: [Double]
+    do {
+        a = try actual.toArray(Double.self)
+        e = try expected.toArray(Double.self)
+    } catch {
+        return XCTFail("\(name)cannot read values: \(error)", file: file, line: line)
+    }
+    let exact = !expected.dtype.isFloatingPoint
+    for i in 0..<e.count {
+        let (x, y) = (a[i], e[i])
+        let ok: Bool
+        if y.isNaN {
+            ok = x.isNaN
+        } else if y.isInfinite || exact {
+            ok = x == y
+        } else {
+            ok = Swift.abs(x - y) <= atol + rtol * Swift.abs(y)
+        }
+        if !ok {
+            let index = unravel(i, shape: expected.shape)
+            let mismatches = zip(a, e).filter { x, y in
+                y.isNaN ? !x.isNaN : (exact || y.isInfinite ? x != y : Swift.abs(x - y) > atol + rtol * Swift.abs(y))
+            }.count
+            return XCTFail(
+                "\(name)element \(index) is \(x), expected \(y) (rtol \(rtol), atol \(atol)); "
+                    + "\(mismatches) of \(e.count) elements differ",
+                file: file, line: line)
+        }
+    }
+}
+
+/// Asserts that a tensor holds exactly `values` (row-major) in `shape`.
+func assertValues<T: TensorScalar & Equatable>(
+    _ tensor: Tensor, _ values: [T], shape: [Int], file: StaticString = #filePath, line: UInt = #line
+) throws {
+    XCTAssertEqual(tensor.shape, shape, "shape", file: file, line: line)
+    XCTAssertEqual(tensor.dtype, T.dtype, "dtype", file: file, line: line)
+    XCTAssertEqual(try tensor.toArray(T.self), values, file: file, line: line)
+}
+
+/// The multi-dimensional index of row-major position `flat` in `shape`.
+private func unravel(_ flat: Int, shape: [Int]) -> [Int] {
+    var rest = flat
+    var index = [Int](repeating: 0, count: shape.count)
+    for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] > 0 {
+        index[d] = rest % shape[d]
+        rest /= shape[d]
+    }
+    return index
+}

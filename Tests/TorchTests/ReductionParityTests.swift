@@ -1,0 +1,89 @@
+import Torch
+import XCTest
+
+/// Reductions, norms, bincount and matmul against PyTorch (fixtures from Scripts/fixtures/ops.py).
+final class ReductionParityTests: XCTestCase {
+    /// Applies `op` to the case's input, checks the output and, when the case stores one,
+    /// the gradient.
+    private func check(
+        _ name: String, gradient: Bool = true, file: StaticString = #filePath, line: UInt = #line,
+        _ op: (Tensor) throws -> Tensor
+    ) throws {
+        let c = FixtureCase(name)
+        let input = gradient ? try c.leaf("input") : try c("input")
+        let out = try op(input)
+        try c.assertOutput(out, file: file, line: line)
+        if gradient {
+            try c.assertGradients(of: out, ["input": input], file: file, line: line)
+        }
+    }
+
+    func testSum() throws {
+        try check("sum.dim1") { try $0.sum(dims: [1]) }
+        try check("sum.dims02_keep") { try $0.sum(dims: [0, 2], keepDim: true) }
+        try check("sum.all") { try $0.sum() }
+    }
+
+    func testMean() throws {
+        try check("mean.dim1") { try $0.mean(dims: [1]) }
+        try check("mean.dims02_keep") { try $0.mean(dims: [0, 2], keepDim: true) }
+        try check("mean.all") { try $0.mean() }
+    }
+
+    func testVarianceUnbiasedAndBiased() throws {
+        try check("var.unbiased_dim1_keep") { try $0.var(dims: [1], unbiased: true, keepDim: true) }
+        try check("var.biased_dims02") { try $0.var(dims: [0, 2], unbiased: false) }
+        try check("var.unbiased_all") { try $0.var(unbiased: true) }
+        try check("var.biased_all") { try $0.var(unbiased: false) }
+    }
+
+    func testAmaxAmin() throws {
+        try check("amax.dim2") { try $0.amax(dims: [2]) }
+        try check("amax.dims01_keep") { try $0.amax(dims: [0, 1], keepDim: true) }
+        try check("amax.all", gradient: false) { try $0.amax() }
+        try check("amin.dim0", gradient: false) { try $0.amin(dims: [0]) }
+    }
+
+    func testArgmax() throws {
+        try check("argmax.dim1", gradient: false) { try $0.argmax(dim: 1) }
+        try check("argmax.dim2_keep", gradient: false) { try $0.argmax(dim: 2, keepDim: true) }
+    }
+
+    func testMaxAlongDimension() throws {
+        let input = try Fixtures.tensor("max_dim.dim2.input")
+        let (values, indices) = try input.max(dim: 2)
+        assertClose(values, try Fixtures.tensor("max_dim.dim2.values"), "values")
+        assertClose(indices, try Fixtures.tensor("max_dim.dim2.indices"), "indices")
+        let kept = try input.max(dim: 0, keepDim: true)
+        assertClose(kept.values, try Fixtures.tensor("max_dim.dim0_keep.values"), "values keepdim")
+        assertClose(kept.indices, try Fixtures.tensor("max_dim.dim0_keep.indices"), "indices keepdim")
+    }
+
+    func testNorm() throws {
+        try check("norm.p2_dim1") { try $0.norm(p: 2, dims: [1]) }
+        try check("norm.p1_dims02_keep") { try $0.norm(p: 1, dims: [0, 2], keepDim: true) }
+        try check("norm.p2_all") { try $0.norm() }
+        try check("norm.p3_all") { try $0.norm(p: 3) }
+    }
+
+    func testBincount() throws {
+        try check("bincount.plain", gradient: false) { try $0.bincount() }
+        try check("bincount.minlength", gradient: false) { try $0.bincount(minLength: 10) }
+    }
+
+    private func checkMatmul(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let c = FixtureCase("matmul.\(name)")
+        let a = try c.leaf("a")
+        let b = try c.leaf("b")
+        let out = try a.matmul(b)
+        try c.assertOutput(out, file: file, line: line)
+        try c.assertGradients(of: out, ["a": a, "b": b], file: file, line: line)
+    }
+
+    func testMatmul() throws {
+        try checkMatmul("2d")
+        try checkMatmul("batched")
+        try checkMatmul("broadcast")
+        try checkMatmul("vector")
+    }
+}
