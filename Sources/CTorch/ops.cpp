@@ -198,6 +198,13 @@ ct_status ct_upsample_nearest2d(ct_tensor input, int64_t height, int64_t width, 
     })
 }
 
+ct_status ct_upsample_bicubic2d(ct_tensor input, int64_t height, int64_t width, bool align_corners, ct_tensor *out) {
+    CT_PROTECT({
+        int64_t size[2] = {height, width};
+        *out = wrap(at::upsample_bicubic2d(input->tensor, dims(size, 2), align_corners));
+    })
+}
+
 ct_status ct_softmax(ct_tensor t, int64_t dim, ct_tensor *out) { CT_PROTECT(*out = wrap(at::softmax(t->tensor, dim))) }
 
 ct_status ct_log_softmax(ct_tensor t, int64_t dim, ct_tensor *out) {

@@ -113,6 +113,8 @@ public func avgPool2d(
 public enum InterpolationMode: Sendable, Equatable {
     /// Bilinear; with `alignCorners` the corner pixels' centres of input and output coincide.
     case bilinear(alignCorners: Bool)
+    /// Bicubic (Keys' kernel, a = -0.75, as PyTorch); values may overshoot the input's range.
+    case bicubic(alignCorners: Bool)
     /// The nearest input pixel (PyTorch's legacy "nearest": index = floor(out * in / outSize)).
     case nearest
 }
@@ -123,6 +125,10 @@ public func interpolate(_ input: Tensor, size: Pair, mode: InterpolationMode) th
     case .bilinear(let alignCorners):
         return try makeTensor {
             ct_upsample_bilinear2d(input.handle, Int64(size.height), Int64(size.width), alignCorners, $0)
+        }
+    case .bicubic(let alignCorners):
+        return try makeTensor {
+            ct_upsample_bicubic2d(input.handle, Int64(size.height), Int64(size.width), alignCorners, $0)
         }
     case .nearest:
         return try makeTensor { ct_upsample_nearest2d(input.handle, Int64(size.height), Int64(size.width), $0) }

@@ -146,6 +146,8 @@ ct_status ct_avg_pool2d(ct_tensor input, const int64_t kernel[2], const int64_t 
 ct_status ct_upsample_bilinear2d(ct_tensor input, int64_t height, int64_t width, bool align_corners,
                                  ct_tensor *out);
 ct_status ct_upsample_nearest2d(ct_tensor input, int64_t height, int64_t width, ct_tensor *out);
+ct_status ct_upsample_bicubic2d(ct_tensor input, int64_t height, int64_t width, bool align_corners,
+                                ct_tensor *out);
 ct_status ct_softmax(ct_tensor t, int64_t dim, ct_tensor *out);
 ct_status ct_log_softmax(ct_tensor t, int64_t dim, ct_tensor *out);
 /** x / max(||x||_p over dim, eps), as torch.nn.functional.normalize. */
