@@ -51,6 +51,12 @@ public struct ConfusionMatrix: Equatable, Sendable, Codable {
         return Array(try binned.toArray(Int64.self).prefix(cells))
     }
 
+    /// Replaces the counts (restoring a saved run); `counts` must have numClasses * numColumns entries.
+    mutating func setCounts(_ counts: [Int64]) {
+        precondition(counts.count == self.counts.count, "confusion matrix sizes differ")
+        self.counts = counts
+    }
+
     /// Merges another matrix of the same shape (e.g. one frame's).
     public mutating func merge(_ other: ConfusionMatrix) {
         precondition(other.numClasses == numClasses && other.numColumns == numColumns, "confusion matrix shapes differ")

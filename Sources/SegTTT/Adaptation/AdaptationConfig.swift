@@ -1,0 +1,101 @@
+import Torch
+import TorchNN
+
+/// Which optimizer takes the test-time gradient steps.
+public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
+    case sgd, adam
+}
+
+/// Options common to the test-time methods; each method documents its own defaults
+/// (`AdaptationConfig.defaults(for:)`).
+public struct AdaptationConfig: Equatable, Sendable, Codable {
+    /// Learning rate of the test-time optimizer.
+    public var learningRate: Double
+    /// SGD momentum (ignored by Adam).
+    public var momentum: Double
+    public var weightDecay: Double
+    public var optimizer: OptimizerKind
+    /// Gradient steps per frame (the prediction always comes from the first forward pass).
+    public var stepsPerFrame: Int
+    /// Which parameters adapt.
+    public var parameters: ParameterRole
+    /// Reset to the source weights (and a fresh optimizer) after every frame.
+    public var episodic: Bool
+    /// BN prior: BatchNorm statistics = prior * source + (1 - prior) * batch; nil = the method's
+    /// own choice (running statistics for source, batch statistics for TENT).
+    public var bnPrior: Double?
+    /// Seed of the method's random numbers (stochastic restoration).
+    public var seed: UInt64
+    /// Two flip views (x and x flipped left-right) in the forward pass.
+    public var flip: Bool
+    /// OCL: weight of the positive (view-agreement) term.
+    public var posCoeff: Double
+    /// OCL: weight of the negative (uniformity) term.
+    public var negCoeff: Double
+    /// OCL: probability that each weight element is reset to its source value after a step.
+    public var maskRatio: Double
+    /// OCL: spatial subsampling stride of the negative term's Gram-matrix form (published
+    /// code); nil = the exact O(N * C) form at full resolution. For parity checks only.
+    public var negativeStride: Int?
+
+    public init(
+        learningRate: Double, momentum: Double = 0.9, weightDecay: Double = 0, optimizer: OptimizerKind = .sgd,
+        stepsPerFrame: Int = 1, parameters: ParameterRole = .all, episodic: Bool = false, bnPrior: Double? = nil,
+        seed: UInt64 = 0, flip: Bool = false, posCoeff: Double = 3, negCoeff: Double = 1, maskRatio: Double = 0,
+        negativeStride: Int? = nil
+    ) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.optimizer = optimizer
+        self.stepsPerFrame = stepsPerFrame
+        self.parameters = parameters
+        self.episodic = episodic
+        self.bnPrior = bnPrior
+        self.seed = seed
+        self.flip = flip
+        self.posCoeff = posCoeff
+        self.negCoeff = negCoeff
+        self.maskRatio = maskRatio
+        self.negativeStride = negativeStride
+    }
+
+    /// The documented defaults of each method.
+    /// - source: frozen, running statistics, one view.
+    /// - bn-prior: prior 0.85 and the two flip views, i.e. OCL's forward without its step.
+    /// - tent (Wang et al., ICLR 2021): BatchNorm affine parameters, batch statistics, Adam
+    ///   lr 1e-4 (TENT's segmentation setting uses Adam; 1e-4 suits one image per step).
+    /// - ocl (Zhang et al. 2023): all parameters, SGD lr 2e-5, momentum 0.9, weight decay
+    ///   5e-4, prior 0.85, flip views, 3 * pos + 1 * neg, restoration ratio 0.01.
+    public static func defaults(for method: MethodKind) -> AdaptationConfig {
+        switch method {
+        case .source:
+            return AdaptationConfig(learningRate: 0)
+        case .bnPrior:
+            return AdaptationConfig(learningRate: 0, bnPrior: 0.85, flip: true)
+        case .tent:
+            return AdaptationConfig(learningRate: 1e-4, momentum: 0, optimizer: .adam, parameters: .batchNormAffine)
+        case .ocl:
+            return AdaptationConfig(
+                learningRate: 2e-5, momentum: 0.9, weightDecay: 5e-4, bnPrior: 0.85, flip: true, maskRatio: 0.01)
+        }
+    }
+
+    /// An optimizer of this configuration over `parameters`.
+    func makeOptimizer(_ parameters: [Parameter]) throws -> Optimizer {
+        switch optimizer {
+        case .sgd:
+            return try SGD(parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
+        case .adam:
+            return Adam(parameters, learningRate: learningRate, weightDecay: weightDecay)
+        }
+    }
+}
+
+/// The test-time methods SegTTT offers.
+public enum MethodKind: String, CaseIterable, Sendable, Codable {
+    case source
+    case bnPrior = "bn-prior"
+    case tent
+    case ocl
+}

@@ -1,0 +1,142 @@
+import Torch
+import TorchNN
+
+/// What a method reports for one frame.
+public struct FrameResult {
+    /// Predicted model output per pixel [H, W], int64, from the forward pass before any update.
+    public var prediction: Tensor
+    /// Named loss terms of the step ("loss", "pos", "neg", "entropy"); empty without a step.
+    public var losses: [String: Double]
+    /// True when the loss was NaN or infinite and the weights were left untouched.
+    public var nonFiniteLoss: Bool
+}
+
+/// A test-time method: predicts each incoming frame, then (maybe) adapts the model.
+///
+/// Subclasses implement `process(_:)`; this base holds the model, its source snapshot, the
+/// adapted parameters, the optimizer and the random generator, and saves and restores all
+/// of them so an interrupted stream can resume exactly.
+public class AdaptationMethod {
+    public let kind: MethodKind
+    public let config: AdaptationConfig
+    public let model: any SegmentationModel
+    /// The source weights and statistics, for episodic resets and restoration.
+    public let source: Snapshot
+    /// The parameters the optimizer updates (empty for methods without a step).
+    public let adapted: [Parameter]
+    public private(set) var optimizer: Optimizer?
+    public let generator: Generator
+
+    init(kind: MethodKind, model: any SegmentationModel, config: AdaptationConfig, statistics: BatchNormStatistics)
+        throws
+    {
+        self.kind = kind
+        self.config = config
+        self.model = model
+        model.eval()
+        for bn in model.batchNormLayers { bn.statistics = statistics }
+        source = try Snapshot(of: model)
+        generator = try Generator(seed: config.seed)
+        if config.learningRate > 0 {
+            // Only the adapted parameters take gradients; the others are frozen for speed.
+            let chosen = model.parameters(for: config.parameters)
+            let ids = Set(chosen.map(ObjectIdentifier.init))
+            for (_, parameter) in model.namedParameters() where !ids.contains(ObjectIdentifier(parameter)) {
+                try parameter.setTrainable(false)
+            }
+            adapted = chosen
+            optimizer = try config.makeOptimizer(chosen)
+        } else {
+            try model.freeze()
+            adapted = []
+            optimizer = nil
+        }
+    }
+
+    /// Predicts `input` (a normalised image [1, 3, H, W]) and adapts on it.
+    public func process(_ input: Tensor) throws -> FrameResult {
+        fatalError("AdaptationMethod.process is implemented by each method")
+    }
+
+    /// Logits [V, C, H, W] of the image and, with `flip`, of its mirror image flipped back
+    /// into the image's frame (V = 2), from one batched forward pass.
+    func viewLogits(_ input: Tensor) throws -> Tensor {
+        guard config.flip else { return try model.logits(input) }
+        let logits = try model.logits(Tensor.cat([input, input.flip([3])], dim: 0))
+        let second = try logits.narrow(dim: 0, start: 1, length: 1).flip([3])
+        return try Tensor.cat([logits.narrow(dim: 0, start: 0, length: 1), second], dim: 0)
+    }
+
+    /// Takes the configured number of gradient steps on `loss(logits)`, the first one on the
+    /// already computed `logits`; returns the first step's loss terms. A non-finite loss stops
+    /// before its backward pass and leaves the weights untouched.
+    func adapt(
+        input: Tensor, firstLogits: Tensor, loss: (Tensor) throws -> (total: Tensor, terms: [String: Tensor])
+    ) throws -> (losses: [String: Double], nonFinite: Bool) {
+        guard let optimizer else { return ([:], false) }
+        var reported: [String: Double] = [:]
+        var logits = firstLogits
+        for step in 0..<config.stepsPerFrame {
+            if step > 0 { logits = try viewLogits(input) }
+            let (total, terms) = try loss(logits)
+            let value = try total.item()
+            if step == 0 {
+                reported = try terms.mapValues { try $0.item() }
+                reported["loss"] = value
+            }
+            guard value.isFinite else { return (reported, true) }
+            try optimizer.zeroGrad()
+            try total.backward()
+            try optimizer.step()
+            try afterStep()
+        }
+        if config.episodic { try resetToSource() }
+        return (reported, false)
+    }
+
+    /// Called after every optimizer step (OCL restores weights here).
+    func afterStep() throws {}
+
+    /// Returns the weights, statistics and optimizer to their source state.
+    public func resetToSource() throws {
+        try source.restore(model)
+        if optimizer != nil { optimizer = try config.makeOptimizer(adapted) }
+    }
+
+    // MARK: state for resuming
+
+    /// Everything that changes along the stream: model weights and buffers ("model."),
+    /// optimizer state ("optimizer."), the generator ("generator.state").
+    public func state() throws -> StateDict {
+        var dict = StateDict(try model.stateDict().map { ("model." + $0.name, try $0.tensor.clone()) })
+        for (name, tensor) in try optimizer?.state() ?? StateDict() { dict["optimizer." + name] = tensor }
+        dict["generator.state"] = try generator.state()
+        return dict
+    }
+
+    public func loadState(_ state: StateDict) throws {
+        func part(_ prefix: String) -> StateDict {
+            StateDict(state.filter { $0.name.hasPrefix(prefix) }.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) })
+        }
+        try model.load(part("model."))
+        try optimizer?.loadState(part("optimizer."))
+        if let generatorState = state["generator.state"] { try generator.setState(generatorState) }
+    }
+
+    /// Creates the method `kind` on `model` with `config`.
+    public static func make(_ kind: MethodKind, model: any SegmentationModel, config: AdaptationConfig) throws
+        -> AdaptationMethod
+    {
+        switch kind {
+        case .source: return try SourceOnly(model: model, config: config)
+        case .bnPrior: return try BNPriorAdaptation(model: model, config: config)
+        case .tent: return try Tent(model: model, config: config)
+        case .ocl: return try OCL(model: model, config: config)
+        }
+    }
+}
+
+/// Argmax over classes of [1, C, H, W] or [C, H, W] scores: [H, W] int64.
+func argmaxPrediction(_ scores: Tensor) throws -> Tensor {
+    try scores.argmax(dim: scores.rank - 3).reshape(Array(scores.shape.suffix(2)))
+}
