@@ -87,6 +87,7 @@ let package = Package(
         .target(name: "SegTTT", dependencies: ["TorchNN", "CImageIO"]),
         .executableTarget(name: "torch-smoke", dependencies: ["TorchNN"], path: "Sources/torch-smoke"),
         .executableTarget(name: "op-overhead", dependencies: ["Torch"], path: "Benchmarks/OpOverhead"),
+        .executableTarget(name: "segttt-results", dependencies: ["SegTTT"], path: "Benchmarks/Results"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegTTTTests", dependencies: ["SegTTT"], resources: [.copy("Fixtures")]),

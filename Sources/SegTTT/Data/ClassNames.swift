@@ -1,6 +1,6 @@
 /// Class names of the label protocols the released checkpoints use.
 public enum ClassNames {
-    /// The 19 Cityscapes evaluation classes (trainIds 0...18).
+    /// The 19 Cityscapes evaluation classes, index = trainId (cityscapesScripts `labels.py`).
     public static let cityscapes = [
         "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
         "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",

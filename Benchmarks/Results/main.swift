@@ -1,0 +1,179 @@
+// The results table of docs/RESULTS.md: test-time methods on real streams from
+// ../shared/data (ESPNet checkpoints, CamVid test split), published defaults first, then
+// the sensitivity of OCL to its learning rate and BN prior.
+//
+//     swift run -c release segttt-results [--data ../shared/data] [--limit N] [--output docs/RESULTS.md]
+//
+// --limit N runs only the first N frames of every stream (a quick look; the table then says so).
+// Every finished cell is kept in a cache file (--cache, default docs/results-cache.json), so
+// an interrupted run resumes where it stopped and the table shows what is finished so far.
+import Foundation
+import SegTTT
+import Torch
+
+struct Options {
+    var data = "../shared/data"
+    var limit: Int?
+    var output = "docs/RESULTS.md"
+    var cache = "docs/results-cache.json"
+
+    init(_ arguments: [String]) throws {
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw TorchError("\(flag) needs a value") }
+            switch flag {
+            case "--data": data = value
+            case "--limit": limit = Int(value)
+            case "--output": output = value
+            case "--cache": cache = value
+            default: throw TorchError("unknown option \(flag); use --data, --limit, --output or --cache")
+            }
+        }
+    }
+}
+
+/// One labelled stream and the checkpoint evaluated on it.
+struct Stream {
+    var name: String
+    var checkpoint: String
+    var dataset: any SegmentationDataset
+    var mapping: ClassMapping
+}
+
+/// A method column: a kind and its configuration.
+struct Column {
+    var name: String
+    var kind: MethodKind
+    var config: AdaptationConfig
+}
+
+/// Finished cells by "stream | column | frames", with mIoU (%) and seconds per frame.
+struct Cache: Codable {
+    var cells: [String: [Double]] = [:]
+}
+
+func run(_ column: Column, on stream: Stream, weights: URL, limit: Int?) throws -> (miou: Double, seconds: Double) {
+    let model = try ESPNet.load(weights.appendingPathComponent(stream.checkpoint))
+    let method = try AdaptationMethod.make(column.kind, model: model, config: column.config)
+    let runner = try Runner(method: method, dataset: stream.dataset, mapping: stream.mapping)
+    var seconds = 0.0
+    try runner.run(until: limit) { seconds += $0.seconds }
+    let frames = Double(Swift.min(limit ?? stream.dataset.count, stream.dataset.count))
+    return (runner.matrix.meanIoU * 100, seconds / frames)
+}
+
+/// Runs every column on every stream; `lines` gets the table row by row, and `flush` is
+/// called after each row so an interrupted run leaves the rows it finished.
+func table(
+    title: String, streams: [Stream], columns: [Column], weights: URL, limit: Int?, cache: inout Cache,
+    lines output: inout [String], flush: ([String], Cache) throws -> Void
+) throws {
+    var lines = [
+        "### \(title)", "",
+        "| stream | " + columns.map(\.name).joined(separator: " | ") + " |",
+        "| --- |" + String(repeating: " ---: |", count: columns.count),
+    ]
+    var timing: [String: [Double]] = [:]
+    for stream in streams {
+        var cells: [String] = []
+        for column in columns {
+            let frames = Swift.min(limit ?? stream.dataset.count, stream.dataset.count)
+            let key = "\(stream.name) | \(column.name) | \(frames)"
+            if cache.cells[key] == nil {
+                let (miou, seconds) = try run(column, on: stream, weights: weights, limit: limit)
+                cache.cells[key] = [miou, seconds]
+                print("\(key)\t\(String(format: "%.2f", miou))\t\(String(format: "%.3f", seconds)) s/frame")
+                try flush(output + lines, cache)
+            }
+            if let cell = cache.cells[key] {
+                cells.append(String(format: "%.1f", cell[0]))
+                timing[column.name, default: []].append(cell[1])
+            }
+        }
+        lines.append("| \(stream.name) | " + cells.joined(separator: " | ") + " |")
+        try flush(output + lines, cache)
+    }
+    let perFrame = columns.map { column in
+        let t = timing[column.name] ?? []
+        return String(format: "%.2f", t.reduce(0, +) / Double(Swift.max(t.count, 1)))
+    }
+    lines.append("| seconds per frame | " + perFrame.joined(separator: " | ") + " |")
+    output += lines + [""]
+    try flush(output, cache)
+}
+
+func main() throws {
+    let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    let data = URL(fileURLWithPath: options.data)
+    let weights = data.appendingPathComponent("weights/espnet")
+    let camVid = try CamVid(root: data.appendingPathComponent("camvid"))
+    let cityscapesModel = "espnet_p_2_q_8.pth"
+    let camVidModel = "espnet_p_2_q_8_camvid.pth"
+    var streams = [
+        Stream(name: "Cityscapes -> CamVid, dusk", checkpoint: cityscapesModel, dataset: camVid.only(.dusk), mapping: .cityscapesToCamVid),
+        Stream(name: "Cityscapes -> CamVid, day", checkpoint: cityscapesModel, dataset: camVid.only(.day), mapping: .cityscapesToCamVid),
+        Stream(name: "Cityscapes -> CamVid, all", checkpoint: cityscapesModel, dataset: camVid, mapping: .cityscapesToCamVid),
+    ]
+    for corruption in ["gaussian_noise:1", "gaussian_noise:3", "contrast:1", "contrast:3"] {
+        streams.append(
+            Stream(
+                name: "CamVid + \(corruption)", checkpoint: camVidModel,
+                dataset: CorruptedDataset(camVid, corruption: try Corruption(parsing: corruption), seed: 0),
+                mapping: .identity(classes: 11, outputs: 12)))
+    }
+    var sourceFlip = AdaptationConfig.defaults(for: .source)
+    sourceFlip.flip = true
+    let published = [
+        Column(name: "source", kind: .source, config: .defaults(for: .source)),
+        Column(name: "source-flip", kind: .source, config: sourceFlip),
+        Column(name: "bn-prior", kind: .bnPrior, config: .defaults(for: .bnPrior)),
+        Column(name: "tent", kind: .tent, config: .defaults(for: .tent)),
+        Column(name: "ocl", kind: .ocl, config: .defaults(for: .ocl)),
+    ]
+    func ocl(lr: Double, prior: Double) -> Column {
+        var config = AdaptationConfig.defaults(for: .ocl)
+        config.learningRate = lr
+        config.bnPrior = prior
+        return Column(name: String(format: "lr %g, prior %g", lr, prior), kind: .ocl, config: config)
+    }
+    let sweepStreams = [streams[0]]  // the dusk sequence: the largest shift
+    let command = "swift run -c release segttt-results" + (options.limit.map { " --limit \($0)" } ?? "")
+    var lines = [
+        "# Results", "",
+        "Mean IoU (%) over each whole stream (one confusion matrix per stream), ESPNet checkpoints",
+        "from `../shared/data`, CamVid test split at 480x360. Produced by", "", "    \(command)", "",
+        options.limit.map { "Only the first \($0) frames of every stream (a quick look, not the full figures)." }
+            ?? "Full streams: 233 frames (all), 171 (day), 62 (dusk).",
+        "Corruptions are seeded (seed 0). Cityscapes -> CamVid maps the 19 Cityscapes classes to",
+        "CamVid's 11 and counts the background output as unmapped (shared/MODELS.md).", "",
+    ]
+    var cache = Cache()
+    if let data = FileManager.default.contents(atPath: options.cache) {
+        cache = try JSONDecoder().decode(Cache.self, from: data)
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let flush = { (text: [String], cache: Cache) in
+        try text.joined(separator: "\n").write(toFile: options.output, atomically: true, encoding: .utf8)
+        try encoder.encode(cache).write(to: URL(fileURLWithPath: options.cache), options: .atomic)
+    }
+    try table(
+        title: "Published defaults", streams: streams, columns: published, weights: weights, limit: options.limit,
+        cache: &cache, lines: &lines, flush: flush)
+    try table(
+        title: "OCL sensitivity: learning rate (prior 0.85; lr 2e-5 is the ocl column above)", streams: sweepStreams,
+        columns: [1e-5, 1e-4, 1e-3].map { ocl(lr: $0, prior: 0.85) }, weights: weights, limit: options.limit,
+        cache: &cache, lines: &lines, flush: flush)
+    try table(
+        title: "OCL sensitivity: BN prior (lr 2e-5; prior 0.85 is the ocl column above)", streams: sweepStreams,
+        columns: [0.7, 0.95].map { ocl(lr: 2e-5, prior: $0) }, weights: weights, limit: options.limit,
+        cache: &cache, lines: &lines, flush: flush)
+    print("wrote \(options.output)")
+}
+
+do {
+    try main()
+} catch {
+    FileHandle.standardError.write("segttt-results: \(error)\n".data(using: .utf8) ?? Data())
+    exit(1)
+}

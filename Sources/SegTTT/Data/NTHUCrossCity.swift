@@ -1,0 +1,103 @@
+import Foundation
+import Torch
+
+/// The NTHU cross-city benchmark: dash-cam frames of four cities (Rome, Rio, Tokyo, Taipei),
+/// 100 labelled test frames each, in 13 classes.
+///
+/// Y.-H. Chen, W.-Y. Chen, Y.-T. Chen, B.-C. Tsai, Y.-C. F. Wang, M. Sun, "No More
+/// Discrimination: Cross City Adaptation of Road Scene Segmenters", ICCV 2017.
+///
+/// Layout of `root` (the NTHU_Datasets archive; the one the published loaders read):
+///
+/// ```
+/// root/<City>/Images/Test/<name>.png          RGB test frames (2048x1024)
+/// root/<City>/Labels/Test/<name>_eval.png     Cityscapes labelIds of the 13 classes
+/// root/<City>/Images/Train/<name>.jpg         unlabelled training frames (split .train)
+/// ```
+///
+/// The labels store Cityscapes labelIds (road 7, sidewalk 8, building 11, traffic light 19,
+/// traffic sign 20, vegetation 21, sky 23, person 24, rider 25, car 26, bus 28,
+/// motorcycle 32, bicycle 33), mapped here to the 13-class protocol 0...12 in that order
+/// (`LabelProtocol.synthia13`); every other id becomes `ignoreLabel`. Frames are ordered
+/// by file name (byte order); other files in Labels/Test (colour renderings) are ignored.
+public struct NTHUCrossCity: SegmentationDataset, FrameNaming {
+    public enum City: String, CaseIterable, Sendable {
+        case rome = "Rome"
+        case rio = "Rio"
+        case tokyo = "Tokyo"
+        case taipei = "Taipei"
+    }
+
+    public enum Split: String, CaseIterable, Sendable {
+        /// The labelled frames (Images/Test, Labels/Test).
+        case test = "Test"
+        /// The unlabelled adaptation frames (Images/Train), for self-training baselines.
+        case train = "Train"
+    }
+
+    public static let layout =
+        "expected the NTHU cross-city layout <City>/Images/Test/*.png and <City>/Labels/Test/*_eval.png "
+        + "(City one of Rome, Rio, Tokyo, Taipei) under the dataset root"
+
+    /// The label protocol: the 13 SYNTHIA-protocol classes.
+    public static let labelProtocol = LabelProtocol.synthia13
+
+    public let root: URL
+    public let city: City
+    public let split: Split
+    /// The frames in stream order.
+    public let frames: [DatasetFrame]
+
+    /// "nthu-rome" (or "nthu-rome-train").
+    public var name: String { "nthu-\(city.rawValue.lowercased())\(split == .test ? "" : "-train")" }
+    public var classNames: [String] { Self.labelProtocol.classNames }
+    public var count: Int { frames.count }
+
+    /// Lists the frames of `city` under `root`. The test split needs every frame's label
+    /// unless `requireLabels` is false; the train split has none.
+    public init(root: URL, city: City, split: Split = .test, requireLabels: Bool = true) throws {
+        let cityRoot = root.appendingPathComponent(city.rawValue)
+        let images = cityRoot.appendingPathComponent("Images").appendingPathComponent(split.rawValue)
+        let labels = cityRoot.appendingPathComponent("Labels").appendingPathComponent(split.rawValue)
+        let needLabels = requireLabels && split == .test
+        try BenchmarkLayout.requireFolder(root, layout: Self.layout)
+        try BenchmarkLayout.requireFolder(cityRoot, layout: Self.layout)
+        if needLabels { try BenchmarkLayout.requireFolder(labels, layout: Self.layout) }
+        let extensions: Set<String> = ["png", "jpg", "jpeg"]
+        var frames = [DatasetFrame]()
+        for file in try BenchmarkLayout.contents(of: images, layout: Self.layout) {
+            let ext = (file as NSString).pathExtension.lowercased()
+            guard extensions.contains(ext), !BenchmarkLayout.isFolder(images.appendingPathComponent(file)) else {
+                continue
+            }
+            let stem = (file as NSString).deletingPathExtension
+            let image = images.appendingPathComponent(file)
+            if split == .test {
+                frames.append(
+                    try BenchmarkLayout.frame(
+                        name: stem, image: image, label: labels.appendingPathComponent(stem + "_eval.png"),
+                        requireLabel: needLabels, layout: Self.layout))
+            } else {
+                frames.append(DatasetFrame(name: stem, image: image, label: nil))
+            }
+        }
+        guard !frames.isEmpty else {
+            throw DatasetError(path: images.path, problem: "holds no .png or .jpg frame", fix: Self.layout)
+        }
+        self.root = root
+        self.city = city
+        self.split = split
+        self.frames = frames
+    }
+
+    /// Frame `index`: image [3, H, W] uint8 and label [H, W] int64 in 0...12 or
+    /// `ignoreLabel` (nil for the train split).
+    public func sample(at index: Int) throws -> Sample {
+        let frame = try BenchmarkLayout.frame(at: index, of: frames, root: root)
+        return try loadFrame(
+            name: frame.name, image: frame.image, label: frame.label, map: Self.labelProtocol.cityscapesLabelIdMap,
+            fix: Self.layout)
+    }
+
+    public func frameName(at index: Int) -> String { BenchmarkLayout.frameName(at: index, of: frames) }
+}

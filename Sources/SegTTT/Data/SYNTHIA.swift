@@ -1,0 +1,82 @@
+import Foundation
+import Torch
+
+/// SYNTHIA-RAND-CITYSCAPES: 9,400 synthetic frames of 1280x760 with Cityscapes-compatible
+/// classes, evaluated in the 16- or 13-class protocol.
+///
+/// G. Ros, L. Sellart, J. Materzynska, D. Vazquez, A. M. Lopez, "The SYNTHIA Dataset: A
+/// Large Collection of Synthetic Images for Semantic Segmentation of Urban Scenes", CVPR 2016.
+///
+/// Layout of `root` (as the RAND_CITYSCAPES archive unpacks):
+///
+/// ```
+/// root/RGB/0000000.png ...         RGB frames
+/// root/GT/LABELS/0000000.png ...   16-bit PNGs: channel 1 (R) the class id, channel 2 (G)
+///                                  the instance id
+/// ```
+///
+/// What is implemented: the class id is the first channel of the label PNG, read at its full
+/// 16 bits by `ImageIO.readLabel(_:channel:)` (as `imageio.imread(p, format="PNG-FI")[:, :, 0]`
+/// in ADVENT, or `cv2.imread(p, cv2.IMREAD_UNCHANGED)[:, :, -1]` in DAFormer's converter).
+/// Labels that are already one channel (gray or palette PNG, 8 or 16 bits, e.g. re-saved
+/// class ids) are read as they are: their channel 0 is their value. Ids map through `ClassProtocols.synthiaIdToTrainId` to Cityscapes
+/// trainIds, then to the 16-class (default) or 13-class protocol; void (0), parking-slot,
+/// road-work, lanemarking and the classes a protocol drops become `ignoreLabel`.
+public struct SYNTHIA: SegmentationDataset, FrameNaming {
+    public static let layout =
+        "expected the SYNTHIA-RAND-CITYSCAPES layout RGB/*.png and GT/LABELS/*.png (same file names) under the "
+        + "dataset root"
+
+    public let root: URL
+    public let labelProtocol: LabelProtocol
+    /// The frames in stream order (file name, byte order).
+    public let frames: [DatasetFrame]
+
+    /// "synthia-16" or "synthia-13" (or "synthia" for the 19-class mapping).
+    public var name: String { "synthia\(labelProtocol.nameSuffix)" }
+    public var classNames: [String] { labelProtocol.classNames }
+    public var count: Int { frames.count }
+
+    /// Lists the frames under `root`; with `requireLabels` an image without its label is an
+    /// error, otherwise its sample has no label.
+    public init(root: URL, labelProtocol: LabelProtocol = .synthia16, requireLabels: Bool = true) throws {
+        let images = root.appendingPathComponent("RGB")
+        let labels = root.appendingPathComponent("GT").appendingPathComponent("LABELS")
+        try BenchmarkLayout.requireFolder(root, layout: Self.layout)
+        if requireLabels { try BenchmarkLayout.requireFolder(labels, layout: Self.layout) }
+        var frames = [DatasetFrame]()
+        for file in try BenchmarkLayout.files(in: images, suffix: ".png", layout: Self.layout) {
+            frames.append(
+                try BenchmarkLayout.frame(
+                    name: String(file.dropLast(4)), image: images.appendingPathComponent(file),
+                    label: labels.appendingPathComponent(file), requireLabel: requireLabels, layout: Self.layout))
+        }
+        guard !frames.isEmpty else {
+            throw DatasetError(path: images.path, problem: "holds no .png frame", fix: Self.layout)
+        }
+        self.root = root
+        self.labelProtocol = labelProtocol
+        self.frames = frames
+    }
+
+    /// Frame `index`: image [3, H, W] uint8 and label [H, W] int64 in the protocol's classes
+    /// or `ignoreLabel`.
+    public func sample(at index: Int) throws -> Sample {
+        let frame = try BenchmarkLayout.frame(at: index, of: frames, root: root)
+        return try loadFrame(
+            name: frame.name, image: frame.image, label: frame.label, map: labelProtocol.synthiaIdMap,
+            fix: Self.layout, labelChannel: Self.classIdChannel)
+    }
+
+    public func frameName(at index: Int) -> String { BenchmarkLayout.frameName(at: index, of: frames) }
+
+    /// The channel of a label PNG that holds the class id: the first (red; green holds the
+    /// instance id).
+    static let classIdChannel = 0
+
+    /// The SYNTHIA class ids of a label PNG [H, W] int64: the first channel of an RGB or
+    /// RGBA PNG at its full 8 or 16 bits, or the values of a one-channel PNG.
+    public static func readClassIds(_ url: URL) throws -> Tensor {
+        try ImageIO.readLabel(url, channel: classIdChannel)
+    }
+}
