@@ -161,6 +161,77 @@ final class ImageIOTests: XCTestCase {
         }
     }
 
+    // MARK: one channel of a PNG
+
+    func testChannelsOfSixteenBitRGBKeepTheirFullDepth() throws {
+        let url = try DataTestSupport.fixture("rgb16.png")
+        for c in 0..<3 {
+            var values = [Int]()
+            for y in 0..<h { for x in 0..<w { values.append(rgbValue(c, y, x) * 257) } }  // as stored
+            let channel = try ImageIO.readLabel(url, channel: c)
+            XCTAssertEqual(channel.shape, [h, w])
+            XCTAssertEqual(channel.dtype, .int64)
+            XCTAssertEqual(try channel.toArray(Int.self), values, "channel \(c)")
+        }
+    }
+
+    func testChannelsOfEightBitRGBAAndInterlacedRGB() throws {
+        let rgba = try DataTestSupport.fixture("rgba.png")
+        for c in 0..<3 {
+            var values = [Int]()
+            for y in 0..<h { for x in 0..<w { values.append(rgbValue(c, y, x)) } }
+            XCTAssertEqual(try ImageIO.readLabel(rgba, channel: c).toArray(Int.self), values, "channel \(c)")
+            let interlaced = try DataTestSupport.fixture("interlaced.png")
+            XCTAssertEqual(try ImageIO.readLabel(interlaced, channel: c).toArray(Int.self), values, "Adam7 \(c)")
+        }
+        var alpha = [Int]()
+        for _ in 0..<h { for x in 0..<w { alpha.append((x * 40) % 256) } }
+        XCTAssertEqual(try ImageIO.readLabel(rgba, channel: 3).toArray(Int.self), alpha)
+    }
+
+    func testChannelZeroOfOneChannelPNGsIsTheirLabel() throws {
+        for name in ["gray.png", "gray_alpha.png", "gray16.png", "gray1.png", "palette.png", "palette8.png"] {
+            let url = try DataTestSupport.fixture(name)
+            XCTAssertEqual(
+                try ImageIO.readLabel(url, channel: 0).toArray(Int.self), try ImageIO.readLabel(url).toArray(Int.self),
+                name)
+        }
+        var alpha = [Int]()
+        for y in 0..<h { for _ in 0..<w { alpha.append(255 - 30 * y) } }
+        let grayAlpha = try DataTestSupport.fixture("gray_alpha.png")
+        XCTAssertEqual(try ImageIO.readLabel(grayAlpha, channel: 1).toArray(Int.self), alpha)
+    }
+
+    func testMissingChannelThrowsNamingTheFile() throws {
+        let gray = try DataTestSupport.fixture("gray.png")
+        assertImageError(.missingChannel, mentions: [gray.path, "channel 1", "gray", "1 channel"]) {
+            try ImageIO.readLabel(gray, channel: 1)
+        }
+        let rgb = try DataTestSupport.fixture("rgb.png")
+        assertImageError(.missingChannel, mentions: [rgb.path, "channel 3", "RGB", "3 channels"]) {
+            try ImageIO.readLabel(rgb, channel: 3)
+        }
+        let rgba = try DataTestSupport.fixture("rgba.png")
+        assertImageError(.missingChannel, mentions: [rgba.path, "channel 4", "RGBA"]) {
+            try ImageIO.readLabel(rgba, channel: 4)
+        }
+        assertImageError(.missingChannel, mentions: [rgb.path, "channel -1", "count from 0"]) {
+            try ImageIO.readLabel(rgb, channel: -1)
+        }
+        assertImageError(.missingChannel, mentions: [rgb.path]) { try ImageIO.readLabel(rgb, channel: Int.max) }
+        let jpeg = try DataTestSupport.fixture("photo.jpg")
+        assertImageError(.notALabel, mentions: [jpeg.path, "JPEG"]) { try ImageIO.readLabel(jpeg, channel: 0) }
+    }
+
+    func testTruncatedColourPNGThrowsCorruptForAChannel() throws {
+        let whole = try Data(contentsOf: DataTestSupport.fixture("rgb16.png"))
+        for cut in [whole.count - 12, whole.count - 40, whole.count / 2, 40] {
+            assertImageError(.corrupt, mentions: ["rgb16 cut at \(cut)"]) {
+                try ImageIO.decodeLabel(whole.prefix(cut), name: "rgb16 cut at \(cut)", channel: 0)
+            }
+        }
+    }
+
     // MARK: JPEG
 
     func testJPEGDecodingMatchesPIL() throws {
