@@ -6,7 +6,8 @@
 //
 // --limit N runs only the first N frames of every stream (a quick look; the table then says so).
 // Every finished cell is kept in a cache file (--cache, default docs/results-cache.json), so
-// an interrupted run resumes where it stopped and the table shows what is finished so far.
+// an interrupted run resumes where it stopped; --render-only writes the table from the cache
+// alone, with the cells not run yet marked "pending".
 import Foundation
 import SegTTT
 import Torch
@@ -16,10 +17,16 @@ struct Options {
     var limit: Int?
     var output = "docs/RESULTS.md"
     var cache = "docs/results-cache.json"
+    /// Write the table from the cache alone, marking cells not run yet as pending.
+    var renderOnly = false
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
+            if flag == "--render-only" {
+                renderOnly = true
+                continue
+            }
             guard let value = rest.popFirst() else { throw TorchError("\(flag) needs a value") }
             switch flag {
             case "--data": data = value
@@ -65,8 +72,8 @@ func run(_ column: Column, on stream: Stream, weights: URL, limit: Int?) throws 
 /// Runs every column on every stream; `lines` gets the table row by row, and `flush` is
 /// called after each row so an interrupted run leaves the rows it finished.
 func table(
-    title: String, streams: [Stream], columns: [Column], weights: URL, limit: Int?, cache: inout Cache,
-    lines output: inout [String], flush: ([String], Cache) throws -> Void
+    title: String, streams: [Stream], columns: [Column], weights: URL, limit: Int?, renderOnly: Bool,
+    cache: inout Cache, lines output: inout [String], flush: ([String], Cache) throws -> Void
 ) throws {
     var lines = [
         "### \(title)", "",
@@ -79,7 +86,7 @@ func table(
         for column in columns {
             let frames = Swift.min(limit ?? stream.dataset.count, stream.dataset.count)
             let key = "\(stream.name) | \(column.name) | \(frames)"
-            if cache.cells[key] == nil {
+            if cache.cells[key] == nil, !renderOnly {
                 let (miou, seconds) = try run(column, on: stream, weights: weights, limit: limit)
                 cache.cells[key] = [miou, seconds]
                 print("\(key)\t\(String(format: "%.2f", miou))\t\(String(format: "%.3f", seconds)) s/frame")
@@ -88,14 +95,16 @@ func table(
             if let cell = cache.cells[key] {
                 cells.append(String(format: "%.1f", cell[0]))
                 timing[column.name, default: []].append(cell[1])
+            } else {
+                cells.append("pending")
             }
         }
         lines.append("| \(stream.name) | " + cells.joined(separator: " | ") + " |")
         try flush(output + lines, cache)
     }
     let perFrame = columns.map { column in
-        let t = timing[column.name] ?? []
-        return String(format: "%.2f", t.reduce(0, +) / Double(Swift.max(t.count, 1)))
+        guard let t = timing[column.name] else { return "pending" }
+        return String(format: "%.2f", t.reduce(0, +) / Double(t.count))
     }
     lines.append("| seconds per frame | " + perFrame.joined(separator: " | ") + " |")
     output += lines + [""]
@@ -145,7 +154,10 @@ func main() throws {
         options.limit.map { "Only the first \($0) frames of every stream (a quick look, not the full figures)." }
             ?? "Full streams: 233 frames (all), 171 (day), 62 (dusk).",
         "Corruptions are seeded (seed 0). Cityscapes -> CamVid maps the 19 Cityscapes classes to",
-        "CamVid's 11 and counts the background output as unmapped (shared/MODELS.md).", "",
+        "CamVid's 11 and counts the background output as unmapped (shared/MODELS.md).",
+        "Seconds per frame are wall times of predicting and adapting on the machine that ran the",
+        "command, for orientation only (speed is measured properly by the benchmarks).",
+        "Cells marked pending have not been run yet: the command resumes from docs/results-cache.json.", "",
     ]
     var cache = Cache()
     if let data = FileManager.default.contents(atPath: options.cache) {
@@ -159,15 +171,15 @@ func main() throws {
     }
     try table(
         title: "Published defaults", streams: streams, columns: published, weights: weights, limit: options.limit,
-        cache: &cache, lines: &lines, flush: flush)
+        renderOnly: options.renderOnly, cache: &cache, lines: &lines, flush: flush)
     try table(
         title: "OCL sensitivity: learning rate (prior 0.85; lr 2e-5 is the ocl column above)", streams: sweepStreams,
         columns: [1e-5, 1e-4, 1e-3].map { ocl(lr: $0, prior: 0.85) }, weights: weights, limit: options.limit,
-        cache: &cache, lines: &lines, flush: flush)
+        renderOnly: options.renderOnly, cache: &cache, lines: &lines, flush: flush)
     try table(
         title: "OCL sensitivity: BN prior (lr 2e-5; prior 0.85 is the ocl column above)", streams: sweepStreams,
         columns: [0.7, 0.95].map { ocl(lr: 2e-5, prior: $0) }, weights: weights, limit: options.limit,
-        cache: &cache, lines: &lines, flush: flush)
+        renderOnly: options.renderOnly, cache: &cache, lines: &lines, flush: flush)
     print("wrote \(options.output)")
 }
 

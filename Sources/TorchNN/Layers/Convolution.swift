@@ -14,19 +14,13 @@ public final class Conv2d: Module, UnaryModule {
         _ inChannels: Int, _ outChannels: Int, kernelSize: Pair, stride: Pair = 1, padding: Pair = 0,
         dilation: Pair = 1, groups: Int = 1, bias: Bool = true, generator: Generator? = nil
     ) throws {
-        guard inChannels % groups == 0, outChannels % groups == 0 else {
-            throw TorchError(
-                "Conv2d: \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
-        }
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        let shape = [outChannels, inChannels / groups, kernelSize.height, kernelSize.width]
-        let w = try Initialization.defaultWeight(shape, generator: generator)
-        let b = bias ? try Initialization.defaultBias(outChannels, weightShape: shape, generator: generator) : nil
-        weight = try Parameter(w)
-        self.bias = try b.map { try Parameter($0) }
+        (weight, self.bias) = try convolutionParameters(
+            "Conv2d", inChannels, outChannels, groups: groups, kernelSize: kernelSize, transposed: false, bias: bias,
+            generator: generator)
         super.init()
         registerParameter("weight", weight)
         if let bias = self.bias { registerParameter("bias", bias) }
@@ -53,20 +47,14 @@ public final class ConvTranspose2d: Module, UnaryModule {
         _ inChannels: Int, _ outChannels: Int, kernelSize: Pair, stride: Pair = 1, padding: Pair = 0,
         outputPadding: Pair = 0, groups: Int = 1, bias: Bool = true, dilation: Pair = 1, generator: Generator? = nil
     ) throws {
-        guard inChannels % groups == 0, outChannels % groups == 0 else {
-            throw TorchError(
-                "ConvTranspose2d: \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
-        }
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding
         self.dilation = dilation
         self.groups = groups
-        let shape = [inChannels, outChannels / groups, kernelSize.height, kernelSize.width]
-        let w = try Initialization.defaultWeight(shape, generator: generator)
-        let b = bias ? try Initialization.defaultBias(outChannels, weightShape: shape, generator: generator) : nil
-        weight = try Parameter(w)
-        self.bias = try b.map { try Parameter($0) }
+        (weight, self.bias) = try convolutionParameters(
+            "ConvTranspose2d", inChannels, outChannels, groups: groups, kernelSize: kernelSize, transposed: true,
+            bias: bias, generator: generator)
         super.init()
         registerParameter("weight", weight)
         if let bias = self.bias { registerParameter("bias", bias) }
@@ -77,4 +65,22 @@ public final class ConvTranspose2d: Module, UnaryModule {
             input, weight: weight.value, bias: bias?.value, stride: stride, padding: padding,
             outputPadding: outputPadding, groups: groups, dilation: dilation)
     }
+}
+
+/// Weight (and bias) of a convolution with PyTorch's default initialisation: weight
+/// [Cout, Cin / groups, kH, kW], or [Cin, Cout / groups, kH, kW] when `transposed`.
+private func convolutionParameters(
+    _ layer: String, _ inChannels: Int, _ outChannels: Int, groups: Int, kernelSize: Pair, transposed: Bool,
+    bias: Bool, generator: Generator?
+) throws -> (Parameter, Parameter?) {
+    guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
+        throw TorchError("\(layer): \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
+    }
+    let shape =
+        transposed
+        ? [inChannels, outChannels / groups, kernelSize.height, kernelSize.width]
+        : [outChannels, inChannels / groups, kernelSize.height, kernelSize.width]
+    let weight = try Parameter(Initialization.defaultWeight(shape, generator: generator))
+    let b = bias ? try Initialization.defaultBias(outChannels, weightShape: shape, generator: generator) : nil
+    return (weight, try b.map { try Parameter($0) })
 }
