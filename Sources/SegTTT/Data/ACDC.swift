@@ -20,7 +20,7 @@ import Torch
 /// order). A frame's name is its file stem without "_rgb_anon" ("GOPR0475_frame_000041").
 /// Labels map Cityscapes labelIds -> trainIds; everything else becomes `ignoreLabel`. The
 /// test split has no public labels: open it with `requireLabels: false`.
-public struct ACDC: SegmentationDataset, FrameNaming {
+public struct ACDC: SegmentationDataset, FrameNaming, FolderBenchmark {
     public enum Condition: String, CaseIterable, Sendable {
         case fog, night, rain, snow
     }
@@ -50,7 +50,6 @@ public struct ACDC: SegmentationDataset, FrameNaming {
         return "acdc-\(which)\(split.rawValue)\(labelProtocol.nameSuffix)"
     }
     public var classNames: [String] { labelProtocol.classNames }
-    public var count: Int { frames.count }
 
     /// Lists the frames of `conditions` (in that order) and `split` under `root`.
     public init(
@@ -64,28 +63,16 @@ public struct ACDC: SegmentationDataset, FrameNaming {
         var frames = [DatasetFrame]()
         var frameConditions = [Condition]()
         for condition in conditions {
-            let images = root.appendingPathComponent("rgb_anon").appendingPathComponent(condition.rawValue)
-                .appendingPathComponent(split.rawValue)
-            let labels = root.appendingPathComponent("gt").appendingPathComponent(condition.rawValue)
-                .appendingPathComponent(split.rawValue)
-            if requireLabels { try BenchmarkLayout.requireFolder(labels, layout: Self.layout) }
-            let before = frames.count
-            for sequence in try BenchmarkLayout.subfolders(of: images, layout: Self.layout) {
-                let folder = images.appendingPathComponent(sequence)
-                for file in try BenchmarkLayout.files(in: folder, suffix: "_rgb_anon.png", layout: Self.layout) {
-                    let stem = String(file.dropLast("_rgb_anon.png".count))
-                    let label = labels.appendingPathComponent(sequence).appendingPathComponent(
-                        stem + "_gt_labelIds.png")
-                    frames.append(
-                        try BenchmarkLayout.frame(
-                            name: stem, image: folder.appendingPathComponent(file), label: label,
-                            requireLabel: requireLabels, layout: Self.layout))
-                    frameConditions.append(condition)
-                }
-            }
-            guard frames.count > before else {
-                throw DatasetError(path: images.path, problem: "holds no */*_rgb_anon.png frame", fix: Self.layout)
-            }
+            let conditionFrames = try PairedFolders(
+                images: root.appendingPathComponent("rgb_anon").appendingPathComponent(condition.rawValue)
+                    .appendingPathComponent(split.rawValue),
+                imageSuffix: "_rgb_anon.png",
+                labels: root.appendingPathComponent("gt").appendingPathComponent(condition.rawValue)
+                    .appendingPathComponent(split.rawValue),
+                labelSuffix: "_gt_labelIds.png", nested: true, layout: Self.layout
+            ).frames(requireLabels: requireLabels)
+            frames += conditionFrames
+            frameConditions += Array(repeating: condition, count: conditionFrames.count)
         }
         self.root = root
         self.conditions = conditions
@@ -98,11 +85,6 @@ public struct ACDC: SegmentationDataset, FrameNaming {
     /// Frame `index`: image [3, H, W] uint8 and label [H, W] int64 in the protocol's classes
     /// or `ignoreLabel`.
     public func sample(at index: Int) throws -> Sample {
-        let frame = try BenchmarkLayout.frame(at: index, of: frames, root: root)
-        return try loadFrame(
-            name: frame.name, image: frame.image, label: frame.label, map: labelProtocol.cityscapesLabelIdMap,
-            fix: Self.layout)
+        try loadSample(at: index, map: labelProtocol.cityscapesLabelIdMap)
     }
-
-    public func frameName(at index: Int) -> String { BenchmarkLayout.frameName(at: index, of: frames) }
 }

@@ -19,7 +19,7 @@ import Torch
 /// else to `ignoreLabel`. A few GTA5 frames are distributed with a label of another size
 /// than their image; such a label is resized to the image by nearest neighbour (what the
 /// published pipelines end up doing by resizing both to one size) rather than refused.
-public struct GTA5: SegmentationDataset, FrameNaming {
+public struct GTA5: SegmentationDataset, FrameNaming, FolderBenchmark {
     public static let layout =
         "expected the GTA5 layout images/*.png and labels/*.png (same file names) under the dataset root"
 
@@ -31,33 +31,22 @@ public struct GTA5: SegmentationDataset, FrameNaming {
     /// "gta5" (with the protocol appended when it is not the 19-class one).
     public var name: String { "gta5\(labelProtocol.nameSuffix)" }
     public var classNames: [String] { labelProtocol.classNames }
-    public var count: Int { frames.count }
 
     /// Lists the frames under `root`; with `requireLabels` an image without its label is an
     /// error, otherwise its sample has no label.
     public init(root: URL, labelProtocol: LabelProtocol = .cityscapes19, requireLabels: Bool = true) throws {
-        let images = root.appendingPathComponent("images")
-        let labels = root.appendingPathComponent("labels")
         try BenchmarkLayout.requireFolder(root, layout: Self.layout)
-        if requireLabels { try BenchmarkLayout.requireFolder(labels, layout: Self.layout) }
-        var frames = [DatasetFrame]()
-        for file in try BenchmarkLayout.files(in: images, suffix: ".png", layout: Self.layout) {
-            frames.append(
-                try BenchmarkLayout.frame(
-                    name: String(file.dropLast(4)), image: images.appendingPathComponent(file),
-                    label: labels.appendingPathComponent(file), requireLabel: requireLabels, layout: Self.layout))
-        }
-        guard !frames.isEmpty else {
-            throw DatasetError(path: images.path, problem: "holds no .png frame", fix: Self.layout)
-        }
+        self.frames = try PairedFolders(
+            images: root.appendingPathComponent("images"), imageSuffix: ".png",
+            labels: root.appendingPathComponent("labels"), labelSuffix: ".png", layout: Self.layout
+        ).frames(requireLabels: requireLabels)
         self.root = root
         self.labelProtocol = labelProtocol
-        self.frames = frames
     }
 
     /// Frame `index`: image [3, H, W] uint8 and label [H, W] int64 (at the image's size).
     public func sample(at index: Int) throws -> Sample {
-        let frame = try BenchmarkLayout.frame(at: index, of: frames, root: root)
+        let frame = try self.frame(at: index)
         let image = try ImageIO.readImage(frame.image)  // [3, H, W]
         guard let labelURL = frame.label else { return Sample(name: frame.name, image: image, label: nil) }
         var raw = try ImageIO.readLabel(labelURL)  // [H', W']
@@ -68,6 +57,4 @@ public struct GTA5: SegmentationDataset, FrameNaming {
         let label = try labelProtocol.cityscapesLabelIdMap.apply(raw, file: labelURL, fix: Self.layout)
         return Sample(name: frame.name, image: image, label: label)
     }
-
-    public func frameName(at index: Int) -> String { BenchmarkLayout.frameName(at: index, of: frames) }
 }

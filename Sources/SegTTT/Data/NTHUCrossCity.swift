@@ -20,7 +20,7 @@ import Torch
 /// motorcycle 32, bicycle 33), mapped here to the 13-class protocol 0...12 in that order
 /// (`LabelProtocol.synthia13`); every other id becomes `ignoreLabel`. Frames are ordered
 /// by file name (byte order); other files in Labels/Test (colour renderings) are ignored.
-public struct NTHUCrossCity: SegmentationDataset, FrameNaming {
+public struct NTHUCrossCity: SegmentationDataset, FrameNaming, FolderBenchmark {
     public enum City: String, CaseIterable, Sendable {
         case rome = "Rome"
         case rio = "Rio"
@@ -51,53 +51,35 @@ public struct NTHUCrossCity: SegmentationDataset, FrameNaming {
     /// "nthu-rome" (or "nthu-rome-train").
     public var name: String { "nthu-\(city.rawValue.lowercased())\(split == .test ? "" : "-train")" }
     public var classNames: [String] { Self.labelProtocol.classNames }
-    public var count: Int { frames.count }
 
     /// Lists the frames of `city` under `root`. The test split needs every frame's label
     /// unless `requireLabels` is false; the train split has none.
     public init(root: URL, city: City, split: Split = .test, requireLabels: Bool = true) throws {
         let cityRoot = root.appendingPathComponent(city.rawValue)
-        let images = cityRoot.appendingPathComponent("Images").appendingPathComponent(split.rawValue)
-        let labels = cityRoot.appendingPathComponent("Labels").appendingPathComponent(split.rawValue)
-        let needLabels = requireLabels && split == .test
         try BenchmarkLayout.requireFolder(root, layout: Self.layout)
         try BenchmarkLayout.requireFolder(cityRoot, layout: Self.layout)
-        if needLabels { try BenchmarkLayout.requireFolder(labels, layout: Self.layout) }
-        let extensions: Set<String> = ["png", "jpg", "jpeg"]
-        var frames = [DatasetFrame]()
-        for file in try BenchmarkLayout.contents(of: images, layout: Self.layout) {
-            let ext = (file as NSString).pathExtension.lowercased()
-            guard extensions.contains(ext), !BenchmarkLayout.isFolder(images.appendingPathComponent(file)) else {
-                continue
-            }
-            let stem = (file as NSString).deletingPathExtension
-            let image = images.appendingPathComponent(file)
-            if split == .test {
-                frames.append(
-                    try BenchmarkLayout.frame(
-                        name: stem, image: image, label: labels.appendingPathComponent(stem + "_eval.png"),
-                        requireLabel: needLabels, layout: Self.layout))
-            } else {
-                frames.append(DatasetFrame(name: stem, image: image, label: nil))
-            }
-        }
-        guard !frames.isEmpty else {
-            throw DatasetError(path: images.path, problem: "holds no .png or .jpg frame", fix: Self.layout)
-        }
+        self.frames = try PairedFolders(
+            images: cityRoot.appendingPathComponent("Images").appendingPathComponent(split.rawValue),
+            labels: cityRoot.appendingPathComponent("Labels").appendingPathComponent(split.rawValue),
+            frameName: Self.frameName(ofImage:), labelFile: split == .test ? { stem in stem + "_eval.png" } : nil,
+            wanted: ".png or .jpg", layout: Self.layout
+        ).frames(requireLabels: requireLabels)
         self.root = root
         self.city = city
         self.split = split
-        self.frames = frames
     }
 
     /// Frame `index`: image [3, H, W] uint8 and label [H, W] int64 in 0...12 or
     /// `ignoreLabel` (nil for the train split).
     public func sample(at index: Int) throws -> Sample {
-        let frame = try BenchmarkLayout.frame(at: index, of: frames, root: root)
-        return try loadFrame(
-            name: frame.name, image: frame.image, label: frame.label, map: Self.labelProtocol.cityscapesLabelIdMap,
-            fix: Self.layout)
+        try loadSample(at: index, map: Self.labelProtocol.cityscapesLabelIdMap)
     }
 
-    public func frameName(at index: Int) -> String { BenchmarkLayout.frameName(at: index, of: frames) }
+    /// The frame name of an image file: its stem for a .png, .jpg or .jpeg file (any case),
+    /// nil for any other file.
+    static func frameName(ofImage file: String) -> String? {
+        let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+        guard imageExtensions.contains((file as NSString).pathExtension.lowercased()) else { return nil }
+        return (file as NSString).deletingPathExtension
+    }
 }

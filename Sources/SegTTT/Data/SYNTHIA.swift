@@ -22,7 +22,7 @@ import Torch
 /// class ids) are read as they are: their channel 0 is their value. Ids map through `ClassProtocols.synthiaIdToTrainId` to Cityscapes
 /// trainIds, then to the 16-class (default) or 13-class protocol; void (0), parking-slot,
 /// road-work, lanemarking and the classes a protocol drops become `ignoreLabel`.
-public struct SYNTHIA: SegmentationDataset, FrameNaming {
+public struct SYNTHIA: SegmentationDataset, FrameNaming, FolderBenchmark {
     public static let layout =
         "expected the SYNTHIA-RAND-CITYSCAPES layout RGB/*.png and GT/LABELS/*.png (same file names) under the "
         + "dataset root"
@@ -35,40 +35,25 @@ public struct SYNTHIA: SegmentationDataset, FrameNaming {
     /// "synthia-16" or "synthia-13" (or "synthia" for the 19-class mapping).
     public var name: String { "synthia\(labelProtocol.nameSuffix)" }
     public var classNames: [String] { labelProtocol.classNames }
-    public var count: Int { frames.count }
 
     /// Lists the frames under `root`; with `requireLabels` an image without its label is an
     /// error, otherwise its sample has no label.
     public init(root: URL, labelProtocol: LabelProtocol = .synthia16, requireLabels: Bool = true) throws {
-        let images = root.appendingPathComponent("RGB")
-        let labels = root.appendingPathComponent("GT").appendingPathComponent("LABELS")
         try BenchmarkLayout.requireFolder(root, layout: Self.layout)
-        if requireLabels { try BenchmarkLayout.requireFolder(labels, layout: Self.layout) }
-        var frames = [DatasetFrame]()
-        for file in try BenchmarkLayout.files(in: images, suffix: ".png", layout: Self.layout) {
-            frames.append(
-                try BenchmarkLayout.frame(
-                    name: String(file.dropLast(4)), image: images.appendingPathComponent(file),
-                    label: labels.appendingPathComponent(file), requireLabel: requireLabels, layout: Self.layout))
-        }
-        guard !frames.isEmpty else {
-            throw DatasetError(path: images.path, problem: "holds no .png frame", fix: Self.layout)
-        }
+        self.frames = try PairedFolders(
+            images: root.appendingPathComponent("RGB"), imageSuffix: ".png",
+            labels: root.appendingPathComponent("GT").appendingPathComponent("LABELS"), labelSuffix: ".png",
+            layout: Self.layout
+        ).frames(requireLabels: requireLabels)
         self.root = root
         self.labelProtocol = labelProtocol
-        self.frames = frames
     }
 
     /// Frame `index`: image [3, H, W] uint8 and label [H, W] int64 in the protocol's classes
     /// or `ignoreLabel`.
     public func sample(at index: Int) throws -> Sample {
-        let frame = try BenchmarkLayout.frame(at: index, of: frames, root: root)
-        return try loadFrame(
-            name: frame.name, image: frame.image, label: frame.label, map: labelProtocol.synthiaIdMap,
-            fix: Self.layout, labelChannel: Self.classIdChannel)
+        try loadSample(at: index, map: labelProtocol.synthiaIdMap, labelChannel: Self.classIdChannel)
     }
-
-    public func frameName(at index: Int) -> String { BenchmarkLayout.frameName(at: index, of: frames) }
 
     /// The channel of a label PNG that holds the class id: the first (red; green holds the
     /// instance id).
