@@ -88,6 +88,8 @@ let package = Package(
         .executableTarget(name: "torch-smoke", dependencies: ["TorchNN"], path: "Sources/torch-smoke"),
         .executableTarget(name: "op-overhead", dependencies: ["Torch"], path: "Benchmarks/OpOverhead"),
         .executableTarget(name: "segttt-results", dependencies: ["SegTTT"], path: "Benchmarks/Results"),
+        .executableTarget(name: "forward-bench", dependencies: ["SegTTT"], path: "Benchmarks/Forward"),
+        .executableTarget(name: "synthetic-shift", dependencies: ["SegTTT"], path: "Benchmarks/SyntheticShift"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegTTTTests", dependencies: ["SegTTT"], resources: [.copy("Fixtures")]),

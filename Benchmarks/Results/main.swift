@@ -119,9 +119,15 @@ func main() throws {
     let cityscapesModel = "espnet_p_2_q_8.pth"
     let camVidModel = "espnet_p_2_q_8_camvid.pth"
     var streams = [
-        Stream(name: "Cityscapes -> CamVid, dusk", checkpoint: cityscapesModel, dataset: camVid.only(.dusk), mapping: .cityscapesToCamVid),
-        Stream(name: "Cityscapes -> CamVid, day", checkpoint: cityscapesModel, dataset: camVid.only(.day), mapping: .cityscapesToCamVid),
-        Stream(name: "Cityscapes -> CamVid, all", checkpoint: cityscapesModel, dataset: camVid, mapping: .cityscapesToCamVid),
+        Stream(
+            name: "Cityscapes -> CamVid, dusk", checkpoint: cityscapesModel, dataset: camVid.only(.dusk),
+            mapping: .cityscapesToCamVid),
+        Stream(
+            name: "Cityscapes -> CamVid, day", checkpoint: cityscapesModel, dataset: camVid.only(.day),
+            mapping: .cityscapesToCamVid),
+        Stream(
+            name: "Cityscapes -> CamVid, all", checkpoint: cityscapesModel, dataset: camVid,
+            mapping: .cityscapesToCamVid),
     ]
     for corruption in ["gaussian_noise:1", "gaussian_noise:3", "contrast:1", "contrast:3"] {
         streams.append(

@@ -31,10 +31,12 @@ final class AdaptationParityTests: XCTestCase {
         let ocl = try OCL(model: net, config: config)
         for (i, frame) in try frames().enumerated() {
             let result = try ocl.process(frame)
-            XCTAssertEqual(try result.prediction.toArray(Int64.self), try fixture["ocl.\(i).prediction"]?.toArray(Int64.self))
+            XCTAssertEqual(
+                try result.prediction.toArray(Int64.self), try fixture["ocl.\(i).prediction"]?.toArray(Int64.self))
             for term in ["pos", "neg", "loss"] {
                 let expected = try XCTUnwrap(fixture["ocl.\(i).\(term)"]).item()
-                XCTAssertEqual(result.losses[term] ?? .nan, expected, accuracy: 1e-5 * Swift.abs(expected), "frame \(i) \(term)")
+                XCTAssertEqual(
+                    result.losses[term] ?? .nan, expected, accuracy: 1e-5 * Swift.abs(expected), "frame \(i) \(term)")
             }
             for (name, parameter) in net.namedParameters() {
                 try assertTensorsClose(parameter.value, fixture["ocl.\(i).\(name)"], "frame \(i) \(name)")
@@ -46,7 +48,8 @@ final class AdaptationParityTests: XCTestCase {
         let method = try BNPriorAdaptation(model: makeNet())
         for (i, frame) in try frames().enumerated() {
             XCTAssertEqual(
-                try method.process(frame).prediction.toArray(Int64.self), try fixture["bnprior.\(i).prediction"]?.toArray(Int64.self))
+                try method.process(frame).prediction.toArray(Int64.self),
+                try fixture["bnprior.\(i).prediction"]?.toArray(Int64.self))
         }
     }
 
@@ -58,11 +61,13 @@ final class AdaptationParityTests: XCTestCase {
         XCTAssertEqual(tent.adapted.count, 4)
         for (i, frame) in try frames().enumerated() {
             let result = try tent.process(frame)
-            XCTAssertEqual(try result.prediction.toArray(Int64.self), try fixture["tent.\(i).prediction"]?.toArray(Int64.self))
+            XCTAssertEqual(
+                try result.prediction.toArray(Int64.self), try fixture["tent.\(i).prediction"]?.toArray(Int64.self))
             let expected = try XCTUnwrap(fixture["tent.\(i).entropy"]).item()
             XCTAssertEqual(result.losses["entropy"] ?? .nan, expected, accuracy: 1e-5 * expected)
             for (name, parameter) in net.namedParameters() {
-                try assertTensorsClose(parameter.value, fixture["tent.\(i).\(name)"], rtol: 1e-5, atol: 1e-6, "tent frame \(i) \(name)")
+                try assertTensorsClose(
+                    parameter.value, fixture["tent.\(i).\(name)"], rtol: 1e-5, atol: 1e-6, "tent frame \(i) \(name)")
             }
         }
     }
@@ -73,11 +78,14 @@ final class AdaptationParityTests: XCTestCase {
         let frame = try frames()[0]
         let both = try Tensor.cat([frame, frame.flip([3])], dim: 0)
         let logits = try withNoGrad { try net.logits(both) }
-        let z = try Tensor.cat([logits.narrow(dim: 0, start: 0, length: 1), logits.narrow(dim: 0, start: 1, length: 1).flip([3])])
+        let z = try Tensor.cat([
+            logits.narrow(dim: 0, start: 0, length: 1), logits.narrow(dim: 0, start: 1, length: 1).flip([3]),
+        ])
         let q = try z.softmax(dim: 1).normalize(dim: 1)
         for stride in [1, 2] {
             try assertTensorsClose(
-                OutputContrastiveLoss.gramNegative(q, stride: stride), fixture["ocl.0.neg_gram\(stride)"], "gram stride \(stride)")
+                OutputContrastiveLoss.gramNegative(q, stride: stride), fixture["ocl.0.neg_gram\(stride)"],
+                "gram stride \(stride)")
         }
     }
 }

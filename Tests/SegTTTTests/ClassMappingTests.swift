@@ -18,7 +18,9 @@ final class ClassMappingTests: XCTestCase {
                 modelClasses: ClassNames.cityscapes, numOutputs: 19, datasetClasses: labelProtocol.classNames)
             XCTAssertEqual(mapping.numTargetClasses, labelProtocol.count)
             // Each kept trainId goes to its protocol index; dropped ones (terrain = 9) are unmapped.
-            for (index, trainId) in labelProtocol.trainIds.enumerated() { XCTAssertEqual(mapping.target[trainId], index) }
+            for (index, trainId) in labelProtocol.trainIds.enumerated() {
+                XCTAssertEqual(mapping.target[trainId], index)
+            }
             XCTAssertNil(mapping.target[9])
             XCTAssertTrue(mapping.hasUnmapped)
         }
@@ -34,7 +36,8 @@ final class ClassMappingTests: XCTestCase {
     }
 
     func testSameClassesAreTheIdentityWithTheVoidOutputUnmapped() throws {
-        let mapping = try ClassMapping.resolve(modelClasses: ClassNames.camVid, numOutputs: 12, datasetClasses: ClassNames.camVid)
+        let mapping = try ClassMapping.resolve(
+            modelClasses: ClassNames.camVid, numOutputs: 12, datasetClasses: ClassNames.camVid)
         XCTAssertEqual(mapping, .identity(classes: 11, outputs: 12))
     }
 
@@ -54,7 +57,9 @@ final class ClassMappingTests: XCTestCase {
         let mapping = try ClassMapping.resolve(
             modelClasses: ["a", "b"], numOutputs: 3, datasetClasses: ["road", "sky"], classMapFile: url)
         XCTAssertEqual(mapping.target, [1, nil, nil])
-        for (text, complaint) in [(#"{"a": "sea", "b": null}"#, "'a' maps to sea"), (#"{"a": "sky"}"#, "'b' is not listed")] {
+        for (text, complaint) in [
+            (#"{"a": "sea", "b": null}"#, "'a' maps to sea"), (#"{"a": "sky"}"#, "'b' is not listed"),
+        ] {
             try Data(text.utf8).write(to: url)
             XCTAssertThrowsError(
                 try ClassMapping.resolve(

@@ -36,7 +36,9 @@ final class ConfusionMatrixTests: XCTestCase {
         let predictions = try (Tensor.uniform([4, 10, 10], high: 5, generator: generator)).floor().to(.int64)
         var streamed = ConfusionMatrix(numClasses: 5)
         for i in 0..<4 {
-            try streamed.add(prediction: predictions.narrow(dim: 0, start: i, length: 1), label: labels.narrow(dim: 0, start: i, length: 1))
+            try streamed.add(
+                prediction: predictions.narrow(dim: 0, start: i, length: 1),
+                label: labels.narrow(dim: 0, start: i, length: 1))
         }
         var whole = ConfusionMatrix(numClasses: 5)
         try whole.add(prediction: predictions, label: labels)

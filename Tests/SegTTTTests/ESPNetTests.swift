@@ -9,7 +9,8 @@ import XCTest
 final class ESPNetTests: XCTestCase {
     private var weights: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/weights/espnet")
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                "shared/data/weights/espnet")
     }
 
     private func checkpoint(_ name: String) throws -> URL {
@@ -21,7 +22,8 @@ final class ESPNetTests: XCTestCase {
     }
 
     func testLogitsMatchPyTorchForEveryReleasedCheckpoint() throws {
-        let fixtureURL = try XCTUnwrap(Bundle.module.url(forResource: "espnet", withExtension: "safetensors", subdirectory: "Fixtures"))
+        let fixtureURL = try XCTUnwrap(
+            Bundle.module.url(forResource: "espnet", withExtension: "safetensors", subdirectory: "Fixtures"))
         let fixture = try SafeTensors.read(fixtureURL).tensors
         for name in ["espnet_p_2_q_3.pth", "espnet_p_2_q_5.pth", "espnet_p_2_q_8.pth", "espnet_p_2_q_8_camvid.pth"] {
             let model = try ESPNet.load(try checkpoint(name))

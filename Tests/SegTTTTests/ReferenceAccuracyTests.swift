@@ -35,7 +35,9 @@ final class ReferenceAccuracyTests: XCTestCase {
         // The whole stream's matrix is the sum of its two sequences'.
         var all = day
         all.merge(dusk)
-        print("ESPNet-Cityscapes on CamVid: all \(all.meanIoU * 100), day \(day.meanIoU * 100), dusk \(dusk.meanIoU * 100)")
+        print(
+            "ESPNet-Cityscapes on CamVid: all \(all.meanIoU * 100), day \(day.meanIoU * 100), dusk \(dusk.meanIoU * 100)"
+        )
         XCTAssertEqual(all.meanIoU * 100, 31.0, accuracy: 0.5)
         XCTAssertEqual(day.meanIoU * 100, 35.8, accuracy: 0.5)
         XCTAssertEqual(dusk.meanIoU * 100, 17.6, accuracy: 0.5)

@@ -39,7 +39,8 @@ final class TinySegNet: Module, SegmentationModel {
 
 /// Reads a safetensors fixture of this test target.
 func segTTTFixture(_ name: String) throws -> StateDict {
-    let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"))
+    let url = try XCTUnwrap(
+        Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"))
     return try SafeTensors.read(url).tensors
 }
 

@@ -116,7 +116,8 @@ public class AdaptationMethod {
 
     public func loadState(_ state: StateDict) throws {
         func part(_ prefix: String) -> StateDict {
-            StateDict(state.filter { $0.name.hasPrefix(prefix) }.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) })
+            StateDict(
+                state.filter { $0.name.hasPrefix(prefix) }.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) })
         }
         try model.load(part("model."))
         try optimizer?.loadState(part("optimizer."))

@@ -14,7 +14,8 @@ public final class OCL: AdaptationMethod {
     public let loss: OutputContrastiveLoss
 
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .ocl)) throws {
-        loss = OutputContrastiveLoss(posCoeff: config.posCoeff, negCoeff: config.negCoeff, negativeStride: config.negativeStride)
+        loss = OutputContrastiveLoss(
+            posCoeff: config.posCoeff, negCoeff: config.negCoeff, negativeStride: config.negativeStride)
         guard config.flip else {
             throw TorchError("OCL contrasts two views of each image: it needs flip = true")
         }

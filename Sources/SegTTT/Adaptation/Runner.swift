@@ -47,7 +47,9 @@ public final class Runner {
     /// Processes frames from `position` up to `end` (the dataset's end by default), calling
     /// `onFrame` after each; with `skipBadFrames`, unreadable frames are skipped and listed in
     /// `skippedFrames` instead of stopping the run.
-    public func run(until end: Int? = nil, skipBadFrames: Bool = false, onFrame: (FrameRecord) throws -> Void = { _ in })
+    public func run(
+        until end: Int? = nil, skipBadFrames: Bool = false, onFrame: (FrameRecord) throws -> Void = { _ in }
+    )
         throws
     {
         let stop = Swift.min(end ?? dataset.count, dataset.count)

@@ -5,7 +5,8 @@ import TorchNN
 /// prediction is the argmax of the mean of the two views' softmax probabilities.
 public final class SourceOnly: AdaptationMethod {
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .source)) throws {
-        try super.init(kind: .source, model: model, config: config, statistics: config.bnPrior.map { .prior($0) } ?? .running)
+        try super.init(
+            kind: .source, model: model, config: config, statistics: config.bnPrior.map { .prior($0) } ?? .running)
     }
 
     public override func process(_ input: Tensor) throws -> FrameResult {

@@ -8,7 +8,8 @@ import TorchNN
 /// BatchNorm's affine parameters adapt. The prediction comes from the forward before the step.
 public final class Tent: AdaptationMethod {
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .tent)) throws {
-        try super.init(kind: .tent, model: model, config: config, statistics: config.bnPrior.map { .prior($0) } ?? .batch)
+        try super.init(
+            kind: .tent, model: model, config: config, statistics: config.bnPrior.map { .prior($0) } ?? .batch)
     }
 
     /// Mean per-pixel Shannon entropy of softmax(logits) over dim 1.

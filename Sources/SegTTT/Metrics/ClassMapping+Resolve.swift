@@ -38,7 +38,8 @@ extension ClassMapping {
                     + "classes \(missing.joined(separator: ", ")) and no known mapping applies; write a class-map "
                     + "JSON file {\"model class\": \"dataset class\" or null, ...} and pass it as --class-map")
         }
-        return ClassMapping(target: modelClasses.map { datasetIndex[$0] } + extra, numTargetClasses: datasetClasses.count)
+        return ClassMapping(
+            target: modelClasses.map { datasetIndex[$0] } + extra, numTargetClasses: datasetClasses.count)
     }
 
     private static func fromFile(

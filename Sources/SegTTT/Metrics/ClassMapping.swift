@@ -24,7 +24,8 @@ public struct ClassMapping: Equatable, Sendable {
     public static let cityscapesToCamVid: ClassMapping = {
         let camVid = Dictionary(uniqueKeysWithValues: ClassNames.camVid.enumerated().map { ($1, $0) })
         let pairs: [String] = [
-            "Road", "Pavement", "Building", "Building", "Fence", "Pole", "SignSymbol", "SignSymbol", "Tree", "Tree", "Sky",
+            "Road", "Pavement", "Building", "Building", "Fence", "Pole", "SignSymbol", "SignSymbol", "Tree", "Tree",
+            "Sky",
             "Pedestrian", "Bicyclist", "Car", "Car", "Car", "Car", "Bicyclist", "Bicyclist",
         ]
         return ClassMapping(target: pairs.map { camVid[$0] } + [nil], numTargetClasses: 11)

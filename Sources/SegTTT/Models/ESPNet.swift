@@ -80,7 +80,8 @@ final class ESPBlock: Module, UnaryModule {
         let n1 = outChannels - 4 * n
         self.downsampling = downsampling
         self.residual = residual
-        c1 = try ESPConv(inChannels, n, kernel: downsampling ? 3 : 1, stride: downsampling ? 2 : 1, generator: generator)
+        c1 = try ESPConv(
+            inChannels, n, kernel: downsampling ? 3 : 1, stride: downsampling ? 2 : 1, generator: generator)
         branches = try [1, 2, 4, 8, 16].map { d in
             try ESPConv(n, d == 1 ? n1 : n, kernel: 3, dilation: d, generator: generator)
         }
@@ -196,7 +197,9 @@ public final class ESPNet: Module, SegmentationModel {
     let classifier: ConvTranspose2d
 
     /// A fresh network with `outputs` channels, p and q ESP blocks at levels 2 and 3.
-    public init(outputs: Int, p: Int = 2, q: Int = 8, skip: Skip = .level1, card: ModelCard? = nil, generator: Generator? = nil)
+    public init(
+        outputs: Int, p: Int = 2, q: Int = 8, skip: Skip = .level1, card: ModelCard? = nil, generator: Generator? = nil
+    )
         throws
     {
         self.p = p
@@ -254,7 +257,8 @@ public final class ESPNet: Module, SegmentationModel {
         guard let skip = [Skip.level1: 16, .level1WithImage: 19].first(where: { $0.value == skipChannels })?.key else {
             throw CheckpointError(
                 path: url.path,
-                reason: "conv.conv.weight has \(last.shape[1]) inputs for \(outputs) outputs; ESPNet expects 16 or 19 more")
+                reason:
+                    "conv.conv.weight has \(last.shape[1]) inputs for \(outputs) outputs; ESPNet expects 16 or 19 more")
         }
         let model = try ESPNet(outputs: outputs, p: p, q: q, skip: skip)
         do {
@@ -267,8 +271,12 @@ public final class ESPNet: Module, SegmentationModel {
     }
 
     private static func blockCount(_ state: StateDict, prefix: String) -> Int {
-        Set(state.names.filter { $0.hasPrefix(prefix) }.compactMap { $0.dropFirst(prefix.count).split(separator: ".").first })
-            .count
+        Set(
+            state.names.filter { $0.hasPrefix(prefix) }.compactMap {
+                $0.dropFirst(prefix.count).split(separator: ".").first
+            }
+        )
+        .count
     }
 
     /// The card of the released checkpoints: 20 outputs = Cityscapes (19 classes and a

@@ -74,7 +74,8 @@ private func convolutionParameters(
     bias: Bool, generator: Generator?
 ) throws -> (Parameter, Parameter?) {
     guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
-        throw TorchError("\(layer): \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
+        throw TorchError(
+            "\(layer): \(inChannels) in and \(outChannels) out channels do not divide into \(groups) groups")
     }
     let shape =
         transposed
