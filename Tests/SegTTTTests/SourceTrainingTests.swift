@@ -7,24 +7,7 @@ import XCTest
 
 /// Source training: a tiny run lowers the loss and repeats exactly with the same seed; the
 /// poly schedule; augmentation keeps image and label aligned; the errors.
-final class SourceTrainingTests: XCTestCase {
-    /// libtorch's thread count before this test. The tensors here are tiny, so threads gain
-    /// nothing, while on a loaded machine OpenMP's thread hand-offs make every op 10 to 40
-    /// times slower (measured: 0.5 s single-threaded, up to 19 s with two threads); each
-    /// test runs on one thread and restores the count.
-    private var savedThreads = 1
-
-    override func setUp() {
-        super.setUp()
-        savedThreads = Runtime.numThreads
-        Runtime.numThreads = 1
-    }
-
-    override func tearDown() {
-        Runtime.numThreads = savedThreads
-        super.tearDown()
-    }
-
+final class SourceTrainingTests: SingleThreadedTestCase {
     /// Frames of another dataset, rendered once and kept in memory.
     private struct CachedFrames: SegmentationDataset {
         let name: String

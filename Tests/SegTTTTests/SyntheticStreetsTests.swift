@@ -6,24 +6,7 @@ import XCTest
 
 /// Synthetic streets: frames fixed by (index, seed), labels shared by every style, every
 /// class drawn, shapes and dtypes, and the errors.
-final class SyntheticStreetsTests: XCTestCase {
-    /// libtorch's thread count before this test. The tensors here are tiny, so threads gain
-    /// nothing, while on a loaded machine OpenMP's thread hand-offs make every op 10 to 40
-    /// times slower (measured: 0.5 s single-threaded, up to 19 s with two threads); each
-    /// test runs on one thread and restores the count.
-    private var savedThreads = 1
-
-    override func setUp() {
-        super.setUp()
-        savedThreads = Runtime.numThreads
-        Runtime.numThreads = 1
-    }
-
-    override func tearDown() {
-        Runtime.numThreads = savedThreads
-        super.tearDown()
-    }
-
+final class SyntheticStreetsTests: SingleThreadedTestCase {
     static let size = Pair(48, 64)
 
     private func streets(_ style: StreetStyle = .source, count: Int = 8, seed: UInt64 = 0) throws -> SyntheticStreets {
