@@ -12,10 +12,15 @@ public struct FrameResult {
 }
 
 /// A test-time method: predicts each incoming frame, then (maybe) adapts the model.
-///
-/// Subclasses implement `process(_:)`; this base holds the model, its source snapshot, the
-/// adapted parameters, the optimizer and the random generator, and saves and restores all
-/// of them so an interrupted stream can resume exactly.
+public protocol TestTimeMethod: AdaptationMethod {
+    /// Predicts `input` (a normalised image [1, 3, H, W]) and adapts on it.
+    func process(_ input: Tensor) throws -> FrameResult
+}
+
+/// What every test-time method shares: the model, its source snapshot, the adapted
+/// parameters, the optimizer and the random generator, saved and restored together so an
+/// interrupted stream can resume exactly. Each method subclasses it and conforms to
+/// `TestTimeMethod`.
 public class AdaptationMethod {
     public let kind: MethodKind
     public let config: AdaptationConfig
@@ -51,11 +56,6 @@ public class AdaptationMethod {
             adapted = []
             optimizer = nil
         }
-    }
-
-    /// Predicts `input` (a normalised image [1, 3, H, W]) and adapts on it.
-    public func process(_ input: Tensor) throws -> FrameResult {
-        fatalError("AdaptationMethod.process is implemented by each method")
     }
 
     /// Logits [V, C, H, W] of the image and, with `flip`, of its mirror image flipped back
@@ -126,7 +126,7 @@ public class AdaptationMethod {
 
     /// Creates the method `kind` on `model` with `config`.
     public static func make(_ kind: MethodKind, model: any SegmentationModel, config: AdaptationConfig) throws
-        -> AdaptationMethod
+        -> any TestTimeMethod
     {
         switch kind {
         case .source: return try SourceOnly(model: model, config: config)

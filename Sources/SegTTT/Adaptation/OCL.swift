@@ -10,7 +10,7 @@ import TorchNN
 /// 3. loss = posCoeff * pos + negCoeff * neg (`OutputContrastiveLoss`), one optimizer step
 ///    (SGD lr 2e-5, momentum 0.9, weight decay 5e-4 on all parameters by default);
 /// 4. stochastic restoration of the weights towards the source with ratio `maskRatio`.
-public final class OCL: AdaptationMethod {
+public final class OCL: AdaptationMethod, TestTimeMethod {
     public let loss: OutputContrastiveLoss
 
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .ocl)) throws {
@@ -23,7 +23,7 @@ public final class OCL: AdaptationMethod {
         try super.init(kind: .ocl, model: model, config: config, statistics: statistics)
     }
 
-    public override func process(_ input: Tensor) throws -> FrameResult {
+    public func process(_ input: Tensor) throws -> FrameResult {
         let logits = try viewLogits(input)
         let prediction = try withNoGrad { try argmaxPrediction(logits.detach().mean(dims: [0], keepDim: true)) }
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in

@@ -21,7 +21,7 @@ public struct FrameRecord: Equatable, Sendable, Codable {
 /// position) can be saved and restored, so an interrupted run resumes and ends with the same
 /// numbers as an uninterrupted one.
 public final class Runner {
-    public let method: AdaptationMethod
+    public let method: any TestTimeMethod
     public let dataset: any SegmentationDataset
     public let mapping: ClassMapping
     public private(set) var matrix: ConfusionMatrix
@@ -32,7 +32,7 @@ public final class Runner {
     /// Frames the stream skipped as unreadable.
     public private(set) var skippedFrames: [FrameStream.SkippedFrame] = []
 
-    public init(method: AdaptationMethod, dataset: any SegmentationDataset, mapping: ClassMapping) throws {
+    public init(method: any TestTimeMethod, dataset: any SegmentationDataset, mapping: ClassMapping) throws {
         guard mapping.target.count == method.model.card.numOutputs else {
             throw TorchError(
                 "the class mapping covers \(mapping.target.count) outputs but \(method.model.card.name) has "

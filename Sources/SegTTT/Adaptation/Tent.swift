@@ -6,7 +6,7 @@ import TorchNN
 /// Entropy minimisation: loss = mean over pixels of -sum_c p_c log p_c with p = softmax(z);
 /// BatchNorm on the batch's statistics (or the BN prior when configured); by default only
 /// BatchNorm's affine parameters adapt. The prediction comes from the forward before the step.
-public final class Tent: AdaptationMethod {
+public final class Tent: AdaptationMethod, TestTimeMethod {
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .tent)) throws {
         try super.init(
             kind: .tent, model: model, config: config, statistics: config.bnPrior.map { .prior($0) } ?? .batch)
@@ -18,7 +18,7 @@ public final class Tent: AdaptationMethod {
         return try -(logP.exp() * logP).sum(dims: [1]).mean()
     }
 
-    public override func process(_ input: Tensor) throws -> FrameResult {
+    public func process(_ input: Tensor) throws -> FrameResult {
         let logits = try viewLogits(input)
         let prediction = try withNoGrad { try argmaxPrediction(logits.detach().mean(dims: [0], keepDim: true)) }
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in
