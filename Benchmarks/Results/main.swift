@@ -175,16 +175,25 @@ func main() throws {
         try text.joined(separator: "\n").write(toFile: options.output, atomically: true, encoding: .utf8)
         try encoder.encode(cache).write(to: URL(fileURLWithPath: options.cache), options: .atomic)
     }
+    let learningRates = [1e-5, 1e-4, 1e-3].map { ocl(lr: $0, prior: 0.85) }
+    let priors = [0.7, 0.95].map { ocl(lr: 2e-5, prior: $0) }
+    // The sweeps run on the short dusk sequence: compute them before the long corrupted
+    // streams, so an interrupted run has them; the tables below are then written in order.
+    var unused: [String] = []
+    try table(
+        title: "", streams: sweepStreams, columns: learningRates + priors, weights: weights, limit: options.limit,
+        renderOnly: options.renderOnly, cache: &cache, lines: &unused,
+        flush: { _, cache in try encoder.encode(cache).write(to: URL(fileURLWithPath: options.cache), options: .atomic) })
     try table(
         title: "Published defaults", streams: streams, columns: published, weights: weights, limit: options.limit,
         renderOnly: options.renderOnly, cache: &cache, lines: &lines, flush: flush)
     try table(
         title: "OCL sensitivity: learning rate (prior 0.85; lr 2e-5 is the ocl column above)", streams: sweepStreams,
-        columns: [1e-5, 1e-4, 1e-3].map { ocl(lr: $0, prior: 0.85) }, weights: weights, limit: options.limit,
+        columns: learningRates, weights: weights, limit: options.limit,
         renderOnly: options.renderOnly, cache: &cache, lines: &lines, flush: flush)
     try table(
         title: "OCL sensitivity: BN prior (lr 2e-5; prior 0.85 is the ocl column above)", streams: sweepStreams,
-        columns: [0.7, 0.95].map { ocl(lr: 2e-5, prior: $0) }, weights: weights, limit: options.limit,
+        columns: priors, weights: weights, limit: options.limit,
         renderOnly: options.renderOnly, cache: &cache, lines: &lines, flush: flush)
     print("wrote \(options.output)")
 }
