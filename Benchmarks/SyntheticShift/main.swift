@@ -10,29 +10,13 @@ import Foundation
 import SegTTT
 import Torch
 
-/// Frames rendered once and kept in memory (training reads each many times).
-struct RenderedFrames: SegmentationDataset {
-    let name: String
-    let classNames: [String]
-    let samples: [Sample]
-    var count: Int { samples.count }
-
-    init(_ dataset: any SegmentationDataset) throws {
-        name = dataset.name
-        classNames = dataset.classNames
-        samples = try (0..<dataset.count).map { try dataset.sample(at: $0) }
-    }
-
-    func sample(at index: Int) throws -> Sample { samples[index] }
-}
-
 func run() throws {
     let arguments = CommandLine.arguments
     let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 600 : 600
     let trainingFrames = arguments.count > 2 ? Int(arguments[2]) ?? 400 : 400
     let learningRate = arguments.count > 3 ? Double(arguments[3]) ?? 0.1 : 0.1
 
-    let training = try RenderedFrames(SyntheticStreets(style: .source, count: trainingFrames, seed: 1))
+    let training = try InMemoryDataset(SyntheticStreets(style: .source, count: trainingFrames, seed: 1))
     let model = try ESPNet(outputs: 8, p: 1, q: 1, generator: Generator(seed: 0))
     let config = SourceTrainingConfig(iterations: iterations, batchSize: 8, learningRate: learningRate, seed: 0)
     let started = Date()

@@ -373,7 +373,7 @@ final class ImageIOTests: XCTestCase {
 
     func testRandomlyDamagedFilesNeverCrash() throws {
         // Seeded byte flips and cuts: each decode either succeeds or throws an ImageError.
-        var generator = DataTestRandom(seed: 7)
+        var generator = SplitMix64(seed: 7)
         for name in ["rgb.png", "palette.png", "photo.jpg", "cmyk.jpg"] {
             let whole = [UInt8](try Data(contentsOf: DataTestSupport.fixture(name)))
             for _ in 0..<150 {
@@ -400,7 +400,7 @@ final class ImageIOTests: XCTestCase {
 
     func testNearestKeepsLabelValuesExactly() throws {
         let values = [0, 3, 10, 255, 65535]
-        var generator = DataTestRandom(seed: 3)
+        var generator = SplitMix64(seed: 3)
         let raw = (0..<(9 * 11)).map { _ in values[Int(generator.next() % UInt64(values.count))] }
         let label = try Tensor(raw, shape: [9, 11])
         for size in [Pair(18, 22), Pair(4, 5), Pair(13, 7), Pair(1, 1)] {
@@ -449,22 +449,5 @@ final class ImageIOTests: XCTestCase {
         XCTAssertThrowsError(try Resize.image(Tensor.zeros([4, 4], dtype: .int64), to: 2))
         XCTAssertThrowsError(try Resize.label(Tensor.zeros([4, 4]), to: 2))
         XCTAssertThrowsError(try Resize.label(Tensor.zeros([4, 4], dtype: .int64), to: Pair(0, 3)))
-    }
-}
-
-/// A small seeded generator (DataTestRandom) for reproducible test data.
-struct DataTestRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

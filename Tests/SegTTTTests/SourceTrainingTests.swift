@@ -8,28 +8,12 @@ import XCTest
 /// Source training: a tiny run lowers the loss and repeats exactly with the same seed; the
 /// poly schedule; augmentation keeps image and label aligned; the errors.
 final class SourceTrainingTests: SingleThreadedTestCase {
-    /// Frames of another dataset, rendered once and kept in memory.
-    private struct CachedFrames: SegmentationDataset {
-        let name: String
-        let classNames: [String]
-        let frames: [Sample]
-        var count: Int { frames.count }
-
-        init(_ dataset: any SegmentationDataset) throws {
-            name = dataset.name
-            classNames = dataset.classNames
-            frames = try (0..<dataset.count).map { try dataset.sample(at: $0) }
-        }
-
-        func sample(at index: Int) throws -> Sample { frames[index] }
-    }
-
-    private static var cachedStreets: CachedFrames?
+    private static var cachedStreets: InMemoryDataset?
 
     /// 12 source-style frames of 32 x 48.
-    private func tinyStreets() throws -> CachedFrames {
+    private func tinyStreets() throws -> InMemoryDataset {
         if let cached = Self.cachedStreets { return cached }
-        let frames = try CachedFrames(SyntheticStreets(style: .source, count: 12, size: Pair(32, 48), seed: 4))
+        let frames = try InMemoryDataset(SyntheticStreets(style: .source, count: 12, size: Pair(32, 48), seed: 4))
         Self.cachedStreets = frames
         return frames
     }

@@ -232,7 +232,7 @@ func augment(image: Tensor, label: Tensor, crop: Pair, config: SourceTrainingCon
 /// Sebastiano Vigna's SplitMix64: a small, fast, seedable random stream whose outputs are
 /// fixed by the seed on every platform and Swift version (unlike the standard library's
 /// shuffles, whose algorithm is unspecified).
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
     init(seed: UInt64) {
