@@ -69,6 +69,11 @@ let package = Package(
         .library(name: "Torch", targets: ["Torch"]),
         .library(name: "TorchNN", targets: ["TorchNN"]),
         .library(name: "SegTTT", targets: ["SegTTT"]),
+        .executable(name: "segttt", targets: ["segttt"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The C shim over libtorch: implementation detail, no stable API.
@@ -85,7 +90,18 @@ let package = Package(
             linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
         ),
         .target(name: "SegTTT", dependencies: ["TorchNN", "CImageIO"]),
-        .executableTarget(name: "torch-smoke", dependencies: ["TorchNN"], path: "Sources/torch-smoke"),
+        // Terminal and file reports: colour predictions, plots, tables, progress, CSV logs.
+        .target(name: "SegTTTReports", dependencies: ["SegTTT"]),
+        // The segttt command-line tool, as a library so that its commands can be tested.
+        .target(
+            name: "SegTTTTool",
+            dependencies: [
+                "SegTTT", "SegTTTReports", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Resources")]
+        ),
+        .executableTarget(name: "segttt", dependencies: ["SegTTTTool"]),
         .executableTarget(name: "op-overhead", dependencies: ["Torch"], path: "Benchmarks/OpOverhead"),
         .executableTarget(name: "segttt-results", dependencies: ["SegTTT"], path: "Benchmarks/Results"),
         .executableTarget(name: "forward-bench", dependencies: ["SegTTT"], path: "Benchmarks/Forward"),
@@ -93,6 +109,8 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegTTTTests", dependencies: ["SegTTT"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegTTTReportsTests", dependencies: ["SegTTTReports"]),
+        .testTarget(name: "SegTTTToolTests", dependencies: ["SegTTTTool", "SegTTTReports", "SegTTT", "Torch"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -98,4 +98,13 @@ public enum MethodKind: String, CaseIterable, Sendable, Codable {
     case bnPrior = "bn-prior"
     case tent
     case ocl
+
+    /// The loss terms its frame records report (`FrameRecord.losses`), total first.
+    public var lossTerms: [String] {
+        switch self {
+        case .source, .bnPrior: return []
+        case .tent: return ["loss", "entropy"]
+        case .ocl: return ["loss", "pos", "neg"]
+        }
+    }
 }

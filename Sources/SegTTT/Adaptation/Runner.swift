@@ -47,11 +47,20 @@ public final class Runner {
     /// Processes frames from `position` up to `end` (the dataset's end by default), calling
     /// `onFrame` after each; with `skipBadFrames`, unreadable frames are skipped and listed in
     /// `skippedFrames` instead of stopping the run.
+    ///
+    /// The input goes to the model's device; predictions come back to the CPU.
+    ///
+    /// - Parameter onPrediction: called before `onFrame` with the frame and its prediction
+    ///   [H, W] int64 in the dataset's classes (`mapping.numTargetClasses` for outputs that
+    ///   map to no class), e.g. to write it as an image; its time is not in the record.
     public func run(
-        until end: Int? = nil, skipBadFrames: Bool = false, onFrame: (FrameRecord) throws -> Void = { _ in }
+        until end: Int? = nil, skipBadFrames: Bool = false,
+        onPrediction: (Sample, Tensor) throws -> Void = { _, _ in },
+        onFrame: (FrameRecord) throws -> Void = { _ in }
     )
         throws
     {
+        let device = method.model.namedParameters().first?.parameter.value.device ?? .cpu
         let stop = Swift.min(end ?? dataset.count, dataset.count)
         guard position < stop else { return }
         let stream = try FrameStream(dataset, options: .init(skipBadFrames: skipBadFrames, startIndex: position))
@@ -59,11 +68,11 @@ public final class Runner {
         while position < stop, let frame = try stream.next() {
             guard frame.index < stop else { break }
             let started = DispatchTime.now().uptimeNanoseconds
-            let input = try method.model.card.normalization.apply(frame.sample.image)
+            let input = try method.model.card.normalization.apply(frame.sample.image.to(device: device))
             let result = try method.process(input)
+            let mapped = try mapping.apply(result.prediction.to(device: .cpu))
             var frameIoU: Double?
             if let label = frame.sample.label {
-                let mapped = try mapping.apply(result.prediction)
                 var single = mapping.makeConfusionMatrix()
                 try single.add(prediction: mapped, label: label)
                 matrix.merge(single)
@@ -72,6 +81,7 @@ public final class Runner {
             if result.nonFiniteLoss { nonFiniteFrames.append(frame.index) }
             position = frame.index + 1
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            try onPrediction(frame.sample, mapped)
             try onFrame(
                 FrameRecord(
                     index: frame.index, name: frame.sample.name, losses: result.losses, frameIoU: frameIoU,

@@ -241,7 +241,10 @@ public final class ESPNet: Module, SegmentationModel {
 
     /// Loads an ESPNet checkpoint (the authors' .pth files, or safetensors written by SegTTT),
     /// reading the number of outputs, p, q and the skip variant from its tensor shapes.
-    public static func load(_ url: URL) throws -> ESPNet {
+    ///
+    /// - Parameter card: the model's card; nil = the released checkpoints' card for its
+    ///   number of outputs (`ModelFile.load` passes the card a SegTTT file carries).
+    public static func load(_ url: URL, card: ModelCard? = nil) throws -> ESPNet {
         var state = try Checkpoint.load(url)
         if state.names.allSatisfy({ $0.hasPrefix("module.") }) { state = state.removingPrefix("module.") }
         guard let classifier = state["encoder.classifier.conv.weight"], let last = state["conv.conv.weight"] else {
@@ -260,7 +263,11 @@ public final class ESPNet: Module, SegmentationModel {
                 reason:
                     "conv.conv.weight has \(last.shape[1]) inputs for \(outputs) outputs; ESPNet expects 16 or 19 more")
         }
-        let model = try ESPNet(outputs: outputs, p: p, q: q, skip: skip)
+        if let card, card.numOutputs != outputs {
+            throw CheckpointError(
+                path: url.path, reason: "has \(outputs) outputs but its model card lists \(card.numOutputs)")
+        }
+        let model = try ESPNet(outputs: outputs, p: p, q: q, skip: skip, card: card)
         do {
             try model.load(state)
         } catch let mismatch as StateDictMismatch {
@@ -282,7 +289,7 @@ public final class ESPNet: Module, SegmentationModel {
     /// The card of the released checkpoints: 20 outputs = Cityscapes (19 classes and a
     /// background output), 12 = CamVid (11 classes and void); other counts get numbered classes
     /// and the Cityscapes normalisation.
-    static func defaultCard(outputs: Int, p: Int, q: Int) -> ModelCard {
+    public static func defaultCard(outputs: Int, p: Int, q: Int) -> ModelCard {
         let name = "espnet (p = \(p), q = \(q))"
         if outputs == 12 {
             return ModelCard(

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import SegTTT
+
+/// `segttt adapt`: one method along one stream, with a progress bar, a per-class table at the
+/// end, and every result file in --output (see `AdaptationJob`).
+struct Adapt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Adapt a network along a stream with one method and report its accuracy.",
+        discussion: """
+            Example:
+              segttt adapt --model espnet --checkpoint espnet_p_2_q_8.pth \\
+                --dataset camvid:../shared/data/camvid --method ocl --output out/ocl
+
+            Options not given take the method's published defaults; the configuration used is \
+            written to OUTPUT/config.json, which --config accepts back (JSON or YAML, keys are \
+            the long option names, e.g. lr: 2.0e-5). A run stopped at any point continues with \
+            the same command and --resume.
+            """)
+
+    @Option(help: "Method: \(RunPlan.methodNames).")
+    var method: String?
+
+    @OptionGroup var options: RunArguments
+
+    @Option(help: "Folder for the results.")
+    var output: String = "out/adapt"
+
+    @Flag(help: "Continue the run saved in --output.")
+    var resume = false
+
+    func run() throws {
+        let configuration = try options.configuration(method: method)
+        let job = try AdaptationJob(configuration: configuration, output: URL(fileURLWithPath: output))
+        try job.run(resume: resume)
+        print("results in \(output)/ (metrics.json, frames.csv, running-miou.svg\(job.plan.predictions ? ", predictions/" : ""))")
+    }
+}

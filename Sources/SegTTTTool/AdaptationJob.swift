@@ -1,0 +1,205 @@
+import Foundation
+import SegTTT
+import SegTTTReports
+import Torch
+
+/// One method run along one stream, writing its results into an output folder:
+///
+///     config.json          the effective configuration (accepted back by --config)
+///     frames.csv           one row per frame: loss terms, frame mIoU, running mIoU, seconds
+///     metrics.json         the stream's metrics, per-class IoU, confusion matrix, timing
+///     running-miou.svg     running mIoU along the stream
+///     predictions/*.png    each prediction in the dataset's class colours (black: no class)
+///     overlays/*.png       predictions over their images, when asked
+///     state.safetensors    the run's whole state, saved every `saveEvery` frames and at the end
+///
+/// A run stopped at any point (even by SIGKILL) resumes from `state.safetensors`: the frame
+/// log is cut back to the saved position and the run ends with the numbers of an
+/// uninterrupted one.
+final class AdaptationJob {
+    let plan: RunPlan
+    let configuration: RunConfiguration
+    let output: URL
+    /// Print the per-class table at the end.
+    var printsClassTable = true
+    /// Draw a progress bar on standard error.
+    var showsProgress = true
+
+    var stateURL: URL { output.appendingPathComponent("state.safetensors") }
+    var configURL: URL { output.appendingPathComponent("config.json") }
+    var framesURL: URL { output.appendingPathComponent("frames.csv") }
+    var metricsURL: URL { output.appendingPathComponent("metrics.json") }
+    var plotURL: URL { output.appendingPathComponent("running-miou.svg") }
+
+    /// - Parameter configuration: the user's configuration; `plan` is made from it.
+    init(configuration: RunConfiguration, output: URL) throws {
+        self.plan = try RunPlan(configuration)
+        self.configuration = configuration
+        self.output = output
+    }
+
+    /// The configuration as run: every method setting resolved to its value.
+    var effectiveConfiguration: RunConfiguration {
+        var c = configuration
+        c.model = plan.modelKind.rawValue
+        c.checkpoint = plan.checkpoint.path
+        c.method = plan.method.rawValue
+        let m = plan.config
+        c.lr = m.learningRate
+        c.momentum = m.momentum
+        c.weightDecay = m.weightDecay
+        c.optimizer = m.optimizer.rawValue
+        c.stepsPerFrame = m.stepsPerFrame
+        c.parameters = ["all": "all", "batchNormAffine": "bn-affine", "head": "head"][m.parameters.rawValue]
+        c.episodic = m.episodic
+        c.bnPrior = m.bnPrior
+        c.flip = m.flip
+        c.posCoeff = m.posCoeff
+        c.negCoeff = m.negCoeff
+        c.maskRatio = m.maskRatio
+        c.negativeStride = m.negativeStride
+        c.seed = m.seed
+        c.corruptionSeed = plan.corruption == nil ? nil : plan.corruptionSeed
+        c.device = plan.device.description
+        return c
+    }
+
+    /// Runs the stream to its end (or `limit`), resuming from the saved state when `resume`.
+    ///
+    /// - Returns: the metrics written to metrics.json, and the running-mIoU curve.
+    @discardableResult
+    func run(resume: Bool) throws -> (metrics: RunMetrics, curve: [(x: Double, y: Double)]) {
+        if let threads = plan.threads { Runtime.numThreads = threads }
+        let effective = effectiveConfiguration
+        try prepareOutput(resume: resume, effective: effective)
+
+        let dataset = try plan.openStream()
+        let model = try plan.loadModel()
+        let mapping = try ClassMapping.resolve(
+            modelClasses: model.card.classNames, numOutputs: model.card.numOutputs,
+            datasetClasses: dataset.classNames, classMapFile: plan.classMap)
+        let method = try AdaptationMethod.make(plan.method, model: model, config: plan.config)
+        let runner = try Runner(method: method, dataset: dataset, mapping: mapping)
+        if resume { try runner.resume(from: stateURL) }
+
+        let end = Swift.min(plan.limit ?? dataset.count, dataset.count)
+        let log = try FrameLog(url: framesURL, lossNames: plan.method.lossTerms, resumeAt: resume ? runner.position : nil)
+        defer { log.close() }
+        let palette = ClassPalette.colours(for: dataset.classNames)
+        let progress = showsProgress ? ProgressBar(total: end, label: plan.method.rawValue, startAt: runner.position) : nil
+        try runner.run(
+            until: end, skipBadFrames: plan.skipBadFrames,
+            onPrediction: { sample, prediction in
+                try self.writePrediction(prediction, of: sample, palette: palette)
+            },
+            onFrame: { record in
+                let running = runner.matrix.meanIoU
+                try log.append(record, runningIoU: running.isNaN ? nil : running)
+                if (record.index + 1) % self.plan.saveEvery == 0 { try runner.save(to: self.stateURL) }
+                progress?.update(done: record.index + 1, fields: Self.progressFields(running, record))
+            })
+        try runner.save(to: stateURL)
+        progress?.finish(fields: Self.progressFields(runner.matrix.meanIoU, nil))
+
+        let rows = try FrameLog.read(framesURL)
+        let seconds = rows.compactMap { $0["seconds"].flatMap(Double.init) }
+        let curve = rows.compactMap { row -> (x: Double, y: Double)? in
+            guard let frame = row["frame"].flatMap(Double.init), let miou = row["running_miou"].flatMap(Double.init)
+            else { return nil }
+            return (frame + 1, miou)
+        }
+        let metrics = RunMetrics(
+            method: plan.method.rawValue, model: model.card.name, checkpoint: plan.checkpoint.path,
+            dataset: dataset.name, frames: runner.position, matrix: runner.matrix, classNames: dataset.classNames,
+            secondsPerFrame: seconds.isEmpty ? 0 : seconds.reduce(0, +) / Double(seconds.count),
+            nonFiniteLossFrames: runner.nonFiniteFrames,
+            skippedFrames: runner.skippedFrames.map(\.description))
+        try metrics.write(to: metricsURL)
+        try LinePlot(
+            title: "\(plan.method.rawValue) on \(dataset.name)", xLabel: "frame", yLabel: "running mIoU (%)",
+            series: [.init(name: plan.method.rawValue, points: curve)]
+        ).write(to: plotURL)
+        if printsClassTable { print(Self.classTable(metrics)) }
+        if !runner.nonFiniteFrames.isEmpty {
+            print("\(runner.nonFiniteFrames.count) frame(s) had a non-finite loss; their weights were left as they were")
+        }
+        if !runner.skippedFrames.isEmpty { print("skipped \(runner.skippedFrames.count) unreadable frame(s)") }
+        return (metrics, curve)
+    }
+
+    /// Checks the folder against `resume` and writes the effective configuration.
+    private func prepareOutput(resume: Bool, effective: RunConfiguration) throws {
+        let files = FileManager.default
+        if resume {
+            guard files.fileExists(atPath: stateURL.path) else {
+                throw ToolError("\(output.path) holds no saved run (state.safetensors); run without --resume")
+            }
+            if let saved = try? RunConfiguration.read(configURL) {
+                let (before, now) = (try Self.values(saved), try Self.values(effective))
+                let differing = Self.resultKeys.filter { before[$0] != now[$0] }
+                guard differing.isEmpty else {
+                    throw ToolError(
+                        "\(configURL.path) was written by a run with other \(differing.joined(separator: ", ")); "
+                            + "resume with the same options or choose another --output")
+                }
+            }
+        } else if files.fileExists(atPath: stateURL.path) {
+            throw ToolError(
+                "\(output.path) already holds a run (state.safetensors); pass --resume to continue it, or choose another --output")
+        }
+        try files.createDirectory(at: output, withIntermediateDirectories: true)
+        if plan.predictions {
+            try files.createDirectory(at: output.appendingPathComponent("predictions"), withIntermediateDirectories: true)
+        }
+        if plan.overlays {
+            try files.createDirectory(at: output.appendingPathComponent("overlays"), withIntermediateDirectories: true)
+        }
+        try effective.write(to: configURL)
+    }
+
+    /// The keys whose values change a run's numbers (not threads, outputs or the frame limit).
+    private static let resultKeys = [
+        "model", "checkpoint", "class-map", "dataset", "corruption", "corruption-seed", "method", "lr", "momentum",
+        "weight-decay", "optimizer", "steps-per-frame", "parameters", "episodic", "bn-prior", "flip", "pos-coeff",
+        "neg-coeff", "mask-ratio", "negative-stride", "seed",
+    ]
+
+    /// The configuration's set fields as text, by key.
+    private static func values(_ configuration: RunConfiguration) throws -> [String: String] {
+        let data = try JSONEncoder().encode(configuration)
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        return object.mapValues { "\($0)" }
+    }
+
+    private func writePrediction(_ prediction: Tensor, of sample: Sample, palette: [[UInt8]]) throws {
+        guard plan.predictions || plan.overlays else { return }
+        let name = sample.name.replacingOccurrences(of: "/", with: "_") + ".png"
+        let colours = try PredictionImage.colourize(prediction, palette: palette)
+        if plan.predictions {
+            try ImageIO.writePNG(colours, to: output.appendingPathComponent("predictions").appendingPathComponent(name))
+        }
+        if plan.overlays {
+            try ImageIO.writePNG(
+                PredictionImage.overlay(sample.image, colours: colours),
+                to: output.appendingPathComponent("overlays").appendingPathComponent(name))
+        }
+    }
+
+    private static func progressFields(_ running: Double, _ record: FrameRecord?) -> [(String, String)] {
+        var fields = [("mIoU", running.isNaN ? "-" : String(format: "%.1f", running * 100))]
+        if let loss = record?.losses["loss"] { fields.append(("loss", String(format: "%.4f", loss))) }
+        return fields
+    }
+
+    /// Per-class IoU and the stream's metrics, as a terminal table.
+    static func classTable(_ metrics: RunMetrics) -> String {
+        var rows = metrics.classes.map { [$0.name, $0.iou.map { String(format: "%.2f", $0) } ?? "-"] }
+        rows.append(["mIoU", String(format: "%.2f", metrics.meanIoU)])
+        let table = TextTable(header: ["class", "IoU (%)"], rows: rows).terminal()
+        return table
+            + String(
+                format: "\npixel accuracy %.2f  mean class accuracy %.2f  fwIoU %.2f  %.3f s/frame  (%d frames)",
+                metrics.pixelAccuracy, metrics.meanClassAccuracy, metrics.frequencyWeightedIoU,
+                metrics.secondsPerFrame, metrics.frames)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import SegTTT
+import SegTTTReports
+import XCTest
+
+@testable import SegTTTTool
+
+/// `segttt adapt` and `segttt compare` end to end on the built-in model and streams.
+final class AdaptCommandTests: XCTestCase {
+    func adaptArguments(model: URL, output: URL, frames: Int = 6, extra: [String] = []) -> [String] {
+        [
+            "adapt", "--model", "espnet", "--checkpoint", model.path, "--dataset", "synthetic:dusk:\(frames)",
+            "--method", "ocl", "--threads", "1", "--output", output.path,
+        ] + extra
+    }
+
+    func testAdaptWritesEveryArtefact() throws {
+        let model = try shippedModel()
+        let output = try temporaryFolder(self).appendingPathComponent("run")
+        XCTAssertNil(runTool(adaptArguments(model: model, output: output, extra: ["--overlays"])))
+
+        let metrics = try RunMetrics.read(output.appendingPathComponent("metrics.json"))
+        XCTAssertEqual(metrics.frames, 6)
+        XCTAssertEqual(metrics.method, "ocl")
+        XCTAssertEqual(metrics.classes.map(\.name), SyntheticStreets.classes)
+        XCTAssertEqual(metrics.confusionMatrix.count, 8)
+        XCTAssertGreaterThan(metrics.meanIoU, 0)
+
+        let rows = try FrameLog.read(output.appendingPathComponent("frames.csv"))
+        XCTAssertEqual(rows.map { $0["frame"] }, (0..<6).map(String.init))
+        XCTAssertNotNil(rows.last?["pos"].flatMap(Double.init))
+        XCTAssertEqual(
+            rows.last?["running_miou"].flatMap(Double.init) ?? -1, metrics.meanIoU, accuracy: 1e-3)
+
+        let predictions = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("predictions").path)
+        XCTAssertEqual(predictions.count, 6)
+        let image = try ImageIO.readImage(output.appendingPathComponent("predictions").appendingPathComponent(predictions[0]))
+        XCTAssertEqual(image.shape, [3, 96, 128])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("overlays").path).count, 6)
+
+        let svg = try String(contentsOf: output.appendingPathComponent("running-miou.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("<svg") && svg.contains("polyline"))
+
+        let written = try RunConfiguration.read(output.appendingPathComponent("config.json"))
+        XCTAssertEqual(written.lr, 2e-5)
+        XCTAssertEqual(written.maskRatio, 0.01)
+        XCTAssertEqual(written.method, "ocl")
+    }
+
+    func testConfigFileGivesTheSameRunAsFlags() throws {
+        let model = try shippedModel()
+        let folder = try temporaryFolder(self)
+        let first = folder.appendingPathComponent("flags")
+        XCTAssertNil(runTool(adaptArguments(model: model, output: first, frames: 3, extra: ["--no-predictions"])))
+        let second = folder.appendingPathComponent("config")
+        XCTAssertNil(
+            runTool([
+                "adapt", "--config", first.appendingPathComponent("config.json").path, "--output", second.path,
+            ]))
+        let a = try RunMetrics.read(first.appendingPathComponent("metrics.json"))
+        let b = try RunMetrics.read(second.appendingPathComponent("metrics.json"))
+        XCTAssertEqual(a.confusionMatrix, b.confusionMatrix)
+    }
+
+    func testResumedRunEndsWithTheUninterruptedNumbers() throws {
+        let model = try shippedModel()
+        let folder = try temporaryFolder(self)
+        let whole = folder.appendingPathComponent("whole")
+        XCTAssertNil(runTool(adaptArguments(model: model, output: whole, frames: 8, extra: ["--no-predictions"])))
+        // Stop after 3 frames (the state is saved at the end), then continue to the end.
+        let parts = folder.appendingPathComponent("parts")
+        XCTAssertNil(
+            runTool(adaptArguments(model: model, output: parts, frames: 8, extra: ["--no-predictions", "--limit", "3"])))
+        XCTAssertNil(runTool(adaptArguments(model: model, output: parts, frames: 8, extra: ["--no-predictions", "--resume"])))
+        let a = try RunMetrics.read(whole.appendingPathComponent("metrics.json"))
+        let b = try RunMetrics.read(parts.appendingPathComponent("metrics.json"))
+        XCTAssertEqual(b.frames, 8)
+        XCTAssertEqual(a.confusionMatrix, b.confusionMatrix)
+        XCTAssertEqual(try FrameLog.read(parts.appendingPathComponent("frames.csv")).count, 8)
+    }
+
+    func testAnExistingRunIsNeverOverwritten() throws {
+        let model = try shippedModel()
+        let output = try temporaryFolder(self).appendingPathComponent("run")
+        XCTAssertNil(runTool(adaptArguments(model: model, output: output, frames: 2, extra: ["--no-predictions"])))
+        let (message, code) = report(runTool(adaptArguments(model: model, output: output, frames: 2)))
+        XCTAssertEqual(code, 1)
+        XCTAssertTrue(message.contains("--resume"), message)
+        let (other, otherCode) = report(
+            runTool(adaptArguments(model: model, output: output, frames: 2, extra: ["--lr", "0.1", "--resume"])))
+        XCTAssertEqual(otherCode, 1)
+        XCTAssertTrue(other.contains("lr"), other)
+    }
+
+    func testCompareWritesOneTableAndOnePlot() throws {
+        let model = try shippedModel()
+        let output = try temporaryFolder(self).appendingPathComponent("compare")
+        XCTAssertNil(
+            runTool([
+                "compare", "--methods", "source,bn-prior", "--model", "espnet", "--checkpoint", model.path,
+                "--dataset", "synthetic:fog:3", "--threads", "1", "--no-predictions", "--output", output.path,
+            ]))
+        let table = try String(contentsOf: output.appendingPathComponent("comparison.md"), encoding: .utf8)
+        let rows = table.split(separator: "\n").filter { $0.hasPrefix("| source ") || $0.hasPrefix("| bn-prior ") }
+        XCTAssertEqual(rows.count, 2, table)
+        let svg = try String(contentsOf: output.appendingPathComponent("running-miou.svg"), encoding: .utf8)
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 2)
+        for method in ["source", "bn-prior"] {
+            XCTAssertTrue(
+                FileManager.default.fileExists(atPath: output.appendingPathComponent("\(method)/metrics.json").path))
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import SegTTT
+import XCTest
+
+@testable import SegTTTTool
+
+/// Configuration files, their merging with flags, and the method settings they resolve to.
+final class RunConfigurationTests: XCTestCase {
+    func testYAMLAndJSONGiveTheSameConfiguration() throws {
+        let folder = try temporaryFolder(self)
+        let yaml = folder.appendingPathComponent("run.yaml")
+        try "model: espnet\nmethod: ocl\nlr: 1.0e-5\nbn-prior: 0.9\nflip: true\nlimit: 7\n".write(
+            to: yaml, atomically: true, encoding: .utf8)
+        let json = folder.appendingPathComponent("run.json")
+        try #"{"model": "espnet", "method": "ocl", "lr": 1e-5, "bn-prior": 0.9, "flip": true, "limit": 7}"#.write(
+            to: json, atomically: true, encoding: .utf8)
+        let fromYAML = try RunConfiguration.read(yaml)
+        XCTAssertEqual(fromYAML, try RunConfiguration.read(json))
+        XCTAssertEqual(fromYAML.lr, 1e-5)
+        XCTAssertEqual(fromYAML.bnPrior, 0.9)
+        XCTAssertEqual(fromYAML.limit, 7)
+    }
+
+    func testUnknownKeyNamesItAndTheValidKeys() throws {
+        let file = try temporaryFolder(self).appendingPathComponent("run.yaml")
+        try "learning-rate: 0.1\n".write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RunConfiguration.read(file)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains(file.path) && message.contains("learning-rate"), message)
+            XCTAssertTrue(message.contains("bn-prior"), message)
+        }
+    }
+
+    func testWrongTypeNamesTheKey() throws {
+        let file = try temporaryFolder(self).appendingPathComponent("run.json")
+        try #"{"lr": "fast"}"#.write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RunConfiguration.read(file)) { error in
+            XCTAssertTrue("\(error)".contains("'lr'"), "\(error)")
+        }
+    }
+
+    func testFlagsOverrideTheFile() throws {
+        var file = RunConfiguration()
+        file.method = "tent"
+        file.lr = 0.1
+        file.seed = 3
+        var flags = RunConfiguration()
+        flags.lr = 0.2
+        let merged = try file.overriding(with: flags)
+        XCTAssertEqual(merged.method, "tent")
+        XCTAssertEqual(merged.lr, 0.2)
+        XCTAssertEqual(merged.seed, 3)
+    }
+
+    func testUnsetOptionsTakeThePublishedDefaults() throws {
+        var c = RunConfiguration()
+        c.model = "espnet"
+        c.checkpoint = "w.pth"
+        c.dataset = "synthetic:dusk"
+        c.method = "ocl"
+        XCTAssertEqual(try RunPlan(c).config, AdaptationConfig.defaults(for: .ocl))
+        c.lr = 1e-4
+        c.parameters = "bn-affine"
+        c.optimizer = "adam"
+        c.episodic = true
+        let config = try RunPlan(c).config
+        XCTAssertEqual(config.learningRate, 1e-4)
+        XCTAssertEqual(config.parameters, .batchNormAffine)
+        XCTAssertEqual(config.optimizer, .adam)
+        XCTAssertTrue(config.episodic)
+        XCTAssertEqual(config.maskRatio, 0.01)
+    }
+
+    func testOutOfRangeValuesAreRefused() {
+        var c = RunConfiguration()
+        c.model = "espnet"
+        c.checkpoint = "w.pth"
+        c.dataset = "synthetic:dusk"
+        for (change, option) in [
+            ({ (c: inout RunConfiguration) in c.bnPrior = 1.5 }, "--bn-prior"),
+            ({ c in c.parameters = "encoder" }, "--parameters"),
+            ({ c in c.optimizer = "lbfgs" }, "--optimizer"),
+            ({ c in c.limit = 0 }, "--limit"),
+            ({ c in c.device = "tpu" }, "tpu"),
+            ({ c in c.corruption = "rain:3" }, "rain"),
+        ] as [((inout RunConfiguration) -> Void, String)] {
+            var changed = c
+            change(&changed)
+            XCTAssertThrowsError(try RunPlan(changed), option) { XCTAssertTrue("\($0)".contains(option), "\($0)") }
+        }
+    }
+
+    func testDatasetSpecs() throws {
+        let dusk = try DatasetSpec("synthetic:dusk:5:9").open()
+        XCTAssertEqual(dusk.count, 5)
+        XCTAssertEqual(dusk.name, "synthetic-streets-dusk")
+        XCTAssertEqual(try DatasetSpec("synthetic:fog").open().count, 100)
+        XCTAssertThrowsError(try DatasetSpec("synthetic:rainbow").open()) { XCTAssertTrue("\($0)".contains("rainbow")) }
+        XCTAssertThrowsError(try DatasetSpec("kitti:/data").open()) {
+            XCTAssertTrue("\($0)".contains("'kitti'") && "\($0)".contains("camvid"), "\($0)")
+        }
+    }
+
+    func testCamVidSpecOpensTheSharedSplit() throws {
+        let root = try sharedData().appendingPathComponent("camvid")
+        XCTAssertEqual(try DatasetSpec("camvid:\(root.path)").open().count, 233)
+        let dusk = try DatasetSpec("camvid-dusk:\(root.path)").open()
+        XCTAssertEqual(dusk.name, "camvid-dusk")
+        XCTAssertLessThan(dusk.count, 233)
+    }
+}

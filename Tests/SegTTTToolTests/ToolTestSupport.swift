@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Torch
+import XCTest
+
+@testable import SegTTTTool
+
+/// Runs `segttt ARGUMENTS` in this process, as `main` would, returning the error it ends with.
+/// libtorch's thread count is process-wide; a `--threads` given here is undone afterwards.
+func runTool(_ arguments: [String]) -> Error? {
+    let threads = Runtime.numThreads
+    defer { Runtime.numThreads = threads }
+    do {
+        var command = try SegTTTCommand.parseAsRoot(arguments)
+        try command.run()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// The message and exit code `segttt` would print and return for `error`.
+func report(_ error: Error?) -> (message: String, code: Int32) {
+    guard let error else { return ("", 0) }
+    return (SegTTTCommand.fullMessage(for: error), SegTTTCommand.exitCode(for: error).rawValue)
+}
+
+/// A fresh temporary folder, removed when the test ends.
+func temporaryFolder(_ test: XCTestCase) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("segttt-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    return url
+}
+
+struct MissingResource: Error, CustomStringConvertible {
+    var description: String { "Sources/SegTTTTool/Resources/synthetic-espnet.safetensors is missing from the bundle" }
+}
+
+/// The shipped demo model, which every end-to-end test adapts (its absence fails the test).
+func shippedModel() throws -> URL {
+    guard let url = Demo.shippedModel else { throw MissingResource() }
+    return url
+}
+
+/// ../shared/data beside the repository, or a skip.
+func sharedData() throws -> URL {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data")
+    guard FileManager.default.fileExists(atPath: root.path) else {
+        throw XCTSkip("\(root.path) is absent; the tests on real data need ../shared/data beside the repository")
+    }
+    return root
+}
