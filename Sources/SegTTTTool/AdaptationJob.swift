@@ -11,6 +11,8 @@ import Torch
 ///     running-miou.svg     running mIoU along the stream
 ///     predictions/*.png    each prediction in the dataset's class colours (black: no class)
 ///     overlays/*.png       predictions over their images, when asked
+///     diagnostics.jsonl    per frame: entropy, class histogram, weight drift, gradient norms
+///                          (`AdaptationDiagnostics`), when asked
 ///     state.safetensors    the run's whole state, saved every `saveEvery` frames and at the end
 ///
 /// A run stopped at any point (even by SIGKILL) resumes from `state.safetensors`: the frame
@@ -30,6 +32,7 @@ final class AdaptationJob {
     var framesURL: URL { output.appendingPathComponent("frames.csv") }
     var metricsURL: URL { output.appendingPathComponent("metrics.json") }
     var plotURL: URL { output.appendingPathComponent("running-miou.svg") }
+    var diagnosticsURL: URL { output.appendingPathComponent("diagnostics.jsonl") }
 
     /// - Parameter configuration: the user's configuration; `plan` is made from it.
     init(configuration: RunConfiguration, output: URL) throws {
@@ -59,6 +62,9 @@ final class AdaptationJob {
         c.maskRatio = m.maskRatio
         c.negativeStride = m.negativeStride
         c.seed = m.seed
+        c.maxGradNorm = m.maxGradientNorm
+        c.taskOutputsOnly = m.taskOutputsOnly
+        c.bnMomentum = m.bnMomentum
         c.corruptionSeed = plan.corruption == nil ? nil : plan.corruptionSeed
         c.device = plan.device.description
         return c
@@ -81,6 +87,7 @@ final class AdaptationJob {
         let method = try AdaptationMethod.make(plan.method, model: model, config: plan.config)
         let runner = try Runner(method: method, dataset: dataset, mapping: mapping)
         if resume { try runner.resume(from: stateURL) }
+        let diagnostics = try plan.diagnostics ? DiagnosticsLog(url: diagnosticsURL, method: method, resumeAt: resume ? runner.position : nil) : nil
 
         let end = Swift.min(plan.limit ?? dataset.count, dataset.count)
         let log = try FrameLog(url: framesURL, lossNames: plan.method.lossTerms, resumeAt: resume ? runner.position : nil)
@@ -89,8 +96,9 @@ final class AdaptationJob {
         let progress = showsProgress ? ProgressBar(total: end, label: plan.method.rawValue, startAt: runner.position) : nil
         try runner.run(
             until: end, skipBadFrames: plan.skipBadFrames,
-            onPrediction: { sample, prediction in
-                try self.writePrediction(prediction, of: sample, palette: palette)
+            onOutput: { output in
+                try self.writePrediction(output.prediction, of: output.sample, palette: palette)
+                try diagnostics?.append(frame: output.index, output.result)
             },
             onFrame: { record in
                 let running = runner.matrix.meanIoU
@@ -161,7 +169,7 @@ final class AdaptationJob {
     private static let resultKeys = [
         "model", "checkpoint", "class-map", "dataset", "corruption", "corruption-seed", "method", "lr", "momentum",
         "weight-decay", "optimizer", "steps-per-frame", "parameters", "episodic", "bn-prior", "flip", "pos-coeff",
-        "neg-coeff", "mask-ratio", "negative-stride", "seed",
+        "neg-coeff", "mask-ratio", "negative-stride", "seed", "max-grad-norm", "task-outputs-only", "bn-momentum",
     ]
 
     /// The configuration's set fields as text, by key.

@@ -32,11 +32,16 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var maskRatio: Double?
     public var negativeStride: Int?
     public var seed: UInt64?
+    // Safeguards
+    public var maxGradNorm: Double?
+    public var taskOutputsOnly: Bool?
+    public var bnMomentum: Double?
     // Runtime and outputs
     public var device: String?
     public var threads: Int?
     public var predictions: Bool?
     public var overlays: Bool?
+    public var diagnostics: Bool?
     public var saveEvery: Int?
 
     public init() {}
@@ -59,7 +64,10 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
         case negCoeff = "neg-coeff"
         case maskRatio = "mask-ratio"
         case negativeStride = "negative-stride"
-        case seed, device, threads, predictions, overlays
+        case maxGradNorm = "max-grad-norm"
+        case taskOutputsOnly = "task-outputs-only"
+        case bnMomentum = "bn-momentum"
+        case seed, device, threads, predictions, overlays, diagnostics
         case saveEvery = "save-every"
     }
 

@@ -75,6 +75,15 @@ struct MethodOptions: ParsableArguments {
 
     @Option(help: "Seed of the method's random numbers.")
     var seed: UInt64?
+
+    @Option(help: "Safeguard: clip the gradient's L2 norm to this value before each step.")
+    var maxGradNorm: Double?
+
+    @Flag(inversion: .prefixedNo, help: "Safeguard: leave outputs that are no class of the task (background, void) out of the loss.")
+    var taskOutputsOnly: Bool?
+
+    @Option(help: "Safeguard: BatchNorm statistics follow the stream as a moving average with this momentum.")
+    var bnMomentum: Double?
 }
 
 /// Device, threads and what is written besides the metrics.
@@ -90,6 +99,9 @@ struct RuntimeOptions: ParsableArguments {
 
     @Flag(inversion: .prefixedNo, help: "Also write each prediction over its image (default off).")
     var overlays: Bool?
+
+    @Flag(inversion: .prefixedNo, help: "Write diagnostics.jsonl: per frame entropy, class histogram, weight drift, gradient norms.")
+    var diagnostics: Bool?
 
     @Option(help: "Save the run's state every N frames, for --resume (default 20).")
     var saveEvery: Int?
@@ -121,10 +133,14 @@ extension RunConfiguration {
         maskRatio = method.maskRatio
         negativeStride = method.negativeStride
         seed = method.seed
+        maxGradNorm = method.maxGradNorm
+        taskOutputsOnly = method.taskOutputsOnly
+        bnMomentum = method.bnMomentum
         device = runtime.device
         threads = runtime.threads
         predictions = runtime.predictions
         overlays = runtime.overlays
+        diagnostics = runtime.diagnostics
         saveEvery = runtime.saveEvery
     }
 

@@ -20,6 +20,7 @@ struct RunPlan {
     var threads: Int?
     var predictions: Bool
     var overlays: Bool
+    var diagnostics: Bool
     var saveEvery: Int
 
     /// - Throws: `ToolError` naming the option and its valid values.
@@ -58,6 +59,7 @@ struct RunPlan {
         threads = c.threads
         predictions = c.predictions ?? true
         overlays = c.overlays ?? false
+        diagnostics = c.diagnostics ?? false
         saveEvery = c.saveEvery ?? 20
         if saveEvery < 1 { throw ToolError("--save-every \(saveEvery): give at least 1") }
     }
@@ -102,6 +104,15 @@ struct RunPlan {
             config.negativeStride = stride
         }
         if let seed = c.seed { config.seed = seed }
+        if let norm = c.maxGradNorm {
+            guard norm > 0 else { throw ToolError("--max-grad-norm \(norm): give a positive number") }
+            config.maxGradientNorm = norm
+        }
+        if let taskOnly = c.taskOutputsOnly { config.taskOutputsOnly = taskOnly }
+        if let momentum = c.bnMomentum {
+            guard momentum > 0, momentum <= 1 else { throw ToolError("--bn-momentum \(momentum): give a value in (0, 1]") }
+            config.bnMomentum = momentum
+        }
         guard config.learningRate >= 0, config.learningRate.isFinite else {
             throw ToolError("--lr \(config.learningRate): give a non-negative number")
         }

@@ -14,14 +14,16 @@ final class TinySegNet: Module, SegmentationModel {
     let card: ModelCard
     let headModuleNames = ["classifier"]
 
-    init(classes: Int = 5, generator: Generator? = nil) throws {
+    /// - Parameter taskClasses: the classes of the task named on the card (default: every
+    ///   output); outputs beyond them stand for a background or void output.
+    init(classes: Int = 5, taskClasses: Int? = nil, generator: Generator? = nil) throws {
         conv1 = try Conv2d(3, 8, kernelSize: 3, stride: 2, padding: 1, bias: false, generator: generator)
         bn1 = try BatchNorm2d(8)
         conv2 = try Conv2d(8, 8, kernelSize: 3, padding: 2, dilation: 2, bias: false, generator: generator)
         bn2 = try BatchNorm2d(8)
         classifier = try Conv2d(8, classes, kernelSize: 1, generator: generator)
         card = ModelCard(
-            name: "tiny", classNames: (0..<classes).map { "c\($0)" }, numOutputs: classes,
+            name: "tiny", classNames: (0..<(taskClasses ?? classes)).map { "c\($0)" }, numOutputs: classes,
             normalization: InputNormalization(channelOrder: .rgb, mean: [0, 0, 0]))
         super.init()
         register("conv1", conv1)

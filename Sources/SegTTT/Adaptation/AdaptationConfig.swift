@@ -38,11 +38,24 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
     /// code); nil = the exact O(N * C) form at full resolution. For parity checks only.
     public var negativeStride: Int?
 
+    // Safeguards (docs/STABILITY.md); nil / false = the published behaviour.
+
+    /// Clip the L2 norm of the whole gradient of the adapted parameters to this value before
+    /// each step: g <- g * min(1, maxGradientNorm / ||g||).
+    public var maxGradientNorm: Double?
+    /// Compute the loss on the task's class outputs only (the first `card.classNames.count`
+    /// logits), leaving out outputs that are no class of the task (a background or void output).
+    public var taskOutputsOnly: Bool
+    /// BatchNorm statistics follow the stream as an exponential moving average with this
+    /// momentum (`BatchNormStatistics.movingAverage`) instead of the fixed prior mix.
+    public var bnMomentum: Double?
+
     public init(
         learningRate: Double, momentum: Double = 0.9, weightDecay: Double = 0, optimizer: OptimizerKind = .sgd,
         stepsPerFrame: Int = 1, parameters: ParameterRole = .all, episodic: Bool = false, bnPrior: Double? = nil,
         seed: UInt64 = 0, flip: Bool = false, posCoeff: Double = 3, negCoeff: Double = 1, maskRatio: Double = 0,
-        negativeStride: Int? = nil
+        negativeStride: Int? = nil, maxGradientNorm: Double? = nil, taskOutputsOnly: Bool = false,
+        bnMomentum: Double? = nil
     ) {
         self.learningRate = learningRate
         self.momentum = momentum
@@ -58,6 +71,9 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
         self.negCoeff = negCoeff
         self.maskRatio = maskRatio
         self.negativeStride = negativeStride
+        self.maxGradientNorm = maxGradientNorm
+        self.taskOutputsOnly = taskOutputsOnly
+        self.bnMomentum = bnMomentum
     }
 
     /// The documented defaults of each method.

@@ -5,10 +5,19 @@ import TorchNN
 public struct FrameResult {
     /// Predicted model output per pixel [H, W], int64, from the forward pass before any update.
     public var prediction: Tensor
+    /// The scores [1, K, H, W] the prediction is the argmax of (no gradient): logits, or
+    /// probabilities when `scoresAreProbabilities`.
+    public var scores: Tensor
+    public var scoresAreProbabilities: Bool
     /// Named loss terms of the step ("loss", "pos", "neg", "entropy"); empty without a step.
     public var losses: [String: Double]
     /// True when the loss was NaN or infinite and the weights were left untouched.
     public var nonFiniteLoss: Bool
+
+    /// The per-pixel class probabilities [1, K, H, W] behind the prediction.
+    public func probabilities() throws -> Tensor {
+        scoresAreProbabilities ? scores : try scores.softmax(dim: 1)
+    }
 }
 
 /// A test-time method: predicts each incoming frame, then (maybe) adapts the model.
@@ -31,6 +40,9 @@ public class AdaptationMethod {
     public let adapted: [Parameter]
     public private(set) var optimizer: Optimizer?
     public let generator: Generator
+    /// Called after each frame's first backward pass, before the update, with the adapted
+    /// parameters and their gradients (for diagnostics).
+    public var gradientObserver: (([Parameter]) throws -> Void)?
 
     init(kind: MethodKind, model: any SegmentationModel, config: AdaptationConfig, statistics: BatchNormStatistics)
         throws
@@ -39,6 +51,7 @@ public class AdaptationMethod {
         self.config = config
         self.model = model
         model.eval()
+        let statistics = config.bnMomentum.map { BatchNormStatistics.movingAverage($0) } ?? statistics
         for bn in model.batchNormLayers { bn.statistics = statistics }
         source = try Snapshot(of: model)
         generator = try Generator(seed: config.seed)
@@ -78,7 +91,9 @@ public class AdaptationMethod {
         var logits = firstLogits
         for step in 0..<config.stepsPerFrame {
             if step > 0 { logits = try viewLogits(input) }
-            let (total, terms) = try loss(logits)
+            let classes = model.card.classNames.count
+            let (total, terms) = try loss(
+                config.taskOutputsOnly && classes < logits.shape[1] ? logits.narrow(dim: 1, start: 0, length: classes) : logits)
             let value = try total.item()
             if step == 0 {
                 reported = try terms.mapValues { try $0.item() }
@@ -87,11 +102,24 @@ public class AdaptationMethod {
             guard value.isFinite else { return (reported, true) }
             try optimizer.zeroGrad()
             try total.backward()
+            if step == 0 { try gradientObserver?(adapted) }
+            if let limit = config.maxGradientNorm { try clipGradientNorm(to: limit) }
             try optimizer.step()
             try afterStep()
         }
         if config.episodic { try resetToSource() }
         return (reported, false)
+    }
+
+    /// Scales the adapted parameters' gradients by min(1, limit / ||g||), ||g|| the L2 norm of
+    /// all of them together.
+    func clipGradientNorm(to limit: Double) throws {
+        let grads = adapted.compactMap { $0.value.grad }
+        var squares = 0.0
+        for grad in grads { squares += try (grad * grad).sum().item() }
+        let norm = squares.squareRoot()
+        guard norm > limit else { return }
+        try withNoGrad { for grad in grads { try grad.mul_(limit / norm) } }
     }
 
     /// Called after every optimizer step (OCL restores weights here).

@@ -11,6 +11,8 @@ public final class BNPriorAdaptation: AdaptationMethod, TestTimeMethod {
 
     public func process(_ input: Tensor) throws -> FrameResult {
         let logits = try withNoGrad { try viewLogits(input).mean(dims: [0], keepDim: true) }
-        return FrameResult(prediction: try argmaxPrediction(logits), losses: [:], nonFiniteLoss: false)
+        return FrameResult(
+            prediction: try argmaxPrediction(logits), scores: logits, scoresAreProbabilities: false, losses: [:],
+            nonFiniteLoss: false)
     }
 }

@@ -25,12 +25,14 @@ public final class OCL: AdaptationMethod, TestTimeMethod {
 
     public func process(_ input: Tensor) throws -> FrameResult {
         let logits = try viewLogits(input)
-        let prediction = try withNoGrad { try argmaxPrediction(logits.detach().mean(dims: [0], keepDim: true)) }
+        let scores = try withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in
             let (total, pos, neg) = try loss(logits)
             return (total, ["pos": pos, "neg": neg])
         }
-        return FrameResult(prediction: prediction, losses: losses, nonFiniteLoss: nonFinite)
+        return FrameResult(
+            prediction: try argmaxPrediction(scores), scores: scores, scoresAreProbabilities: false, losses: losses,
+            nonFiniteLoss: nonFinite)
     }
 
     override func afterStep() throws {

@@ -16,6 +16,16 @@ public struct FrameRecord: Equatable, Sendable, Codable {
     public var nonFiniteLoss: Bool
 }
 
+/// One processed frame, for listeners that need more than its record.
+public struct FrameOutput {
+    public var index: Int
+    public var sample: Sample
+    public var result: FrameResult
+    /// The prediction [H, W] int64 in the dataset's classes (`mapping.numTargetClasses` for
+    /// outputs that map to no class).
+    public var prediction: Tensor
+}
+
 /// Streams a dataset through a test-time method, frame by frame in order, accumulating one
 /// confusion matrix over the stream. Its whole state (model, optimizer, generator, matrix,
 /// position) can be saved and restored, so an interrupted run resumes and ends with the same
@@ -50,12 +60,12 @@ public final class Runner {
     ///
     /// The input goes to the model's device; predictions come back to the CPU.
     ///
-    /// - Parameter onPrediction: called before `onFrame` with the frame and its prediction
-    ///   [H, W] int64 in the dataset's classes (`mapping.numTargetClasses` for outputs that
-    ///   map to no class), e.g. to write it as an image; its time is not in the record.
+    /// - Parameter onOutput: called before `onFrame` with the frame, the method's result and
+    ///   the prediction in the dataset's classes, e.g. to write it as an image; its time is
+    ///   not in the record.
     public func run(
         until end: Int? = nil, skipBadFrames: Bool = false,
-        onPrediction: (Sample, Tensor) throws -> Void = { _, _ in },
+        onOutput: (FrameOutput) throws -> Void = { _ in },
         onFrame: (FrameRecord) throws -> Void = { _ in }
     )
         throws
@@ -81,7 +91,7 @@ public final class Runner {
             if result.nonFiniteLoss { nonFiniteFrames.append(frame.index) }
             position = frame.index + 1
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            try onPrediction(frame.sample, mapped)
+            try onOutput(FrameOutput(index: frame.index, sample: frame.sample, result: result, prediction: mapped))
             try onFrame(
                 FrameRecord(
                     index: frame.index, name: frame.sample.name, losses: result.losses, frameIoU: frameIoU,

@@ -11,6 +11,8 @@ public final class SourceOnly: AdaptationMethod, TestTimeMethod {
 
     public func process(_ input: Tensor) throws -> FrameResult {
         let scores = try withNoGrad { try viewLogits(input).softmax(dim: 1).mean(dims: [0], keepDim: true) }
-        return FrameResult(prediction: try argmaxPrediction(scores), losses: [:], nonFiniteLoss: false)
+        return FrameResult(
+            prediction: try argmaxPrediction(scores), scores: scores, scoresAreProbabilities: true, losses: [:],
+            nonFiniteLoss: false)
     }
 }

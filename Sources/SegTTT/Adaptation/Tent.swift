@@ -20,11 +20,13 @@ public final class Tent: AdaptationMethod, TestTimeMethod {
 
     public func process(_ input: Tensor) throws -> FrameResult {
         let logits = try viewLogits(input)
-        let prediction = try withNoGrad { try argmaxPrediction(logits.detach().mean(dims: [0], keepDim: true)) }
+        let scores = try withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in
             let entropy = try Tent.entropy(logits)
             return (entropy, ["entropy": entropy])
         }
-        return FrameResult(prediction: prediction, losses: losses, nonFiniteLoss: nonFinite)
+        return FrameResult(
+            prediction: try argmaxPrediction(scores), scores: scores, scoresAreProbabilities: false, losses: losses,
+            nonFiniteLoss: nonFinite)
     }
 }

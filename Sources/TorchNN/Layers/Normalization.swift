@@ -13,6 +13,10 @@ public enum BatchNormStatistics: Equatable, Sendable {
     /// batch variance), the batch statistics carrying no gradient and the running ones never
     /// updated (the "BN prior" of test-time adaptation; 1 = running, 0 = batch).
     case prior(Double)
+    /// Statistics that follow the stream slowly: each forward pass normalises with
+    /// `m * batch + (1 - m) * running` (unbiased batch variance, no gradient) and stores that
+    /// mix as the new running statistics, an exponential moving average with momentum m.
+    case movingAverage(Double)
 }
 
 /// Batch normalisation over [N, C, H, W], `torch.nn.BatchNorm2d`:
@@ -64,6 +68,14 @@ public final class BatchNorm2d: Module, UnaryModule {
                 )
             }
             return try normalize(input, mean: mean, variance: variance, training: false)
+        case .movingAverage(let momentum):
+            try withNoGrad {
+                let batchMean = try input.mean(dims: [0, 2, 3])
+                let batchVar = try input.var(dims: [0, 2, 3], unbiased: true)
+                try runningMean.value.copy_(momentum * batchMean + (1 - momentum) * runningMean.value)
+                try runningVar.value.copy_(momentum * batchVar + (1 - momentum) * runningVar.value)
+            }
+            return try normalize(input, mean: runningMean.value, variance: runningVar.value, training: false)
         }
     }
 

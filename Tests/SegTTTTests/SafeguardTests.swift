@@ -1,0 +1,104 @@
+import Foundation
+import SegTTT
+import Torch
+import TorchNN
+import XCTest
+
+/// The stability safeguards of `AdaptationConfig` and the diagnostics, on the tiny network.
+final class SafeguardTests: SingleThreadedTestCase {
+    func input(seed: UInt64 = 3) throws -> Tensor {
+        try Tensor.uniform([1, 3, 16, 16], generator: Generator(seed: seed)) * 255
+    }
+
+    /// ||theta_after - theta_before|| over all parameters for one step of `config`.
+    func stepSize(_ config: AdaptationConfig) throws -> Double {
+        let net = try TinySegNet(generator: Generator(seed: 9))
+        let before = try net.trainableParameters().map { try $0.value.detach().clone() }
+        let method = try OCL(model: net, config: config)
+        _ = try method.process(input())
+        var squares = 0.0
+        for (parameter, old) in zip(net.namedParameters().map(\.parameter), before) {
+            let change = try parameter.value.detach() - old
+            squares += try (change * change).sum().item()
+        }
+        return squares.squareRoot()
+    }
+
+    func testGradientClippingBoundsTheStep() throws {
+        var config = AdaptationConfig.defaults(for: .ocl)
+        config.learningRate = 1
+        config.momentum = 0
+        config.weightDecay = 0
+        config.maskRatio = 0
+        let free = try stepSize(config)
+        config.maxGradientNorm = 1e-3
+        let clipped = try stepSize(config)
+        XCTAssertGreaterThan(free, 1e-2)
+        // With plain SGD at lr 1 the step is the clipped gradient itself.
+        XCTAssertEqual(clipped, 1e-3, accuracy: 1e-6)
+        config.maxGradientNorm = 1e6
+        XCTAssertEqual(try stepSize(config), free, accuracy: free * 1e-6)
+    }
+
+    func testTaskOutputsOnlyLeavesTheVoidOutputOutOfTheLoss() throws {
+        var config = AdaptationConfig.defaults(for: .ocl)
+        config.taskOutputsOnly = true
+        config.bnPrior = 1  // running statistics, as in the reference below
+        let net = try TinySegNet(classes: 5, taskClasses: 4, generator: Generator(seed: 9))
+        net.eval()
+        let x = try input()
+        // The two views' logits, the mirrored one flipped back, before any step.
+        let views = try withNoGrad { () -> Tensor in
+            let both = try net.logits(Tensor.cat([x, x.flip([3])], dim: 0))
+            return try Tensor.cat(
+                [both.narrow(dim: 0, start: 0, length: 1), both.narrow(dim: 0, start: 1, length: 1).flip([3])], dim: 0)
+        }
+        let taskOnly = try withNoGrad { try OutputContrastiveLoss()(views.narrow(dim: 1, start: 0, length: 4)).loss.item() }
+        let everyOutput = try withNoGrad { try OutputContrastiveLoss()(views).loss.item() }
+        let reported = try XCTUnwrap(OCL(model: net, config: config).process(x).losses["loss"])
+        XCTAssertEqual(reported, taskOnly, accuracy: 1e-5)
+        XCTAssertGreaterThan(Swift.abs(reported - everyOutput), 1e-4)
+    }
+
+    func testMovingAverageStatisticsFollowTheStream() throws {
+        let bn = try BatchNorm2d(2)
+        bn.eval()
+        bn.statistics = .movingAverage(0.25)
+        let x = try Tensor.uniform([2, 2, 4, 4], generator: Generator(seed: 1)) * 4
+        let batchMean = try x.mean(dims: [0, 2, 3]).toArray(Double.self)
+        let batchVar = try x.var(dims: [0, 2, 3], unbiased: true).toArray(Double.self)
+        let y = try bn(x)
+        let mean = try bn.runningMean.value.toArray(Double.self)
+        let variance = try bn.runningVar.value.toArray(Double.self)
+        for c in 0..<2 {
+            XCTAssertEqual(mean[c], 0.25 * batchMean[c], accuracy: 1e-6)
+            XCTAssertEqual(variance[c], 0.25 * batchVar[c] + 0.75, accuracy: 1e-5)
+        }
+        let expected = try (x - Tensor(mean.map(Float.init), shape: [1, 2, 1, 1]))
+            / (Tensor(variance.map(Float.init), shape: [1, 2, 1, 1]) + 1e-5).sqrt()
+        try assertTensorsClose(y, expected, rtol: 1e-4, atol: 1e-5, "normalised output")
+    }
+
+    func testDiagnosticsOfAFrame() throws {
+        let net = try TinySegNet(generator: Generator(seed: 9))
+        var config = AdaptationConfig.defaults(for: .ocl)
+        config.learningRate = 1e-2
+        let method = try OCL(model: net, config: config)
+        let diagnostics = try AdaptationDiagnostics(observing: method)
+        let result = try method.process(input())
+        let frame = try diagnostics.frame(result)
+        XCTAssertEqual(frame.histogram.count, 5)
+        XCTAssertEqual(frame.histogram.reduce(0, +), 1, accuracy: 1e-9)
+        let p = try result.probabilities()
+        let entropy = try -(p * p.log()).sum(dims: [1]).mean().item()
+        XCTAssertEqual(frame.entropy, entropy, accuracy: 1e-5)
+        XCTAssertGreaterThan(frame.drift, 0)
+        XCTAssertEqual(Set(frame.gradientNorms.keys), ["conv1", "bn1", "conv2", "bn2", "classifier"])
+        XCTAssertTrue(frame.gradientNorms.values.allSatisfy { $0 > 0 })
+
+        let frozen = try BNPriorAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
+        let still = try AdaptationDiagnostics(observing: frozen).frame(frozen.process(input()))
+        XCTAssertEqual(still.drift, 0)
+        XCTAssertTrue(still.gradientNorms.isEmpty)
+    }
+}
