@@ -26,10 +26,11 @@ declare -A variants=(
   [ocl-task-outputs]="--method ocl --task-outputs-only"
   [ocl-clip]="--method ocl --max-grad-norm 1"
   [ocl-bn-affine]="--method ocl --parameters bn-affine"
-  [ocl-bn-momentum]="--method ocl --bn-momentum 0.1 --bn-prior 1"
+  [ocl-bn-momentum]="--method ocl --bn-momentum 0.1"
+  [ocl-reset]="--method ocl --reset-threshold 0.2"
 )
 chosen=("$@")
-[ ${#chosen[@]} -eq 0 ] && chosen=(bn-prior ocl ocl-task-outputs ocl-clip ocl-bn-affine ocl-bn-momentum)
+[ ${#chosen[@]} -eq 0 ] && chosen=(bn-prior ocl ocl-task-outputs ocl-clip ocl-bn-affine ocl-bn-momentum ocl-reset)
 for stream in cs2camvid-dusk camvid-noise1 camvid-noise3; do
   for variant in "${chosen[@]}"; do
     out=out/stability/$stream/$variant

@@ -65,6 +65,7 @@ final class AdaptationJob {
         c.maxGradNorm = m.maxGradientNorm
         c.taskOutputsOnly = m.taskOutputsOnly
         c.bnMomentum = m.bnMomentum
+        c.resetThreshold = m.resetThreshold
         c.corruptionSeed = plan.corruption == nil ? nil : plan.corruptionSeed
         c.device = plan.device.description
         return c
@@ -170,6 +171,7 @@ final class AdaptationJob {
         "model", "checkpoint", "class-map", "dataset", "corruption", "corruption-seed", "method", "lr", "momentum",
         "weight-decay", "optimizer", "steps-per-frame", "parameters", "episodic", "bn-prior", "flip", "pos-coeff",
         "neg-coeff", "mask-ratio", "negative-stride", "seed", "max-grad-norm", "task-outputs-only", "bn-momentum",
+        "reset-threshold",
     ]
 
     /// The configuration's set fields as text, by key.

@@ -11,9 +11,10 @@ final class DiagnosticsLog {
         var histogram: [Double]
         var drift: Double
         var gradientNorms: [String: Double]
+        var reset: Bool
 
         enum CodingKeys: String, CodingKey {
-            case frame, entropy, histogram, drift
+            case frame, entropy, histogram, drift, reset
             case gradientNorms = "gradient_norms"
         }
     }
@@ -51,7 +52,7 @@ final class DiagnosticsLog {
         let frame = try diagnostics.frame(result)
         let line = Line(
             frame: index, entropy: frame.entropy, histogram: frame.histogram, drift: frame.drift,
-            gradientNorms: frame.gradientNorms)
+            gradientNorms: frame.gradientNorms, reset: frame.reset)
         try handle.write(contentsOf: try encoder.encode(line) + [UInt8(ascii: "\n")])
     }
 }

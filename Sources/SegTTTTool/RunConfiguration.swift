@@ -36,6 +36,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var maxGradNorm: Double?
     public var taskOutputsOnly: Bool?
     public var bnMomentum: Double?
+    public var resetThreshold: Double?
     // Runtime and outputs
     public var device: String?
     public var threads: Int?
@@ -67,6 +68,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
         case maxGradNorm = "max-grad-norm"
         case taskOutputsOnly = "task-outputs-only"
         case bnMomentum = "bn-momentum"
+        case resetThreshold = "reset-threshold"
         case seed, device, threads, predictions, overlays, diagnostics
         case saveEvery = "save-every"
     }

@@ -84,6 +84,9 @@ struct MethodOptions: ParsableArguments {
 
     @Option(help: "Safeguard: BatchNorm statistics follow the stream as a moving average with this momentum.")
     var bnMomentum: Double?
+
+    @Option(help: "Safeguard: reset to the source when the prediction disagrees with bn-prior's on more than this fraction of pixels.")
+    var resetThreshold: Double?
 }
 
 /// Device, threads and what is written besides the metrics.
@@ -136,6 +139,7 @@ extension RunConfiguration {
         maxGradNorm = method.maxGradNorm
         taskOutputsOnly = method.taskOutputsOnly
         bnMomentum = method.bnMomentum
+        resetThreshold = method.resetThreshold
         device = runtime.device
         threads = runtime.threads
         predictions = runtime.predictions

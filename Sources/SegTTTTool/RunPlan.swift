@@ -113,6 +113,10 @@ struct RunPlan {
             guard momentum > 0, momentum <= 1 else { throw ToolError("--bn-momentum \(momentum): give a value in (0, 1]") }
             config.bnMomentum = momentum
         }
+        if let threshold = c.resetThreshold {
+            guard (0...1).contains(threshold) else { throw ToolError("--reset-threshold \(threshold): give a fraction in 0...1") }
+            config.resetThreshold = threshold
+        }
         guard config.learningRate >= 0, config.learningRate.isFinite else {
             throw ToolError("--lr \(config.learningRate): give a non-negative number")
         }

@@ -79,6 +79,32 @@ final class SafeguardTests: SingleThreadedTestCase {
         try assertTensorsClose(y, expected, rtol: 1e-4, atol: 1e-5, "normalised output")
     }
 
+    func testDriftMonitorFallsBackToBNPrior() throws {
+        var config = AdaptationConfig.defaults(for: .ocl)
+        config.learningRate = 1e-2
+        config.maskRatio = 0
+        let frames = [try input(seed: 3), try input(seed: 4)]
+        func run(_ threshold: Double?) throws -> [FrameResult] {
+            var monitored = config
+            monitored.resetThreshold = threshold
+            let method = try OCL(model: TinySegNet(generator: Generator(seed: 9)), config: monitored)
+            return try frames.map { try method.process($0) }
+        }
+        let plain = try run(nil)
+        let never = try run(1)
+        let always = try run(-1)
+        let bnPrior = try BNPriorAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
+        let anchored = try frames.map { try bnPrior.process($0) }
+        XCTAssertFalse(never.contains { $0.reset })
+        XCTAssertTrue(always.allSatisfy(\.reset))
+        try assertTensorsClose(never[1].scores, plain[1].scores, "a monitor that never fires changes nothing")
+        try assertTensorsClose(always[1].scores, anchored[1].scores, rtol: 1e-5, atol: 1e-6, "reset frames take bn-prior's scores")
+        // After the reset the step starts from the source weights: the loss is a fresh method's.
+        let fresh = try OCL(model: TinySegNet(generator: Generator(seed: 9)), config: config).process(frames[1])
+        XCTAssertEqual(try XCTUnwrap(always[1].losses["loss"]), try XCTUnwrap(fresh.losses["loss"]), accuracy: 1e-6)
+        XCTAssertNotEqual(try XCTUnwrap(plain[1].losses["loss"]), try XCTUnwrap(fresh.losses["loss"]), accuracy: 1e-9)
+    }
+
     func testDiagnosticsOfAFrame() throws {
         let net = try TinySegNet(generator: Generator(seed: 9))
         var config = AdaptationConfig.defaults(for: .ocl)

@@ -49,13 +49,18 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
     /// BatchNorm statistics follow the stream as an exponential moving average with this
     /// momentum (`BatchNormStatistics.movingAverage`) instead of the fixed prior mix.
     public var bnMomentum: Double?
+    /// Drift monitor: before adapting on a frame, compare the adapted prediction with the
+    /// bn-prior prediction of the source weights (prior 0.85, or `bnPrior`); when they disagree
+    /// on more than this fraction of the pixels, reset to the source weights (and a fresh
+    /// optimizer) and give the frame the bn-prior prediction.
+    public var resetThreshold: Double?
 
     public init(
         learningRate: Double, momentum: Double = 0.9, weightDecay: Double = 0, optimizer: OptimizerKind = .sgd,
         stepsPerFrame: Int = 1, parameters: ParameterRole = .all, episodic: Bool = false, bnPrior: Double? = nil,
         seed: UInt64 = 0, flip: Bool = false, posCoeff: Double = 3, negCoeff: Double = 1, maskRatio: Double = 0,
         negativeStride: Int? = nil, maxGradientNorm: Double? = nil, taskOutputsOnly: Bool = false,
-        bnMomentum: Double? = nil
+        bnMomentum: Double? = nil, resetThreshold: Double? = nil
     ) {
         self.learningRate = learningRate
         self.momentum = momentum
@@ -74,6 +79,7 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
         self.maxGradientNorm = maxGradientNorm
         self.taskOutputsOnly = taskOutputsOnly
         self.bnMomentum = bnMomentum
+        self.resetThreshold = resetThreshold
     }
 
     /// The documented defaults of each method.

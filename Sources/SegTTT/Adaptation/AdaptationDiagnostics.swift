@@ -19,6 +19,8 @@ public final class AdaptationDiagnostics {
         public var drift: Double
         /// Empty for methods without a gradient step.
         public var gradientNorms: [String: Double]
+        /// The drift monitor reset the weights on this frame.
+        public var reset: Bool
     }
 
     public let method: AdaptationMethod
@@ -74,6 +76,7 @@ public final class AdaptationDiagnostics {
         defer { gradientNorms = [:] }
         return Frame(
             entropy: entropy, histogram: histogram,
-            drift: sourceNorm > 0 ? squares.squareRoot() / sourceNorm : 0, gradientNorms: gradientNorms)
+            drift: sourceNorm > 0 ? squares.squareRoot() / sourceNorm : 0, gradientNorms: gradientNorms,
+            reset: result.reset)
     }
 }

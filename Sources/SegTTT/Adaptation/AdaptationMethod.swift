@@ -13,6 +13,8 @@ public struct FrameResult {
     public var losses: [String: Double]
     /// True when the loss was NaN or infinite and the weights were left untouched.
     public var nonFiniteLoss: Bool
+    /// True when the drift monitor reset the weights to the source on this frame.
+    public var reset = false
 
     /// The per-pixel class probabilities [1, K, H, W] behind the prediction.
     public func probabilities() throws -> Tensor {
@@ -109,6 +111,41 @@ public class AdaptationMethod {
         }
         if config.episodic { try resetToSource() }
         return (reported, false)
+    }
+
+    /// The forward pass of a method with a step: the views' logits (with their graph) and the
+    /// scores to predict from, the mean of the views' logits.
+    ///
+    /// With the drift monitor (`AdaptationConfig.resetThreshold`), the bn-prior scores of the
+    /// source weights are computed first (the weights are swapped in and back before any
+    /// graph exists); when their argmax disagrees with the adapted one on more than the
+    /// threshold's fraction of pixels, the method resets to the source, the logits are
+    /// recomputed from it, and the frame is predicted from the bn-prior scores.
+    func monitoredForward(_ input: Tensor) throws -> (logits: Tensor, scores: Tensor, reset: Bool) {
+        let anchor = try config.resetThreshold == nil || optimizer == nil ? nil : bnPriorSourceScores(input)
+        let logits = try viewLogits(input)
+        let scores = try withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
+        guard let anchor, let threshold = config.resetThreshold else { return (logits, scores, false) }
+        let disagreement = try withNoGrad {
+            try argmaxPrediction(anchor).ne(argmaxPrediction(scores)).to(.float32).mean().item()
+        }
+        guard disagreement > threshold else { return (logits, scores, false) }
+        try resetToSource()
+        return (try viewLogits(input), anchor, true)
+    }
+
+    /// Mean of the views' logits under the source weights with BN prior statistics (prior
+    /// `bnPrior`, or 0.85), leaving the current weights and statistics modes as they were.
+    private func bnPriorSourceScores(_ input: Tensor) throws -> Tensor {
+        let current = try Snapshot(of: model)
+        try source.restore(model)
+        let layers = model.batchNormLayers
+        let modes = layers.map(\.statistics)
+        for layer in layers { layer.statistics = .prior(config.bnPrior ?? 0.85) }
+        let scores = try withNoGrad { try viewLogits(input).mean(dims: [0], keepDim: true) }
+        for (layer, mode) in zip(layers, modes) { layer.statistics = mode }
+        try current.restore(model)
+        return scores
     }
 
     /// Scales the adapted parameters' gradients by min(1, limit / ||g||), ||g|| the L2 norm of

@@ -24,15 +24,14 @@ public final class OCL: AdaptationMethod, TestTimeMethod {
     }
 
     public func process(_ input: Tensor) throws -> FrameResult {
-        let logits = try viewLogits(input)
-        let scores = try withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
+        let (logits, scores, reset) = try monitoredForward(input)
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in
             let (total, pos, neg) = try loss(logits)
             return (total, ["pos": pos, "neg": neg])
         }
         return FrameResult(
             prediction: try argmaxPrediction(scores), scores: scores, scoresAreProbabilities: false, losses: losses,
-            nonFiniteLoss: nonFinite)
+            nonFiniteLoss: nonFinite, reset: reset)
     }
 
     override func afterStep() throws {

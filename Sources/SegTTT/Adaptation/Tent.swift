@@ -19,14 +19,13 @@ public final class Tent: AdaptationMethod, TestTimeMethod {
     }
 
     public func process(_ input: Tensor) throws -> FrameResult {
-        let logits = try viewLogits(input)
-        let scores = try withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
+        let (logits, scores, reset) = try monitoredForward(input)
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in
             let entropy = try Tent.entropy(logits)
             return (entropy, ["entropy": entropy])
         }
         return FrameResult(
             prediction: try argmaxPrediction(scores), scores: scores, scoresAreProbabilities: false, losses: losses,
-            nonFiniteLoss: nonFinite)
+            nonFiniteLoss: nonFinite, reset: reset)
     }
 }
