@@ -2,6 +2,7 @@
 alternatives make it faster, measured within one process. Run with Debian's python3-torch:
 
     /usr/bin/python3 Benchmarks/ocl_profile.py MODE [--config NAME] [--threads N] [--repeats N]
+        [--only VARIANT,...]
 
 MODE:
 - `ops`: torch.profiler over `repeats` steps after a warm-up: self CPU time per op, and the
@@ -44,7 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocl_step import CONFIGS, MASK_RATIO, OCLStep, build, fixed_input  # noqa: E402
+from ocl_step import CONFIGS, MASK_RATIO, OCLStep, build, fixed_input, median_ms  # noqa: E402
 
 # Self-time categories of profiler op names, first match wins (checked in this order).
 CATEGORIES = [
@@ -121,7 +122,7 @@ def time_convs(config, repeats):
         x = torch.randn(shape).requires_grad_(needs_grad)
         m(x)
         with torch.no_grad():
-            fwd = median(lambda: m(x), repeats)
+            fwd = median_ms(lambda: m(x), repeats)
         y = m(x)
         grad = torch.randn_like(y)
 
@@ -131,22 +132,13 @@ def time_convs(config, repeats):
             m(x).backward(grad)
         both()
         sums[conv_kind(m)][0] += fwd
-        sums[conv_kind(m)][1] += median(both, repeats)
+        sums[conv_kind(m)][1] += median_ms(both, repeats)
         sums[conv_kind(m)][2] += 1
     print(f"{'kind':12} {'count':>5} {'fwd ms':>9} {'fwd+bwd ms':>11} {'bwd/fwd':>8}")
     for kind, (fwd, both_ms, count) in sorted(sums.items(), key=lambda kv: -kv[1][1]):
         print(f"{kind:12} {count:5} {fwd:9.1f} {both_ms:11.1f} {(both_ms - fwd) / fwd:8.2f}")
     print(f"{'all':12} {len(shapes):5} {sum(v[0] for v in sums.values()):9.1f} "
           f"{sum(v[1] for v in sums.values()):11.1f}")
-
-
-def median(body, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        body()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
 
 
 class SpaceToBatchConv(nn.Module):
@@ -298,8 +290,7 @@ def compare_variants(config, repeats, threads, only):
         steps = {k: v for k, v in steps.items() if k in only.split(",") or k == "plain"}
     first = {}
     for name, step in steps.items():
-        _, (loss, pos, neg) = step()
-        first[name] = loss.item()
+        first[name] = step()[1][0].item()
     times = collections.defaultdict(list)
     for _ in range(repeats):
         for name, step in steps.items():

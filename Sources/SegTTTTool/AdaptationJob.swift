@@ -66,6 +66,7 @@ final class AdaptationJob {
         c.taskOutputsOnly = m.taskOutputsOnly
         c.bnMomentum = m.bnMomentum
         c.resetThreshold = m.resetThreshold
+        c.teacherMomentum = m.teacherMomentum
         c.corruptionSeed = plan.corruption == nil ? nil : plan.corruptionSeed
         c.device = plan.device.description
         return c
@@ -171,7 +172,7 @@ final class AdaptationJob {
         "model", "checkpoint", "class-map", "dataset", "corruption", "corruption-seed", "method", "lr", "momentum",
         "weight-decay", "optimizer", "steps-per-frame", "parameters", "episodic", "bn-prior", "flip", "pos-coeff",
         "neg-coeff", "mask-ratio", "negative-stride", "seed", "max-grad-norm", "task-outputs-only", "bn-momentum",
-        "reset-threshold",
+        "reset-threshold", "teacher-momentum",
     ]
 
     /// The configuration's set fields as text, by key.

@@ -37,6 +37,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var taskOutputsOnly: Bool?
     public var bnMomentum: Double?
     public var resetThreshold: Double?
+    public var teacherMomentum: Double?
     // Runtime and outputs
     public var device: String?
     public var threads: Int?
@@ -69,6 +70,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
         case taskOutputsOnly = "task-outputs-only"
         case bnMomentum = "bn-momentum"
         case resetThreshold = "reset-threshold"
+        case teacherMomentum = "teacher-momentum"
         case seed, device, threads, predictions, overlays, diagnostics
         case saveEvery = "save-every"
     }

@@ -87,6 +87,9 @@ struct MethodOptions: ParsableArguments {
 
     @Option(help: "Safeguard: reset to the source when the prediction disagrees with bn-prior's on more than this fraction of pixels.")
     var resetThreshold: Double?
+
+    @Option(help: "Safeguard: a mean teacher (weights averaged with this momentum, e.g. 0.99) supplies the prediction.")
+    var teacherMomentum: Double?
 }
 
 /// Device, threads and what is written besides the metrics.
@@ -140,6 +143,7 @@ extension RunConfiguration {
         taskOutputsOnly = method.taskOutputsOnly
         bnMomentum = method.bnMomentum
         resetThreshold = method.resetThreshold
+        teacherMomentum = method.teacherMomentum
         device = runtime.device
         threads = runtime.threads
         predictions = runtime.predictions

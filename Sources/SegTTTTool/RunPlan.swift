@@ -117,6 +117,10 @@ struct RunPlan {
             guard (0...1).contains(threshold) else { throw ToolError("--reset-threshold \(threshold): give a fraction in 0...1") }
             config.resetThreshold = threshold
         }
+        if let momentum = c.teacherMomentum {
+            guard (0...1).contains(momentum) else { throw ToolError("--teacher-momentum \(momentum): give a value in 0...1") }
+            config.teacherMomentum = momentum
+        }
         guard config.learningRate >= 0, config.learningRate.isFinite else {
             throw ToolError("--lr \(config.learningRate): give a non-negative number")
         }

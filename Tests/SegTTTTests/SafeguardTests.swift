@@ -105,6 +105,32 @@ final class SafeguardTests: SingleThreadedTestCase {
         XCTAssertNotEqual(try XCTUnwrap(plain[1].losses["loss"]), try XCTUnwrap(fresh.losses["loss"]), accuracy: 1e-9)
     }
 
+    func testMeanTeacherBetweenItsLimits() throws {
+        var config = AdaptationConfig.defaults(for: .ocl)
+        config.learningRate = 1e-2
+        config.maskRatio = 0
+        let frames = [try input(seed: 3), try input(seed: 4)]
+        func run(_ momentum: Double?) throws -> (results: [FrameResult], state: StateDict) {
+            var withTeacher = config
+            withTeacher.teacherMomentum = momentum
+            let method = try OCL(model: TinySegNet(generator: Generator(seed: 9)), config: withTeacher)
+            return (try frames.map { try method.process($0) }, try method.state())
+        }
+        let plain = try run(nil)
+        // Momentum 0: the teacher is the student after each step, so it predicts what the student would.
+        let follower = try run(0)
+        try assertTensorsClose(follower.results[1].scores, plain.results[1].scores, rtol: 1e-5, atol: 1e-6, "momentum 0")
+        // Momentum 1: the teacher keeps the source weights; its predictions are bn-prior's.
+        let frozen = try run(1)
+        let bnPrior = try BNPriorAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
+        let anchored = try frames.map { try bnPrior.process($0) }
+        try assertTensorsClose(frozen.results[1].scores, anchored[1].scores, rtol: 1e-5, atol: 1e-6, "momentum 1")
+        // The student adapts alike in all three runs, and the teacher is part of the saved state.
+        XCTAssertEqual(try XCTUnwrap(frozen.results[1].losses["loss"]), try XCTUnwrap(plain.results[1].losses["loss"]), accuracy: 1e-6)
+        XCTAssertNotNil(frozen.state["teacher.0"])
+        XCTAssertNil(plain.state["teacher.0"])
+    }
+
     func testDiagnosticsOfAFrame() throws {
         let net = try TinySegNet(generator: Generator(seed: 9))
         var config = AdaptationConfig.defaults(for: .ocl)

@@ -54,13 +54,17 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
     /// on more than this fraction of the pixels, reset to the source weights (and a fresh
     /// optimizer) and give the frame the bn-prior prediction.
     public var resetThreshold: Double?
+    /// Mean teacher: a copy of the adapted weights that follows them slowly,
+    /// theta_t <- a theta_t + (1 - a) theta after every step (a = this momentum), and supplies
+    /// the prediction (from its own forward pass, before the student's step).
+    public var teacherMomentum: Double?
 
     public init(
         learningRate: Double, momentum: Double = 0.9, weightDecay: Double = 0, optimizer: OptimizerKind = .sgd,
         stepsPerFrame: Int = 1, parameters: ParameterRole = .all, episodic: Bool = false, bnPrior: Double? = nil,
         seed: UInt64 = 0, flip: Bool = false, posCoeff: Double = 3, negCoeff: Double = 1, maskRatio: Double = 0,
         negativeStride: Int? = nil, maxGradientNorm: Double? = nil, taskOutputsOnly: Bool = false,
-        bnMomentum: Double? = nil, resetThreshold: Double? = nil
+        bnMomentum: Double? = nil, resetThreshold: Double? = nil, teacherMomentum: Double? = nil
     ) {
         self.learningRate = learningRate
         self.momentum = momentum
@@ -80,6 +84,7 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
         self.taskOutputsOnly = taskOutputsOnly
         self.bnMomentum = bnMomentum
         self.resetThreshold = resetThreshold
+        self.teacherMomentum = teacherMomentum
     }
 
     /// The documented defaults of each method.

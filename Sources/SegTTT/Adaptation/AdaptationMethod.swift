@@ -42,6 +42,8 @@ public class AdaptationMethod {
     public let adapted: [Parameter]
     public private(set) var optimizer: Optimizer?
     public let generator: Generator
+    /// The mean teacher's values of the adapted parameters (`AdaptationConfig.teacherMomentum`).
+    private var teacher: [Tensor] = []
     /// Called after each frame's first backward pass, before the update, with the adapted
     /// parameters and their gradients (for diagnostics).
     public var gradientObserver: (([Parameter]) throws -> Void)?
@@ -66,6 +68,7 @@ public class AdaptationMethod {
             }
             adapted = chosen
             optimizer = try config.makeOptimizer(chosen)
+            if config.teacherMomentum != nil { teacher = try chosen.map { try $0.value.detach().clone() } }
         } else {
             try model.freeze()
             adapted = []
@@ -108,6 +111,7 @@ public class AdaptationMethod {
             if let limit = config.maxGradientNorm { try clipGradientNorm(to: limit) }
             try optimizer.step()
             try afterStep()
+            try updateTeacher()
         }
         if config.episodic { try resetToSource() }
         return (reported, false)
@@ -123,8 +127,9 @@ public class AdaptationMethod {
     /// recomputed from it, and the frame is predicted from the bn-prior scores.
     func monitoredForward(_ input: Tensor) throws -> (logits: Tensor, scores: Tensor, reset: Bool) {
         let anchor = try config.resetThreshold == nil || optimizer == nil ? nil : bnPriorSourceScores(input)
+        let teacherScores = try teacher.isEmpty ? nil : self.teacherScores(input)
         let logits = try viewLogits(input)
-        let scores = try withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
+        let scores = try teacherScores ?? withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
         guard let anchor, let threshold = config.resetThreshold else { return (logits, scores, false) }
         let disagreement = try withNoGrad {
             try argmaxPrediction(anchor).ne(argmaxPrediction(scores)).to(.float32).mean().item()
@@ -132,6 +137,26 @@ public class AdaptationMethod {
         guard disagreement > threshold else { return (logits, scores, false) }
         try resetToSource()
         return (try viewLogits(input), anchor, true)
+    }
+
+    /// Mean of the views' logits under the teacher's weights, the student's put back after.
+    private func teacherScores(_ input: Tensor) throws -> Tensor {
+        let student = try adapted.map { try $0.value.detach().clone() }
+        try withNoGrad { for (parameter, value) in zip(adapted, teacher) { try parameter.value.copy_(value) } }
+        let scores = try withNoGrad { try viewLogits(input).mean(dims: [0], keepDim: true) }
+        try withNoGrad { for (parameter, value) in zip(adapted, student) { try parameter.value.copy_(value) } }
+        return scores
+    }
+
+    /// theta_t <- a theta_t + (1 - a) theta for the teacher's copy of every adapted parameter.
+    private func updateTeacher() throws {
+        guard let momentum = config.teacherMomentum else { return }
+        try withNoGrad {
+            for (value, parameter) in zip(teacher, adapted) {
+                try value.mul_(momentum)
+                try value.add_(parameter.value.detach(), alpha: 1 - momentum)
+            }
+        }
     }
 
     /// Mean of the views' logits under the source weights with BN prior statistics (prior
@@ -166,6 +191,7 @@ public class AdaptationMethod {
     public func resetToSource() throws {
         try source.restore(model)
         if optimizer != nil { optimizer = try config.makeOptimizer(adapted) }
+        if !teacher.isEmpty { teacher = try adapted.map { try $0.value.detach().clone() } }
     }
 
     // MARK: state for resuming
@@ -176,6 +202,7 @@ public class AdaptationMethod {
         var dict = StateDict(try model.stateDict().map { ("model." + $0.name, try $0.tensor.clone()) })
         for (name, tensor) in try optimizer?.state() ?? StateDict() { dict["optimizer." + name] = tensor }
         dict["generator.state"] = try generator.state()
+        for (index, value) in teacher.enumerated() { dict["teacher.\(index)"] = try value.clone() }
         return dict
     }
 
@@ -187,6 +214,10 @@ public class AdaptationMethod {
         try model.load(part("model."))
         try optimizer?.loadState(part("optimizer."))
         if let generatorState = state["generator.state"] { try generator.setState(generatorState) }
+        for index in teacher.indices {
+            guard let value = state["teacher.\(index)"] else { continue }
+            try withNoGrad { try teacher[index].copy_(value) }
+        }
     }
 
     /// Creates the method `kind` on `model` with `config`.

@@ -1,0 +1,240 @@
+// segttt-bench: the OCL test-time step in Swift against the same step in PyTorch eager
+// (Benchmarks/ocl_step.py, run by this program with Debian's python3-torch), on the same
+// inputs, weights and thread count, with peak memory, the negative term's two forms, and
+// achieved FLOP/s against a large matrix product.
+//
+//     swift run -c release segttt-bench [--threads N] [--repeats N] [--only NAME]
+//         [--python /usr/bin/python3] [--output docs/BENCHMARKS.md]
+//
+// NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul. Every
+// measurement runs in its own child process (this program with --child), so its peak
+// resident memory (VmHWM, reset through /proc/self/clear_refs) is its own. Times are medians
+// of `repeats` runs after one warm-up run, which also gives the first step's loss.
+//
+// Inputs: a generator seeded 0 draws an RGB image uniform in [0, 255), normalised by the
+// model card. ESPNet uses the Cityscapes checkpoint espnet_p_2_q_8.pth; DeepLabV2-ResNet-101
+// uses the weights the Python script draws and exports (so that both sides compute the same
+// loss). The convolution FLOPs of a step are counted by the Python script's hooks on the
+// same network and input; FLOP/s = those FLOPs / the median time of each side.
+import Foundation
+import SegTTT
+import Torch
+import TorchNN
+
+struct Options {
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var repeats: Int?
+    var only: String?
+    var python = "/usr/bin/python3"
+    var output = "docs/BENCHMARKS.md"
+    var child: String?
+    var weights = FileManager.default.temporaryDirectory.appendingPathComponent("segttt-bench").path
+
+    init(_ arguments: [String]) throws {
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { throw TorchError("\(flag) needs a value") }
+            switch flag {
+            case "--threads": threads = Int(value) ?? threads
+            case "--repeats": repeats = Int(value)
+            case "--only": only = value
+            case "--python": python = value
+            case "--output": output = value
+            case "--child": child = value
+            case "--weights": weights = value
+            default:
+                throw TorchError("unknown option \(flag); use --threads, --repeats, --only, --python or --output")
+            }
+        }
+    }
+}
+
+/// (network, height, width, default repeats), as in ocl_step.py.
+let configurations: [(name: String, network: String, height: Int, width: Int, repeats: Int)] = [
+    ("espnet_480x360", "espnet", 360, 480, 7),
+    ("deeplab_512x256", "deeplab", 256, 512, 3),
+    ("deeplab_1024x512", "deeplab", 512, 1024, 1),
+]
+let negativeShape = [2, 19, 512, 1024]
+let negativeStrides = [16, 8, 4, 2, 1]
+let gramLimit = 8.0 * 1_073_741_824
+let matmulSize = 2048
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+// MARK: measuring
+
+/// Median wall time of `repeats` calls, in ms.
+func medianMilliseconds(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+    var times: [Double] = []
+    for _ in 0..<Swift.max(1, repeats) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    return times.sorted()[times.count / 2]
+}
+
+/// Resets this process's peak resident set size (VmHWM) to the current one.
+func resetPeak() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+/// Peak resident set size since the last `resetPeak`, in MiB.
+func peakMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM") }),
+        let kib = line.split(separator: " ").compactMap({ Double($0) }).first
+    else { return .nan }
+    return kib / 1024
+}
+
+// MARK: children
+
+func model(_ network: String, weights: String) throws -> any SegmentationModel {
+    if network == "espnet" {
+        return try ESPNet.load(repoRoot.appendingPathComponent("../shared/data/weights/espnet/espnet_p_2_q_8.pth"))
+    }
+    let exported = URL(fileURLWithPath: weights).appendingPathComponent("deeplab_resnet101.safetensors")
+    guard FileManager.default.fileExists(atPath: exported.path) else {
+        throw TorchError("\(exported.path) is missing; the Python side exports it (run without --child)")
+    }
+    return try DeepLabV2.load(exported)
+}
+
+func runConfiguration(_ name: String, options: Options) throws -> [String: Any] {
+    guard let c = configurations.first(where: { $0.name == name }) else { throw TorchError("unknown configuration \(name)") }
+    let repeats = options.repeats ?? c.repeats
+    let network = try model(c.network, weights: options.weights)
+    let image = try Tensor.uniform([1, 3, c.height, c.width], low: 0, high: 255, generator: Generator(seed: 0))
+    let x = try network.card.normalization.apply(image)
+    network.eval()
+    _ = try withNoGrad { try network.logits(x) }
+    resetPeak()
+    let forward = try medianMilliseconds(repeats) { _ = try withNoGrad { try network.logits(x) } }
+    let forwardPeak = peakMiB()
+
+    let method = try OCL(model: network, config: .defaults(for: .ocl))
+    resetPeak()
+    let first = try method.process(x)
+    let step = try medianMilliseconds(repeats) { _ = try method.process(x) }
+    let histogram = try first.prediction.reshape([-1]).bincount(minLength: network.card.numOutputs).toArray(Int64.self)
+    return [
+        "name": name, "repeats": repeats, "forward_ms": forward, "forward_peak_mib": forwardPeak, "step_ms": step,
+        "step_peak_mib": peakMiB(), "loss": first.losses["loss"] ?? .nan, "pos": first.losses["pos"] ?? .nan,
+        "neg": first.losses["neg"] ?? .nan, "prediction_histogram": histogram,
+    ]
+}
+
+func runNegative(form: String, stride: Int, repeats: Int) throws -> [String: Any] {
+    let n = (negativeShape[2] / stride) * (negativeShape[3] / stride)
+    var result: [String: Any] = ["form": form, "stride": stride, "pixels_per_view": n]
+    if form == "gram", 2 * Double(n) * Double(n) * 4 > gramLimit { return result.merging(["fits": false]) { $1 } }
+    let z = try Tensor.normal(negativeShape, mean: 0, std: 3, generator: Generator(seed: 0))
+    let q = try z.softmax(dim: 1).normalize(dim: 1).detach().requiresGrad(true)
+    func body() throws -> Double {
+        try q.zeroGrad()
+        let value =
+            form == "exact"
+            ? try OutputContrastiveLoss.exactNegative(q) : try OutputContrastiveLoss.gramNegative(q, stride: stride)
+        try value.backward()
+        return try value.item()
+    }
+    let value = try body()
+    resetPeak()
+    let ms = try medianMilliseconds(repeats) { _ = try body() }
+    result.merge(["fits": true, "ms": ms, "peak_mib": peakMiB(), "value": value]) { $1 }
+    return result
+}
+
+func runMatmul(repeats: Int) throws -> [String: Any] {
+    let generator = try Generator(seed: 0)
+    let a = try Tensor.normal([matmulSize, matmulSize], generator: generator)
+    let b = try Tensor.normal([matmulSize, matmulSize], generator: generator)
+    _ = try a.matmul(b)
+    let ms = try medianMilliseconds(repeats) { _ = try a.matmul(b) }
+    return ["size": matmulSize, "ms": ms, "gflops": 2 * pow(Double(matmulSize), 3) / ms / 1e6]
+}
+
+func child(_ job: String, options: Options) throws {
+    Runtime.numThreads = options.threads
+    let parts = job.split(separator: ":", maxSplits: 1).map(String.init)
+    let result: [String: Any]
+    switch parts[0] {
+    case "config": result = try runConfiguration(parts[1], options: options)
+    case "negative":
+        let spec = parts[1].split(separator: ",").map(String.init)
+        result = try runNegative(form: spec[0], stride: Int(spec[1]) ?? 1, repeats: options.repeats ?? 5)
+    default: result = try runMatmul(repeats: options.repeats ?? 7)
+    }
+    let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+// MARK: the parent
+
+/// Runs a command, returning its standard output; standard error passes through.
+func capture(_ executable: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw TorchError("\(executable) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+func lastJSON(_ output: String) throws -> [String: Any] {
+    guard let line = output.split(separator: "\n").last,
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+    else { throw TorchError("no JSON result in: \(output.suffix(300))") }
+    return object
+}
+
+func selectedJobs(_ only: String?) -> [(group: String, job: String)] {
+    var jobs: [(String, String)] = []
+    for c in configurations where only == nil || only == c.name { jobs.append(("configs", "config:" + c.name)) }
+    if only == nil || only == "negative" {
+        jobs.append(("negative", "negative:exact,1"))
+        jobs += negativeStrides.map { ("negative", "negative:gram,\($0)") }
+    }
+    if only == nil || only == "matmul" { jobs.append(("matmul", "matmul:")) }
+    return jobs
+}
+
+func parent(options: Options) throws {
+    try FileManager.default.createDirectory(atPath: options.weights, withIntermediateDirectories: true)
+    let script = repoRoot.appendingPathComponent("Benchmarks/ocl_step.py").path
+    let me = CommandLine.arguments[0]
+    var swift: [String: [[String: Any]]] = [:]
+    var python: [String: [[String: Any]]] = [:]
+    for (group, job) in selectedJobs(options.only) {
+        var common = ["--child", job, "--threads", String(options.threads)]
+        if let repeats = options.repeats { common += ["--repeats", String(repeats)] }
+        let theirs = try lastJSON(capture(options.python, [script] + common + ["--export-weights", options.weights]))
+        let ours = try lastJSON(capture(me, common + ["--weights", options.weights]))
+        print("\(job): Swift \(ours)\n\(String(repeating: " ", count: job.count))  PyTorch \(theirs)")
+        python[group, default: []].append(theirs)
+        swift[group, default: []].append(ours)
+    }
+    let report = BenchmarkReport(threads: options.threads, swift: swift, python: python)
+    let text = report.markdown()
+    print("\n" + text)
+    if options.only == nil {
+        try text.write(toFile: options.output, atomically: true, encoding: .utf8)
+        print("wrote \(options.output)")
+    }
+}
+
+do {
+    let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    if let job = options.child { try child(job, options: options) } else { try parent(options: options) }
+} catch {
+    FileHandle.standardError.write("segttt-bench: \(error)\n".data(using: .utf8) ?? Data())
+    exit(1)
+}
