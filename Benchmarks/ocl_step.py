@@ -57,6 +57,7 @@ import torch.nn.functional as F
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "Scripts", "fixtures"))
 from deeplab import DeepLabMulti, draw_weights, rescale_convolutions  # noqa: E402
+from common import save_safetensors  # noqa: E402
 from espnet import ESPNet  # noqa: E402
 
 CONFIGS = {  # name: (network, height, width, default repeats)
@@ -209,10 +210,15 @@ class ConvFlops:
             h.remove()
 
 
-def run_config(name, repeats):
+def run_config(name, repeats, export=None):
     """(a), (b) and (d) of one configuration; the first OCL step is the warm-up and gives the loss."""
     network, height, width, _ = CONFIGS[name]
     model, weights = build(network)
+    if export and network == "deeplab":
+        # segttt-bench loads these weights, so that both sides compute the same loss.
+        path = os.path.join(export, "deeplab_resnet101.safetensors")
+        if not os.path.exists(path):
+            save_safetensors(model.state_dict(), path)
     x = fixed_input(network, height, width)
     model.eval()
     counter = ConvFlops(model)
@@ -300,7 +306,7 @@ def child(args):
     torch.set_num_threads(args.threads)
     kind, _, rest = args.child.partition(":")
     if kind == "config":
-        result = run_config(rest, args.repeats or CONFIGS[rest][3])
+        result = run_config(rest, args.repeats or CONFIGS[rest][3], args.export_weights)
     elif kind == "negative":
         form, stride = rest.split(",")
         result = run_negative(form, int(stride), args.repeats or 5)
@@ -364,6 +370,7 @@ def main():
     parser.add_argument("--only", choices=list(CONFIGS) + ["negative", "matmul"])
     parser.add_argument("--json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--export-weights", help="folder to write the DeepLab weights to, for segttt-bench")
     args = parser.parse_args()
     if args.child:
         child(args)

@@ -6,6 +6,7 @@
 #
 #     bash Benchmarks/stability.sh [FRAMES] [VARIANT...]      (default: 60 frames, every variant)
 #
+# STREAMS="cs2camvid-dusk camvid-noise3" picks streams; THREADS (default 1) sets libtorch's threads.
 # Runs that finished already are kept (delete out/stability to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ declare -A variants=(
   [bn-prior]="--method bn-prior"
   [ocl]="--method ocl"
   [ocl-task-outputs]="--method ocl --task-outputs-only"
-  [ocl-clip]="--method ocl --max-grad-norm 1"
+  [ocl-clip]="--method ocl --max-grad-norm 10"
   [ocl-bn-affine]="--method ocl --parameters bn-affine"
   [ocl-bn-momentum]="--method ocl --bn-momentum 0.1"
   [ocl-reset]="--method ocl --reset-threshold 0.2"
@@ -32,14 +33,14 @@ declare -A variants=(
 )
 chosen=("$@")
 [ ${#chosen[@]} -eq 0 ] && chosen=(bn-prior ocl ocl-task-outputs ocl-clip ocl-bn-affine ocl-bn-momentum ocl-reset ocl-teacher)
-for stream in cs2camvid-dusk camvid-noise1 camvid-noise3; do
+for stream in ${STREAMS:-cs2camvid-dusk camvid-noise1 camvid-noise3}; do
   for variant in "${chosen[@]}"; do
     out=out/stability/$stream/$variant
     [ -f "$out/metrics.json" ] && continue
     rm -rf "$out"
     # shellcheck disable=SC2086
     $tool adapt --model espnet ${streams[$stream]} ${variants[$variant]} --limit "$frames" \
-      --diagnostics --no-predictions --output "$out" >/dev/null
+      --threads "${THREADS:-1}" --diagnostics --no-predictions --output "$out" >/dev/null 2>&1
     echo "$stream $variant: $(grep '"miou"' "$out/metrics.json")"
   done
 done
