@@ -80,6 +80,11 @@ final class ConvolutionParityTests: XCTestCase {
             "dilated", hasBias: true, stride: [2, 1], padding: 1, outputPadding: [1, 0], dilation: 2)
     }
 
+    func testConvTranspose2dWithKernelEqualToStride() throws {
+        try checkConvTranspose2d("blocks", hasBias: true, stride: 2)
+        try checkConvTranspose2d("blocks_rect", hasBias: false, stride: [2, 3])
+    }
+
     // MARK: batch norm
 
     func testBatchNormEvalUsesGivenStatistics() throws {
