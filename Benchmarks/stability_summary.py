@@ -5,8 +5,8 @@
 Per stream and variant: mIoU, the gap to bn-prior, and from diagnostics.jsonl the mean
 prediction entropy over the first and the last fifth of the stream, the share of pixels
 predicted as outputs that are no class of the task (the last outputs of the histogram), the
-final weight drift ||theta - theta_src|| / ||theta_src||, and the median gradient norm of
-the first step per frame with its largest parameter group.
+final weight drift ||theta - theta_src|| / ||theta_src||, the median gradient norm of the
+first step per frame with its largest parameter group, and the drift monitor's resets.
 """
 import json
 import os
@@ -43,6 +43,7 @@ def summarise(folder, task_classes):
         "grad": statistics.median(grads) if grads else None,
         "top": top,
         "frames": metrics["frames"],
+        "resets": sum(1 for l in lines if l.get("reset")),
     }
 
 
@@ -60,14 +61,15 @@ def main():
             continue
         base = rows.get("bn-prior", {}).get("miou")
         print(f"\n### {stream} ({next(iter(rows.values()))['frames']} frames)\n")
-        print("| variant | mIoU | vs bn-prior | entropy first -> last | non-task share first -> last | drift | grad norm (median) | largest group |")
-        print("|---|---:|---:|---|---|---:|---:|---|")
+        print("| variant | mIoU | vs bn-prior | entropy first -> last | non-task share first -> last | drift | grad norm (median) | largest group | resets |")
+        print("|---|---:|---:|---|---|---:|---:|---|---:|")
         for variant, r in sorted(rows.items(), key=lambda kv: (kv[0] != "bn-prior", kv[0])):
             gap = "" if base is None else f"{r['miou'] - base:+.1f}"
             grad = "" if r["grad"] is None else f"{r['grad']:.3g}"
             print(
                 f"| {variant} | {r['miou']:.1f} | {gap} | {r['entropy'][0]:.3f} -> {r['entropy'][1]:.3f} | "
-                f"{100 * r['extra'][0]:.1f}% -> {100 * r['extra'][1]:.1f}% | {r['drift']:.2e} | {grad} | {r['top']} |"
+                f"{100 * r['extra'][0]:.1f}% -> {100 * r['extra'][1]:.1f}% | {r['drift']:.2e} | {grad} | {r['top']} | "
+                f"{r['resets']} |"
             )
 
 

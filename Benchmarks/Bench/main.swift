@@ -4,8 +4,11 @@
 // achieved FLOP/s against a large matrix product.
 //
 //     swift run -c release segttt-bench [--threads N] [--repeats N] [--only NAME]
-//         [--python /usr/bin/python3] [--output docs/BENCHMARKS.md]
+//         [--python /usr/bin/python3] [--output docs/BENCHMARKS.md] [--fresh]
 //
+// Finished measurements are kept in docs/benchmarks-cache.json (by job and thread count), so
+// the slow ones can be run separately (--only) and the document is always written from all
+// of them; --fresh measures the selected jobs again.
 // NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul. Every
 // measurement runs in its own child process (this program with --child), so its peak
 // resident memory (VmHWM, reset through /proc/self/clear_refs) is its own. Times are medians
@@ -27,12 +30,18 @@ struct Options {
     var only: String?
     var python = "/usr/bin/python3"
     var output = "docs/BENCHMARKS.md"
+    var cache = "docs/benchmarks-cache.json"
+    var fresh = false
     var child: String?
     var weights = FileManager.default.temporaryDirectory.appendingPathComponent("segttt-bench").path
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
+            if flag == "--fresh" {
+                fresh = true
+                continue
+            }
             guard let value = rest.popFirst() else { throw TorchError("\(flag) needs a value") }
             switch flag {
             case "--threads": threads = Int(value) ?? threads
@@ -40,10 +49,12 @@ struct Options {
             case "--only": only = value
             case "--python": python = value
             case "--output": output = value
+            case "--cache": cache = value
             case "--child": child = value
             case "--weights": weights = value
             default:
-                throw TorchError("unknown option \(flag); use --threads, --repeats, --only, --python or --output")
+                throw TorchError(
+                    "unknown option \(flag); use --threads, --repeats, --only, --python, --output, --cache or --fresh")
             }
         }
     }
@@ -211,24 +222,33 @@ func parent(options: Options) throws {
     try FileManager.default.createDirectory(atPath: options.weights, withIntermediateDirectories: true)
     let script = repoRoot.appendingPathComponent("Benchmarks/ocl_step.py").path
     let me = CommandLine.arguments[0]
-    var swift: [String: [[String: Any]]] = [:]
-    var python: [String: [[String: Any]]] = [:]
-    for (group, job) in selectedJobs(options.only) {
-        var common = ["--child", job, "--threads", String(options.threads)]
+    // cache[threads][job] = ["swift": result, "python": result]
+    var cache = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.cache))))
+        as? [String: [String: [String: Any]]] ?? [:]
+    let threads = String(options.threads)
+    for (_, job) in selectedJobs(options.only) where options.fresh || cache[threads]?[job] == nil {
+        var common = ["--child", job, "--threads", threads]
         if let repeats = options.repeats { common += ["--repeats", String(repeats)] }
         let theirs = try lastJSON(capture(options.python, [script] + common + ["--export-weights", options.weights]))
         let ours = try lastJSON(capture(me, common + ["--weights", options.weights]))
         print("\(job): Swift \(ours)\n\(String(repeating: " ", count: job.count))  PyTorch \(theirs)")
-        python[group, default: []].append(theirs)
+        cache[threads, default: [:]][job] = ["swift": ours, "python": theirs]
+        let data = try JSONSerialization.data(withJSONObject: cache, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: options.cache), options: .atomic)
+    }
+    var swift: [String: [[String: Any]]] = [:]
+    var python: [String: [[String: Any]]] = [:]
+    for (group, job) in selectedJobs(nil) {
+        guard let pair = cache[threads]?[job], let ours = pair["swift"] as? [String: Any],
+            let theirs = pair["python"] as? [String: Any]
+        else { continue }
         swift[group, default: []].append(ours)
+        python[group, default: []].append(theirs)
     }
-    let report = BenchmarkReport(threads: options.threads, swift: swift, python: python)
-    let text = report.markdown()
+    let text = BenchmarkReport(threads: options.threads, swift: swift, python: python).markdown()
     print("\n" + text)
-    if options.only == nil {
-        try text.write(toFile: options.output, atomically: true, encoding: .utf8)
-        print("wrote \(options.output)")
-    }
+    try text.write(toFile: options.output, atomically: true, encoding: .utf8)
+    print("wrote \(options.output)")
 }
 
 do {
