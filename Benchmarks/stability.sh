@@ -30,9 +30,10 @@ declare -A variants=(
   [ocl-bn-momentum]="--method ocl --bn-momentum 0.1"
   [ocl-reset]="--method ocl --reset-threshold 0.2"
   [ocl-teacher]="--method ocl --teacher-momentum 0.99"
+  [ocl-clip-reset]="--method ocl --max-grad-norm 10 --reset-threshold 0.2"
 )
 chosen=("$@")
-[ ${#chosen[@]} -eq 0 ] && chosen=(bn-prior ocl ocl-task-outputs ocl-clip ocl-bn-affine ocl-bn-momentum ocl-reset ocl-teacher)
+[ ${#chosen[@]} -eq 0 ] && chosen=(bn-prior ocl ocl-task-outputs ocl-clip ocl-bn-affine ocl-bn-momentum ocl-reset ocl-teacher ocl-clip-reset)
 for stream in ${STREAMS:-cs2camvid-dusk camvid-noise1 camvid-noise3}; do
   for variant in "${chosen[@]}"; do
     out=out/stability/$stream/$variant

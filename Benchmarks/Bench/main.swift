@@ -95,7 +95,7 @@ func resetPeak() {
 func peakMiB() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
         let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM") }),
-        let kib = line.split(separator: " ").compactMap({ Double($0) }).first
+        let kib = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap({ Double($0) }).first
     else { return .nan }
     return kib / 1024
 }
@@ -178,7 +178,12 @@ func child(_ job: String, options: Options) throws {
         result = try runNegative(form: spec[0], stride: Int(spec[1]) ?? 1, repeats: options.repeats ?? 5)
     default: result = try runMatmul(repeats: options.repeats ?? 7)
     }
-    let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+    // JSON has no NaN: a figure that could not be measured is written as null.
+    let finite = result.mapValues { value -> Any in
+        if let number = value as? Double, !number.isFinite { return NSNull() }
+        return value
+    }
+    let data = try JSONSerialization.data(withJSONObject: finite, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
 }
 

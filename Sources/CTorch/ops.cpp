@@ -123,6 +123,15 @@ ct_status ct_var(ct_tensor t, const int64_t *d, int ndims, bool unbiased, bool k
     CT_PROTECT(*out = wrap(ndims ? t->tensor.var(dims(d, ndims), unbiased, keepdim) : t->tensor.var(unbiased)))
 }
 
+ct_status ct_var_mean(ct_tensor t, const int64_t *d, int ndims, bool unbiased, bool keepdim, ct_tensor *var,
+                      ct_tensor *mean) {
+    CT_PROTECT({
+        auto result = at::var_mean(t->tensor, dims(d, ndims), unbiased, keepdim);
+        *var = wrap(std::get<0>(result));
+        *mean = wrap(std::get<1>(result));
+    })
+}
+
 ct_status ct_argmax(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *out) {
     CT_PROTECT(*out = wrap(t->tensor.argmax(dim, keepdim)))
 }

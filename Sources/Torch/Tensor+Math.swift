@@ -115,6 +115,16 @@ extension Tensor {
         return try makeTensor { ct_var(handle, d, Int32(d.count), unbiased, keepDim, $0) }
     }
 
+    /// Variance and mean over `dims` in one pass over the data (`torch.var_mean`).
+    public func varMean(dims: [Int], unbiased: Bool = true, keepDim: Bool = false) throws -> (variance: Tensor, mean: Tensor) {
+        let d = dims.map(Int64.init)
+        var variance: OpaquePointer?
+        var mean: OpaquePointer?
+        try check(ct_var_mean(handle, d, Int32(d.count), unbiased, keepDim, &variance, &mean))
+        guard let variance, let mean else { throw TorchError("libtorch returned no tensor") }
+        return (Tensor(handle: variance), Tensor(handle: mean))
+    }
+
     /// Index of the largest value along `dim` (int64).
     public func argmax(dim: Int, keepDim: Bool = false) throws -> Tensor {
         try makeTensor { ct_argmax(handle, Int64(dim), keepDim, $0) }

@@ -37,6 +37,14 @@ final class ReductionParityTests: XCTestCase {
         try check("var.biased_all") { try $0.var(unbiased: false) }
     }
 
+    func testVarMeanIsVarianceAndMeanInOnePass() throws {
+        // Checked against the fixtures of var and mean, which share their input.
+        try check("var.unbiased_dim1_keep") { try $0.varMean(dims: [1], unbiased: true, keepDim: true).variance }
+        try check("var.biased_dims02") { try $0.varMean(dims: [0, 2], unbiased: false).variance }
+        try check("mean.dim1") { try $0.varMean(dims: [1]).mean }
+        try check("mean.dims02_keep") { try $0.varMean(dims: [0, 2], keepDim: true).mean }
+    }
+
     func testAmaxAmin() throws {
         try check("amax.dim2") { try $0.amax(dims: [2]) }
         try check("amax.dims01_keep") { try $0.amax(dims: [0, 1], keepDim: true) }

@@ -122,6 +122,9 @@ enum { CT_SUM = 0, CT_MEAN = 1, CT_AMAX = 2, CT_AMIN = 3 };
 /** Reduction `op` over `dims` (all dims when ndims == 0). */
 ct_status ct_reduce(int op, ct_tensor t, const int64_t *dims, int ndims, bool keepdim, ct_tensor *out);
 ct_status ct_var(ct_tensor t, const int64_t *dims, int ndims, bool unbiased, bool keepdim, ct_tensor *out);
+/* Variance and mean over dims in one pass (torch.var_mean). */
+ct_status ct_var_mean(ct_tensor t, const int64_t *dims, int ndims, bool unbiased, bool keepdim, ct_tensor *var,
+                      ct_tensor *mean);
 ct_status ct_argmax(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *out);
 ct_status ct_max_dim(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *values, ct_tensor *indices);
 ct_status ct_norm(ct_tensor t, double p, const int64_t *dims, int ndims, bool keepdim, ct_tensor *out);

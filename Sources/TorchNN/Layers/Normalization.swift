@@ -60,8 +60,7 @@ public final class BatchNorm2d: Module, UnaryModule {
             return try normalize(input, mean: nil, variance: nil, training: true)
         case .prior(let prior):
             let (mean, variance) = try withNoGrad {
-                let batchMean = try input.mean(dims: [0, 2, 3])
-                let batchVar = try input.var(dims: [0, 2, 3], unbiased: true)
+                let (batchVar, batchMean) = try input.varMean(dims: [0, 2, 3], unbiased: true)
                 return (
                     try prior * runningMean.value + (1 - prior) * batchMean,
                     try prior * runningVar.value + (1 - prior) * batchVar
@@ -70,8 +69,7 @@ public final class BatchNorm2d: Module, UnaryModule {
             return try normalize(input, mean: mean, variance: variance, training: false)
         case .movingAverage(let momentum):
             try withNoGrad {
-                let batchMean = try input.mean(dims: [0, 2, 3])
-                let batchVar = try input.var(dims: [0, 2, 3], unbiased: true)
+                let (batchVar, batchMean) = try input.varMean(dims: [0, 2, 3], unbiased: true)
                 try runningMean.value.copy_(momentum * batchMean + (1 - momentum) * runningMean.value)
                 try runningVar.value.copy_(momentum * batchVar + (1 - momentum) * runningVar.value)
             }

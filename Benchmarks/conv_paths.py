@@ -1,0 +1,74 @@
+"""Forward + backward time of the convolutions libtorch's CPU build sends to its slow path
+(1x1 and 2x2-stride-2 transposed), against the same maths as one matrix product, at ESPNet's
+and DeepLab's shapes. Run with Debian's python3-torch:
+
+    /usr/bin/python3 Benchmarks/conv_paths.py [--threads N]
+
+1x1: y[n, o] = sum_c w[o, c] x[n, c]  ->  W [O, C] @ x [N, C, H W].
+Transposed, kernel = stride s: y[n, o, s i + a, s j + b] = sum_c x[n, c, i, j] w[c, o, a, b]
+->  (w as [C, O s s])^T @ x [N, C, H W], then the s x s blocks put in place (pixel shuffle).
+Each pair is timed interleaved (median of 5 runs, 3 rounds, the middle round reported).
+"""
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def median_ms(body, repeats=5):
+    body()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        body()
+        times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def compare(label, direct, product):
+    rounds = sorted((median_ms(direct), median_ms(product)) for _ in range(3))
+    a, b = rounds[1]
+    print(f"{label:40} conv {a:8.1f} ms   matmul {b:8.1f} ms   ratio {b / a:.2f}")
+
+
+def pointwise(n, c, h, w, o):
+    x = torch.randn(n, c, h, w, requires_grad=True)
+    weight = torch.randn(o, c, 1, 1, requires_grad=True)
+
+    def direct():
+        F.conv2d(x, weight).sum().backward()
+
+    def product():
+        weight.reshape(o, c).matmul(x.reshape(n, c, h * w)).reshape(n, o, h, w).sum().backward()
+
+    compare(f"1x1 {[n, c, h, w]} -> {o}", direct, product)
+
+
+def transposed(n, k, h, w):
+    x = torch.randn(n, k, h, w, requires_grad=True)
+    weight = torch.randn(k, k, 2, 2, requires_grad=True)
+
+    def direct():
+        F.conv_transpose2d(x, weight, stride=2).sum().backward()
+
+    def product():
+        blocks = weight.reshape(k, k * 4).t().matmul(x.reshape(n, k, h * w))
+        F.pixel_shuffle(blocks.reshape(n, k * 4, h, w), 2).sum().backward()
+
+    compare(f"transposed 2x2/2 {[n, k, h, w]}", direct, product)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=1)
+    torch.set_num_threads(parser.parse_args().threads)
+    for shape in [(2, 128, 45, 60, 25), (2, 64, 90, 120, 12), (2, 256, 45, 60, 128), (2, 19, 180, 240, 19),
+                  (2, 64, 65, 129, 64), (2, 1024, 33, 65, 256), (2, 2048, 33, 65, 512)]:
+        pointwise(*shape)
+    for shape in [(2, 20, 45, 60), (2, 20, 90, 120), (2, 20, 180, 240)]:
+        transposed(*shape)
+
+
+if __name__ == "__main__":
+    main()
