@@ -144,8 +144,9 @@ final class AdaptationJob {
             guard files.fileExists(atPath: stateURL.path) else {
                 throw ToolError("\(output.path) holds no saved run (state.safetensors); run without --resume")
             }
-            if let saved = try? RunConfiguration.read(configURL) {
-                let (before, now) = (try Self.values(saved), try Self.values(effective))
+            // Resolved again, so that options added since the run was saved take their defaults.
+            if let saved = try? AdaptationJob(configuration: RunConfiguration.read(configURL), output: output) {
+                let (before, now) = (try Self.values(saved.effectiveConfiguration), try Self.values(effective))
                 let differing = Self.resultKeys.filter { before[$0] != now[$0] }
                 guard differing.isEmpty else {
                     throw ToolError(
