@@ -10,24 +10,15 @@ Transposed, kernel = stride s: y[n, o, s i + a, s j + b] = sum_c x[n, c, i, j] w
 Each pair is timed interleaved (median of 5 runs, 3 rounds, the middle round reported).
 """
 import argparse
-import time
 
 import torch
+
+from timing import median_ms  # noqa: E402
 import torch.nn.functional as F
 
 
-def median_ms(body, repeats=5):
-    body()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        body()
-        times.append((time.perf_counter() - start) * 1e3)
-    return sorted(times)[len(times) // 2]
-
-
 def compare(label, direct, product):
-    rounds = sorted((median_ms(direct), median_ms(product)) for _ in range(3))
+    rounds = sorted((median_ms(direct, 5), median_ms(product, 5)) for _ in range(3))
     a, b = rounds[1]
     print(f"{label:40} conv {a:8.1f} ms   matmul {b:8.1f} ms   ratio {b / a:.2f}")
 

@@ -6,23 +6,14 @@ defined in the fixture scripts. Run with Debian's python3-torch:
 import argparse
 import os
 import sys
-import time
 
 import torch
+
+from timing import median_ms  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Scripts", "fixtures"))
 from deeplab import DeepLabMulti  # noqa: E402
 from espnet import ESPNet  # noqa: E402
-
-
-def median_ms(body, repeats):
-    body()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        body()
-        times.append((time.perf_counter() - start) * 1e3)
-    return sorted(times)[len(times) // 2]
 
 
 def main():

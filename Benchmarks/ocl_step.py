@@ -48,9 +48,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import torch
+
+from timing import median_ms  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -79,16 +80,6 @@ NEG_SHAPE = (2, 19, 512, 1024)
 NEG_STRIDES = (16, 8, 4, 2, 1)
 GRAM_LIMIT = 8 * 2**30
 MATMUL_SIZE = 2048
-
-
-def median_ms(body, repeats):
-    """Median wall time of `repeats` calls of body, in ms (the caller warms up first)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        body()
-        times.append((time.perf_counter() - start) * 1e3)
-    return sorted(times)[len(times) // 2]
 
 
 def reset_peak():
@@ -228,7 +219,7 @@ def run_config(name, repeats, export=None):
     forward_flops = counter.forward
     reset_peak()
     with torch.no_grad():
-        forward_ms = median_ms(lambda: main_logits(model, x), repeats)
+        forward_ms = median_ms(lambda: main_logits(model, x), repeats, warm_up=False)
     forward_peak = peak_mib()
 
     step = OCLStep(model, x)
@@ -236,7 +227,7 @@ def run_config(name, repeats, export=None):
     reset_peak()
     prediction, (loss, pos, neg) = step()
     counter.remove()
-    step_ms = median_ms(step, repeats)
+    step_ms = median_ms(step, repeats, warm_up=False)
     step_flops = counter.forward + counter.backward
     classes = model.classifier.out_channels if network == "espnet" else model.layer6.conv2d_list[0].out_channels
     return {
@@ -284,7 +275,7 @@ def run_negative(form, stride, repeats):
 
     value = body().item()
     reset_peak()
-    ms = median_ms(body, repeats)
+    ms = median_ms(body, repeats, warm_up=False)
     result.update(fits=True, ms=ms, peak_mib=peak_mib(), value=value)
     if form == "gram":
         result["exact_at_stride"] = exact_negative(q.detach()[:, :, ::stride, ::stride]).item()
@@ -297,7 +288,7 @@ def run_matmul(repeats):
     a, b = (torch.empty(MATMUL_SIZE, MATMUL_SIZE).normal_(generator=g) for _ in range(2))
     c = torch.empty(MATMUL_SIZE, MATMUL_SIZE)
     torch.mm(a, b, out=c)
-    ms = median_ms(lambda: torch.mm(a, b, out=c), repeats)
+    ms = median_ms(lambda: torch.mm(a, b, out=c), repeats, warm_up=False)
     return {"size": MATMUL_SIZE, "ms": ms, "gflops": 2 * MATMUL_SIZE**3 / ms / 1e6}
 
 
