@@ -45,12 +45,17 @@ public struct OutputContrastiveLoss {
     }
 
     /// (1/V) sum_v mean_{i,j} q_v[i] . q_v[j] through the Gram matrix of the pixels sampled at
-    /// `stride` in both directions.
+    /// `stride` in both directions, one view at a time (one N x N matrix alive at once).
     public static func gramNegative(_ q: Tensor, stride: Int) throws -> Tensor {
         let sampled = try q.slice(dim: 2, step: stride).slice(dim: 3, step: stride)
         let shape = sampled.shape
         let flat = try sampled.reshape([shape[0], shape[1], shape[2] * shape[3]])  // [V, C, N]
-        let gram = try flat.transpose(1, 2).matmul(flat)  // [V, N, N]
-        return try gram.mean()
+        var total: Tensor?
+        for view in 0..<shape[0] {
+            let qv = try flat.narrow(dim: 0, start: view, length: 1).squeeze(dim: 0)  // [C, N]
+            let term = try qv.transpose(0, 1).matmul(qv).mean()  // mean of the [N, N] Gram matrix
+            total = try total.map { try $0 + term } ?? term
+        }
+        return try (total ?? Tensor.zeros([])) / Double(Swift.max(1, shape[0]))
     }
 }
