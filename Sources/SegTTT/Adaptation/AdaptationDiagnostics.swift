@@ -24,7 +24,7 @@ public final class AdaptationDiagnostics {
     }
 
     public let method: AdaptationMethod
-    /// Adapted parameters, with their group and source value.
+    /// Adapted parameters, with their group and source value (from `method.source`).
     private let tracked: [(group: String, parameter: Parameter, source: Tensor)]
     private let sourceNorm: Double
     private var gradientNorms: [String: Double] = [:]
@@ -33,8 +33,12 @@ public final class AdaptationDiagnostics {
     public init(observing method: AdaptationMethod) throws {
         self.method = method
         let ids = Set(method.adapted.map(ObjectIdentifier.init))
+        // The method's source snapshot already holds every parameter's source value.
         tracked = try method.model.namedParameters().filter { ids.contains(ObjectIdentifier($0.parameter)) }.map {
-            (Self.group(of: $0.name), $0.parameter, try $0.parameter.value.detach().clone())
+            guard let source = method.source.tensors[$0.name] else {
+                throw TorchError("the source snapshot lacks \($0.name)")
+            }
+            return (Self.group(of: $0.name), $0.parameter, source)
         }
         var squares = 0.0
         for item in tracked { squares += try (item.source * item.source).sum().item() }
