@@ -12,7 +12,10 @@ struct Adapt: ParsableCommand {
               segttt adapt --model espnet --checkpoint espnet_p_2_q_8.pth \\
                 --dataset camvid:../shared/data/camvid --method ocl --output out/ocl
 
-            Options not given take the method's published defaults; the configuration used is \
+            Options not given take the method's settings from --preset: recommended (the \
+            default: the published settings, and for OCL gradient clipping at 10 and a reset \
+            to the source when its predictions drift; docs/STABILITY.md) or published (the \
+            paper's settings, for reproducing it). The configuration used is \
             written to OUTPUT/config.json, which --config accepts back (JSON or YAML, keys are \
             the long option names, e.g. lr: 2.0e-5). A run stopped at any point continues with \
             the same command and --resume.

@@ -47,6 +47,8 @@ final class AdaptationJob {
         c.model = plan.modelKind.rawValue
         c.checkpoint = plan.checkpoint.path
         c.method = plan.method.rawValue
+        c.preset = plan.preset.rawValue
+        c.frameStep = plan.frameStep
         let m = plan.config
         c.lr = m.learningRate
         c.momentum = m.momentum
@@ -137,6 +139,14 @@ final class AdaptationJob {
         return (metrics, curve)
     }
 
+    /// The configuration saved in the folder, if readable. Runs saved before presets existed
+    /// ran the published settings.
+    private var savedConfiguration: RunConfiguration? {
+        guard var saved = try? RunConfiguration.read(configURL) else { return nil }
+        if saved.preset == nil { saved.preset = ConfigurationPreset.published.rawValue }
+        return saved
+    }
+
     /// Checks the folder against `resume` and writes the effective configuration.
     private func prepareOutput(resume: Bool, effective: RunConfiguration) throws {
         let files = FileManager.default
@@ -145,7 +155,7 @@ final class AdaptationJob {
                 throw ToolError("\(output.path) holds no saved run (state.safetensors); run without --resume")
             }
             // Resolved again, so that options added since the run was saved take their defaults.
-            if let saved = try? AdaptationJob(configuration: RunConfiguration.read(configURL), output: output) {
+            if let savedConfiguration, let saved = try? AdaptationJob(configuration: savedConfiguration, output: output) {
                 let (before, now) = (try Self.values(saved.effectiveConfiguration), try Self.values(effective))
                 let differing = Self.resultKeys.filter { before[$0] != now[$0] }
                 guard differing.isEmpty else {
@@ -170,7 +180,7 @@ final class AdaptationJob {
 
     /// The keys whose values change a run's numbers (not threads, outputs or the frame limit).
     private static let resultKeys = [
-        "model", "checkpoint", "class-map", "dataset", "corruption", "corruption-seed", "method", "lr", "momentum",
+        "model", "checkpoint", "class-map", "dataset", "corruption", "corruption-seed", "frame-step", "method", "preset", "lr", "momentum",
         "weight-decay", "optimizer", "steps-per-frame", "parameters", "episodic", "bn-prior", "flip", "pos-coeff",
         "neg-coeff", "mask-ratio", "negative-stride", "seed", "max-grad-norm", "task-outputs-only", "bn-momentum",
         "reset-threshold", "teacher-momentum",

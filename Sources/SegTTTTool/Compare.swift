@@ -8,7 +8,8 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run several methods along the same stream and compare them.",
         discussion: """
-            Each method runs with its published defaults, changed by the method options given \
+            Each method runs with the settings of --preset (by default recommended: the \
+            published ones, OCL with its safeguards), changed by the method options given \
             (they apply to every method that uses them); its files go to OUTPUT/METHOD/ as \
             with `segttt adapt`. The table goes to the terminal and OUTPUT/comparison.md, the \
             running-mIoU curves to OUTPUT/running-miou.svg.

@@ -7,8 +7,9 @@ import Torch
 /// `segttt demo`: the built-in default. A small ESPNet trained on the daylight style of the
 /// built-in synthetic streets (shipped as a resource; `segttt train` reproduces it, see
 /// `Train`) meets five shifted styles; source, bn-prior, tent and ocl adapt along each
-/// stream with their published defaults, and the mIoU of each is measured and printed side by
-/// side. Needs nothing but the repository.
+/// stream with the settings of `--preset` (by default the recommended ones: published, OCL
+/// with its safeguards), and the mIoU of each is measured and printed side by side. Needs
+/// nothing but the repository.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Adapt a built-in model to built-in shifted streets and compare the methods (no files needed).")
@@ -21,6 +22,9 @@ struct Demo: ParsableCommand {
 
     @Option(help: "Comma-separated methods (\(RunPlan.methodNames)).")
     var methods: String = "source,bn-prior,tent,ocl"
+
+    @Option(help: "Settings to start from: \(RunPlan.presetNames).")
+    var preset: String = ConfigurationPreset.recommended.rawValue
 
     @Flag(help: "Train the source model here (about 3 minutes on 2 cores) instead of using the shipped one.")
     var train = false
@@ -51,7 +55,7 @@ struct Demo: ParsableCommand {
 
         let checkpoint = try sourceModel(in: folder)
         print("source model: \(checkpoint.path)")
-        print("streams: \(frames) frames of each style (unseen scenes, seed 2); methods with their published defaults\n")
+        print("streams: \(frames) frames of each style (unseen scenes, seed 2); methods with the \(preset) preset\n")
         var table: [[Double]] = []
         for style in targets {
             var row: [Double] = []
@@ -62,6 +66,7 @@ struct Demo: ParsableCommand {
                 configuration.checkpoint = checkpoint.path
                 configuration.dataset = "synthetic:\(style.rawValue):\(frames):2"
                 configuration.method = kind.rawValue
+                configuration.preset = preset
                 configuration.threads = threads
                 let job = try AdaptationJob(
                     configuration: configuration,

@@ -5,7 +5,7 @@ import ArgumentParser
 struct RunArguments: ParsableArguments {
     @OptionGroup(title: "Model") var model: ModelOptions
     @OptionGroup(title: "Stream") var stream: StreamOptions
-    @OptionGroup(title: "Method options (default: the method's published settings)") var method: MethodOptions
+    @OptionGroup(title: "Method options (default: the recommended preset)") var method: MethodOptions
     @OptionGroup(title: "Runtime and outputs") var runtime: RuntimeOptions
 
     @Option(help: "A JSON or YAML file of options (the flags given here override it).")

@@ -15,9 +15,11 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public var corruption: String?
     public var corruptionSeed: UInt64?
     public var limit: Int?
+    public var frameStep: Int?
     public var skipBadFrames: Bool?
     // Method
     public var method: String?
+    public var preset: String?
     public var lr: Double?
     public var momentum: Double?
     public var weightDecay: Double?
@@ -54,8 +56,9 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
         case dataset, corruption
         case corruptionSeed = "corruption-seed"
         case limit
+        case frameStep = "frame-step"
         case skipBadFrames = "skip-bad-frames"
-        case method, lr, momentum
+        case method, preset, lr, momentum
         case weightDecay = "weight-decay"
         case optimizer
         case stepsPerFrame = "steps-per-frame"

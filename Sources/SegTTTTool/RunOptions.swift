@@ -28,12 +28,18 @@ struct StreamOptions: ParsableArguments {
     @Option(help: "Process only the first N frames.")
     var limit: Int?
 
+    @Option(help: "Take every Nth frame of the stream (the stream at 1/N of its frame rate).")
+    var frameStep: Int?
+
     @Flag(inversion: .prefixedNo, help: "Skip unreadable frames (listed at the end) instead of stopping.")
     var skipBadFrames: Bool?
 }
 
 /// The method options shared by `adapt` and `compare` (not the method itself).
 struct MethodOptions: ParsableArguments {
+    @Option(help: "Settings to start from: recommended (published + safeguards, default) or published.")
+    var preset: String?
+
     @Option(help: "Learning rate of the test-time optimizer.")
     var lr: Double?
 
@@ -124,7 +130,9 @@ extension RunConfiguration {
         corruption = stream.corruption
         corruptionSeed = stream.corruptionSeed
         limit = stream.limit
+        frameStep = stream.frameStep
         skipBadFrames = stream.skipBadFrames
+        preset = method.preset
         lr = method.lr
         momentum = method.momentum
         weightDecay = method.weightDecay

@@ -13,8 +13,10 @@ struct RunPlan {
     var corruption: CorruptionSchedule?
     var corruptionSeed: UInt64
     var limit: Int?
+    var frameStep: Int
     var skipBadFrames: Bool
     var method: MethodKind
+    var preset: ConfigurationPreset
     var config: AdaptationConfig
     var device: Device
     var threads: Int?
@@ -47,9 +49,16 @@ struct RunPlan {
         corruptionSeed = c.corruptionSeed ?? 0
         if let limit = c.limit, limit < 1 { throw ToolError("--limit \(limit): give a positive number of frames") }
         limit = c.limit
+        frameStep = c.frameStep ?? 1
+        if frameStep < 1 { throw ToolError("--frame-step \(frameStep): give at least 1") }
         skipBadFrames = c.skipBadFrames ?? false
         self.method = method
-        config = try Self.methodConfig(method, c)
+        let presetName = c.preset ?? ConfigurationPreset.recommended.rawValue
+        guard let preset = ConfigurationPreset(rawValue: presetName) else {
+            throw ToolError("unknown --preset '\(presetName)'; use \(Self.presetNames)")
+        }
+        self.preset = preset
+        config = try Self.methodConfig(method, preset: preset, c)
         device = try c.device.map { try Device(parsing: $0) } ?? .cpu
         if case .cuda = device, !Device.isCUDAAvailable {
             throw ToolError(
@@ -65,10 +74,11 @@ struct RunPlan {
     }
 
     static var methodNames: String { MethodKind.allCases.map(\.rawValue).joined(separator: ", ") }
+    static var presetNames: String { ConfigurationPreset.allCases.map(\.rawValue).joined(separator: " or ") }
 
-    /// The method's defaults (`AdaptationConfig.defaults(for:)`) with the given fields set.
-    static func methodConfig(_ method: MethodKind, _ c: RunConfiguration) throws -> AdaptationConfig {
-        var config = AdaptationConfig.defaults(for: method)
+    /// The method's defaults (`AdaptationConfig.defaults(for:preset:)`) with the given fields set.
+    static func methodConfig(_ method: MethodKind, preset: ConfigurationPreset, _ c: RunConfiguration) throws -> AdaptationConfig {
+        var config = AdaptationConfig.defaults(for: method, preset: preset)
         if let lr = c.lr { config.learningRate = lr }
         if let momentum = c.momentum { config.momentum = momentum }
         if let weightDecay = c.weightDecay { config.weightDecay = weightDecay }
@@ -127,11 +137,12 @@ struct RunPlan {
         return config
     }
 
-    /// The stream, corrupted when asked.
+    /// The stream, corrupted when asked, then every `frameStep`th frame of it.
     func openStream() throws -> any SegmentationDataset {
-        let base = try dataset.open()
-        guard let corruption else { return base }
-        return CorruptedDataset(base, schedule: corruption, seed: corruptionSeed)
+        var stream = try dataset.open()
+        if let corruption { stream = CorruptedDataset(stream, schedule: corruption, seed: corruptionSeed) }
+        if frameStep > 1 { stream = DatasetSlice(stream, range: 0..<stream.count, step: frameStep) }
+        return stream
     }
 
     /// The model on its device.

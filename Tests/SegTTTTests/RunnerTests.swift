@@ -44,7 +44,7 @@ final class RunnerTests: XCTestCase {
         try resumed.resume(from: state)
         XCTAssertEqual(resumed.position, 3)
         var indices: [Int] = []
-        try resumed.run { indices.append($0.index) }
+        try resumed.run(onFrame: { indices.append($0.index) })
         XCTAssertEqual(indices, [3, 4, 5])
         XCTAssertEqual(resumed.matrix, straight.matrix)
         let a = straight.method.model.stateDict()

@@ -45,6 +45,9 @@ final class AdaptCommandTests: XCTestCase {
         XCTAssertEqual(written.lr, 2e-5)
         XCTAssertEqual(written.maskRatio, 0.01)
         XCTAssertEqual(written.method, "ocl")
+        XCTAssertEqual(written.preset, "recommended")
+        XCTAssertEqual(written.maxGradNorm, 10)
+        XCTAssertEqual(written.resetThreshold, 0.2)
     }
 
     func testConfigFileGivesTheSameRunAsFlags() throws {
@@ -90,6 +93,26 @@ final class AdaptCommandTests: XCTestCase {
             runTool(adaptArguments(model: model, output: output, frames: 2, extra: ["--lr", "0.1", "--resume"])))
         XCTAssertEqual(otherCode, 1)
         XCTAssertTrue(other.contains("lr"), other)
+    }
+
+    /// A run saved before presets existed ran the published settings: resuming it under the
+    /// recommended preset would change its numbers, so it is refused with the keys that differ.
+    func testARunSavedBeforePresetsResumesOnlyWithThePublishedPreset() throws {
+        let model = try shippedModel()
+        let output = try temporaryFolder(self).appendingPathComponent("run")
+        let published = ["--no-predictions", "--preset", "published"]
+        XCTAssertNil(runTool(adaptArguments(model: model, output: output, frames: 4, extra: published + ["--limit", "2"])))
+        let configURL = output.appendingPathComponent("config.json")
+        var old = try RunConfiguration.read(configURL)
+        XCTAssertNil(old.maxGradNorm)
+        old.preset = nil
+        try old.write(to: configURL)
+
+        let (message, code) = report(runTool(adaptArguments(model: model, output: output, frames: 4, extra: ["--resume"])))
+        XCTAssertEqual(code, 1)
+        XCTAssertTrue(message.contains("max-grad-norm") && message.contains("reset-threshold"), message)
+        XCTAssertNil(runTool(adaptArguments(model: model, output: output, frames: 4, extra: published + ["--resume"])))
+        XCTAssertEqual(try RunMetrics.read(output.appendingPathComponent("metrics.json")).frames, 4)
     }
 
     func testCompareWritesOneTableAndOnePlot() throws {

@@ -51,13 +51,25 @@ final class RunConfigurationTests: XCTestCase {
         XCTAssertEqual(merged.seed, 3)
     }
 
-    func testUnsetOptionsTakeThePublishedDefaults() throws {
+    func testUnsetOptionsTakeTheRecommendedPreset() throws {
         var c = RunConfiguration()
         c.model = "espnet"
         c.checkpoint = "w.pth"
         c.dataset = "synthetic:dusk"
         c.method = "ocl"
+        let recommended = try RunPlan(c).config
+        XCTAssertEqual(recommended.maxGradientNorm, 10)
+        XCTAssertEqual(recommended.resetThreshold, 0.2)
+        var published = recommended
+        published.maxGradientNorm = nil
+        published.resetThreshold = nil
+        XCTAssertEqual(published, AdaptationConfig.defaults(for: .ocl))
+        c.preset = "published"
         XCTAssertEqual(try RunPlan(c).config, AdaptationConfig.defaults(for: .ocl))
+        c.preset = nil
+        c.method = "tent"
+        XCTAssertEqual(try RunPlan(c).config, AdaptationConfig.defaults(for: .tent), "the preset changes OCL only")
+        c.method = "ocl"
         c.lr = 1e-4
         c.parameters = "bn-affine"
         c.optimizer = "adam"
@@ -80,6 +92,8 @@ final class RunConfigurationTests: XCTestCase {
             ({ c in c.parameters = "encoder" }, "--parameters"),
             ({ c in c.optimizer = "lbfgs" }, "--optimizer"),
             ({ c in c.limit = 0 }, "--limit"),
+            ({ c in c.frameStep = 0 }, "--frame-step"),
+            ({ c in c.preset = "safe" }, "--preset 'safe'; use published or recommended"),
             ({ c in c.device = "tpu" }, "tpu"),
             ({ c in c.corruption = "rain:3" }, "rain"),
         ] as [((inout RunConfiguration) -> Void, String)] {
@@ -97,6 +111,26 @@ final class RunConfigurationTests: XCTestCase {
         XCTAssertThrowsError(try DatasetSpec("synthetic:rainbow").open()) { XCTAssertTrue("\($0)".contains("rainbow")) }
         XCTAssertThrowsError(try DatasetSpec("kitti:/data").open()) {
             XCTAssertTrue("\($0)".contains("'kitti'") && "\($0)".contains("camvid"), "\($0)")
+        }
+    }
+
+    func testFrameStepKeepsEveryNthFrameAfterTheCorruption() throws {
+        var c = RunConfiguration()
+        c.model = "espnet"
+        c.checkpoint = "w.pth"
+        c.dataset = "synthetic:dusk:7:9"
+        c.corruption = "gaussian_noise:2"
+        let full = try RunPlan(c).openStream()
+        c.frameStep = 3
+        let halfRate = try RunPlan(c).openStream()
+        XCTAssertEqual(halfRate.count, 3)
+        XCTAssertEqual(halfRate.name, "\(full.name)[0..<7 by 3]")
+        for (index, original) in [(0, 0), (1, 3), (2, 6)] {
+            let (kept, reference) = (try halfRate.sample(at: index), try full.sample(at: original))
+            XCTAssertEqual(kept.name, reference.name)
+            XCTAssertEqual(
+                try kept.image.contiguousBytes() as [UInt8], try reference.image.contiguousBytes(),
+                "frame \(original) keeps its own noise")
         }
     }
 

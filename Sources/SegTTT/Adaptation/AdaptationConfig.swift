@@ -6,8 +6,22 @@ public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
     case sgd, adam
 }
 
+/// Where a method's settings start from.
+public enum ConfigurationPreset: String, CaseIterable, Sendable, Codable {
+    /// The settings of the method's paper (shared/ALGORITHM.md): what parity checks and the
+    /// published-defaults table of docs/RESULTS.md use.
+    case published
+    /// The published settings with the safeguards that keep the gradient step from hurting
+    /// (docs/STABILITY.md). For OCL: the gradient's L2 norm clipped to 10, so a step moves the
+    /// weights by at most lr * 10 whatever the network and pixel count, and the drift monitor
+    /// at 0.2, which resets to the source weights when the adapted prediction leaves the
+    /// unadapted bn-prior prediction on more than 20 % of the pixels. The other methods keep
+    /// their published settings.
+    case recommended
+}
+
 /// Options common to the test-time methods; each method documents its own defaults
-/// (`AdaptationConfig.defaults(for:)`).
+/// (`AdaptationConfig.defaults(for:preset:)`).
 public struct AdaptationConfig: Equatable, Sendable, Codable {
     /// Learning rate of the test-time optimizer.
     public var learningRate: Double
@@ -94,7 +108,14 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
     ///   lr 1e-4 (TENT's segmentation setting uses Adam; 1e-4 suits one image per step).
     /// - ocl (Zhang et al. 2023): all parameters, SGD lr 2e-5, momentum 0.9, weight decay
     ///   5e-4, prior 0.85, flip views, 3 * pos + 1 * neg, restoration ratio 0.01.
-    public static func defaults(for method: MethodKind) -> AdaptationConfig {
+    /// With `.recommended`, OCL also gets its safeguards (`ConfigurationPreset`).
+    public static func defaults(for method: MethodKind, preset: ConfigurationPreset = .published) -> AdaptationConfig {
+        if preset == .recommended, method == .ocl {
+            var config = defaults(for: method)
+            config.maxGradientNorm = 10
+            config.resetThreshold = 0.2
+            return config
+        }
         switch method {
         case .source:
             return AdaptationConfig(learningRate: 0)
