@@ -5,6 +5,15 @@ import XCTest
 
 /// Configuration files, their merging with flags, and the method settings they resolve to.
 final class RunConfigurationTests: XCTestCase {
+    /// The fields every plan needs; the checkpoint is only read when the run starts.
+    static func configuration(dataset: String) -> RunConfiguration {
+        var c = RunConfiguration()
+        c.model = "espnet"
+        c.checkpoint = "w.pth"
+        c.dataset = dataset
+        return c
+    }
+
     func testYAMLAndJSONGiveTheSameConfiguration() throws {
         let folder = try temporaryFolder(self)
         let yaml = folder.appendingPathComponent("run.yaml")
@@ -52,10 +61,7 @@ final class RunConfigurationTests: XCTestCase {
     }
 
     func testUnsetOptionsTakeTheRecommendedPreset() throws {
-        var c = RunConfiguration()
-        c.model = "espnet"
-        c.checkpoint = "w.pth"
-        c.dataset = "synthetic:dusk"
+        var c = Self.configuration(dataset: "synthetic:dusk")
         c.method = "ocl"
         let recommended = try RunPlan(c).config
         XCTAssertEqual(recommended.maxGradientNorm, 10)
@@ -83,10 +89,7 @@ final class RunConfigurationTests: XCTestCase {
     }
 
     func testOutOfRangeValuesAreRefused() {
-        var c = RunConfiguration()
-        c.model = "espnet"
-        c.checkpoint = "w.pth"
-        c.dataset = "synthetic:dusk"
+        let c = Self.configuration(dataset: "synthetic:dusk")
         for (change, option) in [
             ({ (c: inout RunConfiguration) in c.bnPrior = 1.5 }, "--bn-prior"),
             ({ c in c.parameters = "encoder" }, "--parameters"),
@@ -115,10 +118,7 @@ final class RunConfigurationTests: XCTestCase {
     }
 
     func testFrameStepKeepsEveryNthFrameAfterTheCorruption() throws {
-        var c = RunConfiguration()
-        c.model = "espnet"
-        c.checkpoint = "w.pth"
-        c.dataset = "synthetic:dusk:7:9"
+        var c = Self.configuration(dataset: "synthetic:dusk:7:9")
         c.corruption = "gaussian_noise:2"
         let full = try RunPlan(c).openStream()
         c.frameStep = 3
