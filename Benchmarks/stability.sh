@@ -45,8 +45,8 @@ declare -A streams=(
   [cs2camvid-all-half-rate]="$cityscapes --dataset camvid:$data/camvid --frame-step 2"
   [camvid-noise1-half-rate]="$camvid --corruption gaussian_noise:1 --frame-step 2"
 )
-# OCL variants start from the published settings (`--preset published`); ocl-clip-reset is
-# the recommended preset, the default of `segttt adapt --method ocl`.
+# OCL variants start from the published settings (`--preset published`); ocl-recommended is
+# the default of `segttt adapt --method ocl` (clipping at 10 and the drift monitor at 0.05).
 published="--method ocl --preset published"
 declare -A variants=(
   [bn-prior]="--method bn-prior"
@@ -58,6 +58,9 @@ declare -A variants=(
   [ocl-reset]="$published --reset-threshold 0.2"
   [ocl-teacher]="$published --teacher-momentum 0.99"
   [ocl-clip-reset]="$published --max-grad-norm 10 --reset-threshold 0.2"
+  [ocl-clip-reset-0.1]="$published --max-grad-norm 10 --reset-threshold 0.1"
+  [ocl-clip-reset-0.05]="$published --max-grad-norm 10 --reset-threshold 0.05"
+  [ocl-recommended]="--method ocl --preset recommended"
 )
 chosen=("$@")
 [ ${#chosen[@]} -eq 0 ] && chosen=(bn-prior ocl ocl-task-outputs ocl-clip ocl-bn-affine ocl-bn-momentum ocl-reset ocl-teacher ocl-clip-reset)

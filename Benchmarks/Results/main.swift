@@ -64,7 +64,7 @@ func run(_ column: Column, on stream: Stream, weights: URL, limit: Int?) throws 
     let method = try AdaptationMethod.make(column.kind, model: model, config: column.config)
     let runner = try Runner(method: method, dataset: stream.dataset, mapping: stream.mapping)
     var seconds = 0.0
-    try runner.run(until: limit) { seconds += $0.seconds }
+    try runner.run(until: limit, onFrame: { seconds += $0.seconds })
     let frames = Double(Swift.min(limit ?? stream.dataset.count, stream.dataset.count))
     return (runner.matrix.meanIoU * 100, seconds / frames)
 }
@@ -163,6 +163,9 @@ func main() throws {
         "CamVid's 11 and counts the background output as unmapped (shared/MODELS.md).",
         "Seconds per frame are wall times of predicting and adapting on the machine that ran the",
         "command, for orientation only (speed is measured properly by the benchmarks).",
+        "Every column runs its method's published settings (`segttt adapt --preset published`).",
+        "`segttt adapt` starts from the recommended preset, OCL with gradient clipping and the drift",
+        "monitor; its figures on these streams, for three seeds, are in docs/STABILITY.md.",
         "Cells marked pending have not been run yet: the command resumes from docs/results-cache.json.", "",
     ]
     var cache = Cache()

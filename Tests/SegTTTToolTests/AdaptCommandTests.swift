@@ -47,7 +47,7 @@ final class AdaptCommandTests: XCTestCase {
         XCTAssertEqual(written.method, "ocl")
         XCTAssertEqual(written.preset, "recommended")
         XCTAssertEqual(written.maxGradNorm, 10)
-        XCTAssertEqual(written.resetThreshold, 0.2)
+        XCTAssertEqual(written.resetThreshold, 0.05)
     }
 
     func testConfigFileGivesTheSameRunAsFlags() throws {

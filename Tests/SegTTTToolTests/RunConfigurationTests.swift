@@ -65,7 +65,7 @@ final class RunConfigurationTests: XCTestCase {
         c.method = "ocl"
         let recommended = try RunPlan(c).config
         XCTAssertEqual(recommended.maxGradientNorm, 10)
-        XCTAssertEqual(recommended.resetThreshold, 0.2)
+        XCTAssertEqual(recommended.resetThreshold, 0.05)
         var published = recommended
         published.maxGradientNorm = nil
         published.resetThreshold = nil

@@ -14,8 +14,8 @@ public enum ConfigurationPreset: String, CaseIterable, Sendable, Codable {
     /// The published settings with the safeguards that keep the gradient step from hurting
     /// (docs/STABILITY.md). For OCL: the gradient's L2 norm clipped to 10, so a step moves the
     /// weights by at most lr * 10 whatever the network and pixel count, and the drift monitor
-    /// at 0.2, which resets to the source weights when the adapted prediction leaves the
-    /// unadapted bn-prior prediction on more than 20 % of the pixels. The other methods keep
+    /// at 0.05, which resets to the source weights when the adapted prediction leaves the
+    /// unadapted bn-prior prediction on more than 5 % of the pixels. The other methods keep
     /// their published settings.
     case recommended
 }
@@ -113,7 +113,7 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
         if preset == .recommended, method == .ocl {
             var config = defaults(for: method)
             config.maxGradientNorm = 10
-            config.resetThreshold = 0.2
+            config.resetThreshold = 0.05
             return config
         }
         switch method {
