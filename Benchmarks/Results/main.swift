@@ -165,7 +165,7 @@ func main() throws {
         "command, for orientation only (speed is measured properly by the benchmarks).",
         "Every column runs its method's published settings (`segttt adapt --preset published`).",
         "`segttt adapt` starts from the recommended preset, OCL with gradient clipping and the drift",
-        "monitor; its figures on these streams, for three seeds, are in docs/STABILITY.md.",
+        "monitor; its figures on these streams and others are in docs/STABILITY.md.",
         "Cells marked pending have not been run yet: the command resumes from docs/results-cache.json.", "",
     ]
     var cache = Cache()
