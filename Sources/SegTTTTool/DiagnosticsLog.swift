@@ -2,7 +2,8 @@ import Foundation
 import SegTTT
 
 /// `diagnostics.jsonl`: one JSON object per frame, {"frame": i, "entropy": ..., "histogram":
-/// [...], "drift": ..., "gradient_norms": {...}} (`AdaptationDiagnostics`), flushed per line.
+/// [...], "drift": ..., "gradient_norms": {...}, "reset": ..., "disagreement": ...}
+/// (`AdaptationDiagnostics`; disagreement only with the drift monitor), flushed per line.
 /// On resume, lines of frames at or after the saved position are dropped first.
 final class DiagnosticsLog {
     private struct Line: Codable {
@@ -12,9 +13,10 @@ final class DiagnosticsLog {
         var drift: Double
         var gradientNorms: [String: Double]
         var reset: Bool
+        var disagreement: Double?
 
         enum CodingKeys: String, CodingKey {
-            case frame, entropy, histogram, drift, reset
+            case frame, entropy, histogram, drift, reset, disagreement
             case gradientNorms = "gradient_norms"
         }
     }
@@ -52,7 +54,7 @@ final class DiagnosticsLog {
         let frame = try diagnostics.frame(result)
         let line = Line(
             frame: index, entropy: frame.entropy, histogram: frame.histogram, drift: frame.drift,
-            gradientNorms: frame.gradientNorms, reset: frame.reset)
+            gradientNorms: frame.gradientNorms, reset: frame.reset, disagreement: frame.disagreement)
         try handle.write(contentsOf: try encoder.encode(line) + [UInt8(ascii: "\n")])
     }
 }

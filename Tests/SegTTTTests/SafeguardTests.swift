@@ -97,6 +97,14 @@ final class SafeguardTests: SingleThreadedTestCase {
         let anchored = try frames.map { try bnPrior.process($0) }
         XCTAssertFalse(never.contains { $0.reset })
         XCTAssertTrue(always.allSatisfy(\.reset))
+        XCTAssertTrue(plain.allSatisfy { $0.disagreement == nil }, "no monitor, no measure")
+        // The first frame meets the source weights: the adapted prediction is bn-prior's.
+        XCTAssertEqual(never[0].disagreement, 0)
+        let measured = try XCTUnwrap(never[1].disagreement)
+        XCTAssertGreaterThan(measured, 0, "a step at lr 1e-2 changes some pixels")
+        XCTAssertLessThanOrEqual(measured, 1)
+        let changed = try never[1].prediction.ne(anchored[1].prediction).to(.float32).mean().item()
+        XCTAssertEqual(measured, changed, accuracy: 1e-6, "the fraction of pixels that leave bn-prior's prediction")
         try assertTensorsClose(never[1].scores, plain[1].scores, "a monitor that never fires changes nothing")
         try assertTensorsClose(always[1].scores, anchored[1].scores, rtol: 1e-5, atol: 1e-6, "reset frames take bn-prior's scores")
         // After the reset the step starts from the source weights: the loss is a fresh method's.

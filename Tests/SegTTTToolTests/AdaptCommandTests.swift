@@ -115,6 +115,30 @@ final class AdaptCommandTests: XCTestCase {
         XCTAssertEqual(try RunMetrics.read(output.appendingPathComponent("metrics.json")).frames, 4)
     }
 
+    func testDiagnosticsHaveOneLinePerFrameWithTheMonitorsMeasure() throws {
+        let model = try shippedModel()
+        let folder = try temporaryFolder(self)
+        func lines(_ extra: [String]) throws -> [[String: Any]] {
+            let output = folder.appendingPathComponent(extra.joined())
+            XCTAssertNil(runTool(adaptArguments(model: model, output: output, frames: 3, extra: ["--no-predictions", "--diagnostics"] + extra)))
+            let text = try String(contentsOf: output.appendingPathComponent("diagnostics.jsonl"), encoding: .utf8)
+            return try text.split(separator: "\n").map {
+                try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+        let recommended = try lines([])
+        XCTAssertEqual(recommended.compactMap { $0["frame"] as? Int }, [0, 1, 2])
+        for line in recommended {
+            let histogram = try XCTUnwrap(line["histogram"] as? [Double])
+            XCTAssertEqual(histogram.reduce(0, +), 1, accuracy: 1e-9)
+            let disagreement = try XCTUnwrap(line["disagreement"] as? Double, "the recommended preset monitors drift")
+            XCTAssertTrue((0...1).contains(disagreement))
+            XCTAssertFalse(try XCTUnwrap(line["gradient_norms"] as? [String: Double]).isEmpty)
+        }
+        XCTAssertEqual(recommended[0]["disagreement"] as? Double, 0, "frame 0 meets the source weights")
+        XCTAssertTrue(try lines(["--preset", "published"]).allSatisfy { $0["disagreement"] == nil })
+    }
+
     func testCompareWritesOneTableAndOnePlot() throws {
         let model = try shippedModel()
         let output = try temporaryFolder(self).appendingPathComponent("compare")

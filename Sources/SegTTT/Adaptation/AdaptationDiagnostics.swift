@@ -11,7 +11,9 @@ import TorchNN
 /// - drift: ||theta - theta_source|| / ||theta_source|| over the adapted parameters (L2 over
 ///   all their elements together);
 /// - gradient norms: ||g|| of the first step's gradient per parameter group, a group being the
-///   first two components of the parameter's name ("encoder.level3", "layer4", ...).
+///   first two components of the parameter's name ("encoder.level3", "layer4", ...);
+/// - disagreement: with the drift monitor, the fraction of pixels whose adapted prediction
+///   differs from bn-prior's, the measure its reset threshold applies to.
 public final class AdaptationDiagnostics {
     public struct Frame: Codable, Equatable {
         public var entropy: Double
@@ -21,6 +23,8 @@ public final class AdaptationDiagnostics {
         public var gradientNorms: [String: Double]
         /// The drift monitor reset the weights on this frame.
         public var reset: Bool
+        /// The drift monitor's measure (`FrameResult.disagreement`), nil without it.
+        public var disagreement: Double?
     }
 
     public let method: AdaptationMethod
@@ -81,6 +85,6 @@ public final class AdaptationDiagnostics {
         return Frame(
             entropy: entropy, histogram: histogram,
             drift: sourceNorm > 0 ? squares.squareRoot() / sourceNorm : 0, gradientNorms: gradientNorms,
-            reset: result.reset)
+            reset: result.reset, disagreement: result.disagreement)
     }
 }

@@ -15,6 +15,9 @@ public struct FrameResult {
     public var nonFiniteLoss: Bool
     /// True when the drift monitor reset the weights to the source on this frame.
     public var reset = false
+    /// The drift monitor's measure on this frame: the fraction of pixels whose adapted
+    /// prediction differs from bn-prior's (nil without the monitor).
+    public var disagreement: Double?
 
     /// The per-pixel class probabilities [1, K, H, W] behind the prediction.
     public func probabilities() throws -> Tensor {
@@ -125,18 +128,18 @@ public class AdaptationMethod {
     /// graph exists); when their argmax disagrees with the adapted one on more than the
     /// threshold's fraction of pixels, the method resets to the source, the logits are
     /// recomputed from it, and the frame is predicted from the bn-prior scores.
-    func monitoredForward(_ input: Tensor) throws -> (logits: Tensor, scores: Tensor, reset: Bool) {
+    func monitoredForward(_ input: Tensor) throws -> (logits: Tensor, scores: Tensor, reset: Bool, disagreement: Double?) {
         let anchor = try config.resetThreshold == nil || optimizer == nil ? nil : bnPriorSourceScores(input)
         let teacherScores = try teacher.isEmpty ? nil : self.teacherScores(input)
         let logits = try viewLogits(input)
         let scores = try teacherScores ?? withNoGrad { try logits.detach().mean(dims: [0], keepDim: true) }
-        guard let anchor, let threshold = config.resetThreshold else { return (logits, scores, false) }
+        guard let anchor, let threshold = config.resetThreshold else { return (logits, scores, false, nil) }
         let disagreement = try withNoGrad {
             try argmaxPrediction(anchor).ne(argmaxPrediction(scores)).to(.float32).mean().item()
         }
-        guard disagreement > threshold else { return (logits, scores, false) }
+        guard disagreement > threshold else { return (logits, scores, false, disagreement) }
         try resetToSource()
-        return (try viewLogits(input), anchor, true)
+        return (try viewLogits(input), anchor, true, disagreement)
     }
 
     /// Mean of the views' logits under the teacher's weights, the student's put back after.

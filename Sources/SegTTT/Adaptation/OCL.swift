@@ -24,14 +24,14 @@ public final class OCL: AdaptationMethod, TestTimeMethod {
     }
 
     public func process(_ input: Tensor) throws -> FrameResult {
-        let (logits, scores, reset) = try monitoredForward(input)
+        let (logits, scores, reset, disagreement) = try monitoredForward(input)
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in
             let (total, pos, neg) = try loss(logits)
             return (total, ["pos": pos, "neg": neg])
         }
         return FrameResult(
             prediction: try argmaxPrediction(scores), scores: scores, scoresAreProbabilities: false, losses: losses,
-            nonFiniteLoss: nonFinite, reset: reset)
+            nonFiniteLoss: nonFinite, reset: reset, disagreement: disagreement)
     }
 
     override func afterStep() throws {

@@ -19,13 +19,13 @@ public final class Tent: AdaptationMethod, TestTimeMethod {
     }
 
     public func process(_ input: Tensor) throws -> FrameResult {
-        let (logits, scores, reset) = try monitoredForward(input)
+        let (logits, scores, reset, disagreement) = try monitoredForward(input)
         let (losses, nonFinite) = try adapt(input: input, firstLogits: logits) { logits in
             let entropy = try Tent.entropy(logits)
             return (entropy, ["entropy": entropy])
         }
         return FrameResult(
             prediction: try argmaxPrediction(scores), scores: scores, scoresAreProbabilities: false, losses: losses,
-            nonFiniteLoss: nonFinite, reset: reset)
+            nonFiniteLoss: nonFinite, reset: reset, disagreement: disagreement)
     }
 }
