@@ -112,10 +112,10 @@ def seeds_table(root, variant):
         ]
         gaps = [v - base for v in done]
         gaps_all.extend(gaps)
-        cells = " | ".join("-" if values[s] is None else f"{values[s]:.1f}" for s in seeds)
+        cells = " | ".join("-" if values[s] is None else f"{values[s]:.2f}" for s in seeds)
         print(
-            f"| {stream} | {frames} | {base:.1f} | {cells} | {statistics.mean(done):.1f} | "
-            f"{statistics.mean(gaps):+.1f} | {min(gaps):+.1f} | {'/'.join(map(str, resets))} |"
+            f"| {stream} | {frames} | {base:.2f} | {cells} | {statistics.mean(done):.2f} | "
+            f"{statistics.mean(gaps):+.2f} | {min(gaps):+.2f} | {'/'.join(map(str, resets))} |"
         )
     if gaps_all:
         print(f"\n{len(gaps_all)} runs: mean gap {statistics.mean(gaps_all):+.2f}, worst {min(gaps_all):+.2f} "
