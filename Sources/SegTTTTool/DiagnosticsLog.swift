@@ -6,19 +6,23 @@ import SegTTT
 /// (`AdaptationDiagnostics`; disagreement only with the drift monitor), flushed per line.
 /// On resume, lines of frames at or after the saved position are dropped first.
 final class DiagnosticsLog {
-    private struct Line: Codable {
+    /// One line: the frame's index and its `AdaptationDiagnostics.Frame` fields, side by side.
+    private struct Line: Encodable {
         var frame: Int
-        var entropy: Double
-        var histogram: [Double]
-        var drift: Double
-        var gradientNorms: [String: Double]
-        var reset: Bool
-        var disagreement: Double?
+        var diagnostics: AdaptationDiagnostics.Frame
 
-        enum CodingKeys: String, CodingKey {
-            case frame, entropy, histogram, drift, reset, disagreement
-            case gradientNorms = "gradient_norms"
+        private enum CodingKeys: String, CodingKey { case frame }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(frame, forKey: .frame)
+            try diagnostics.encode(to: encoder)
         }
+    }
+
+    /// What resuming reads of a line: its frame index.
+    private struct FrameIndex: Decodable {
+        var frame: Int
     }
 
     private let diagnostics: AdaptationDiagnostics
@@ -35,11 +39,9 @@ final class DiagnosticsLog {
         diagnostics = try AdaptationDiagnostics(observing: method)
         var kept = Data()
         if let position, let existing = FileManager.default.contents(atPath: url.path) {
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             for line in existing.split(separator: UInt8(ascii: "\n")) {
-                guard let parsed = try? decoder.decode(Line.self, from: Data(line)), parsed.frame < position else { continue }
+                guard let parsed = try? JSONDecoder().decode(FrameIndex.self, from: Data(line)), parsed.frame < position
+                else { continue }
                 kept.append(contentsOf: line + [UInt8(ascii: "\n")])
             }
         }
@@ -51,10 +53,7 @@ final class DiagnosticsLog {
     deinit { try? handle.close() }
 
     func append(frame index: Int, _ result: FrameResult) throws {
-        let frame = try diagnostics.frame(result)
-        let line = Line(
-            frame: index, entropy: frame.entropy, histogram: frame.histogram, drift: frame.drift,
-            gradientNorms: frame.gradientNorms, reset: frame.reset, disagreement: frame.disagreement)
+        let line = Line(frame: index, diagnostics: try diagnostics.frame(result))
         try handle.write(contentsOf: try encoder.encode(line) + [UInt8(ascii: "\n")])
     }
 }

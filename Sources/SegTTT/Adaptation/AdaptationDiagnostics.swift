@@ -25,6 +25,11 @@ public final class AdaptationDiagnostics {
         public var reset: Bool
         /// The drift monitor's measure (`FrameResult.disagreement`), nil without it.
         public var disagreement: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case entropy, histogram, drift, reset, disagreement
+            case gradientNorms = "gradient_norms"
+        }
     }
 
     public let method: AdaptationMethod
