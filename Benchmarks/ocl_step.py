@@ -42,6 +42,9 @@ Per configuration:
     holds N_d^2 float32 (N_d = (512 / d) * (1024 / d)); its backward needs a second one, so
     a stride runs only where 2 * N_d^2 * 4 bytes <= 8 GiB, else it is reported as not fitting.
 `matmul`: float32 [2048, 2048] @ [2048, 2048], 2 * 2048^3 FLOPs, on the same threads.
+(e) `gram-step` (selected with deeplab_1024x512): the OCL step of (b) at 1024x512 with the
+    negative term in the Gram form at stride 4, as the published code must run it there
+    (stride 2 needs a 64 GiB matrix per view): its time, peak memory and first loss.
 """
 import argparse
 import json
@@ -78,6 +81,9 @@ LR, MOMENTUM, WEIGHT_DECAY = 2e-5, 0.9, 5e-4
 MASK_RATIO = 0.01
 NEG_SHAPE = (2, 19, 512, 1024)
 NEG_STRIDES = (16, 8, 4, 2, 1)
+# The published step at the published resolution needs the Gram form's stride 4 to fit:
+# at stride 2 one view's Gram matrix alone takes 64 GiB.
+GRAM_STEP = ("deeplab_1024x512", 4)
 GRAM_LIMIT = 8 * 2**30
 MATMUL_SIZE = 2048
 
@@ -139,19 +145,20 @@ def main_logits(model, x):
     return out[0] if isinstance(out, tuple) else out
 
 
-def ocl_loss(z):
-    """(loss, pos, neg) of view logits z [2, C, H, W] whose second view is flipped back."""
+def ocl_loss(z, gram_stride=None):
+    """(loss, pos, neg) of view logits z [2, C, H, W] whose second view is flipped back; the
+    negative term exact, or in the published code's Gram form at gram_stride."""
     q = F.normalize(F.softmax(z, dim=1), dim=1)
     pos = -(q[0] * q[1]).sum(0).mean()
-    neg = q.mean(dim=(2, 3)).pow(2).sum(1).mean()
+    neg = exact_negative(q) if gram_stride is None else gram_negative(q, gram_stride)
     return POS_COEFF * pos + NEG_COEFF * neg, pos, neg
 
 
 class OCLStep:
     """One OCL step per call on a fixed frame x [1, 3, H, W]; see the module docstring."""
 
-    def __init__(self, model, x):
-        self.model, self.x = model, x
+    def __init__(self, model, x, gram_stride=None):
+        self.model, self.x, self.gram_stride = model, x, gram_stride
         model.eval()
         use_bn_prior(model, BN_PRIOR)
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -164,7 +171,7 @@ class OCLStep:
         z = main_logits(self.model, torch.cat([self.x, self.x.flip(3)]))
         z = torch.cat([z[:1], z[1:].flip(3)])
         prediction = z.detach().mean(0).argmax(0)
-        loss, pos, neg = ocl_loss(z)
+        loss, pos, neg = ocl_loss(z, self.gram_stride)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -242,6 +249,19 @@ def run_config(name, repeats, export=None):
     }
 
 
+def run_gram_step(name, stride, repeats):
+    """(e) The OCL step of a configuration with the negative term in the published code's
+    Gram form at `stride` instead of the exact form: time, peak memory and first loss."""
+    network, height, width, _ = CONFIGS[name]
+    model, _ = build(network)
+    step = OCLStep(model, fixed_input(network, height, width), gram_stride=stride)
+    reset_peak()
+    _, (loss, pos, neg) = step()
+    step_ms = median_ms(step, repeats, warm_up=False)
+    return {"name": name, "stride": stride, "repeats": repeats, "step_ms": step_ms, "step_peak_mib": peak_mib(),
+            "loss": loss.item(), "pos": pos.item(), "neg": neg.item()}
+
+
 def exact_negative(q):
     """(1/2) sum_v ||(1/N) sum_i q_v[i]||^2 of q [2, C, H, W]: O(N C)."""
     return q.mean(dim=(2, 3)).pow(2).sum(1).mean()
@@ -301,6 +321,9 @@ def child(args):
     elif kind == "negative":
         form, stride = rest.split(",")
         result = run_negative(form, int(stride), args.repeats or 5)
+    elif kind == "gram-step":
+        name, stride = rest.split(",")
+        result = run_gram_step(name, int(stride), args.repeats or CONFIGS[name][3])
     else:
         result = run_matmul(args.repeats or 7)
     print(json.dumps(result))
@@ -312,6 +335,8 @@ def jobs(only):
     for name in CONFIGS:
         if only in (None, name):
             selected.append(("configs", "config:" + name))
+    if only in (None, GRAM_STEP[0]):
+        selected.append(("gram-step", "gram-step:%s,%d" % GRAM_STEP))
     if only in (None, "negative"):
         selected.append(("negative", "negative:exact,1"))
         selected += [("negative", f"negative:gram,{d}") for d in NEG_STRIDES]
@@ -334,6 +359,9 @@ def table(results, threads):
             lines.append(f"{r['name']:18} {r['forward_ms']:9.1f} {r['forward_peak_mib']:8.0f} {r['step_ms']:9.1f} "
                          f"{r['step_peak_mib']:8.0f} {gflop:10.2f} {r['step_gflops']:8.2f} {share:>6}  "
                          f"{r['loss']:.9g} (pos {r['pos']:.9g}, neg {r['neg']:.9g})")
+    for r in results.get("gram-step", []):
+        lines.append(f"{r['name']:18} step with the Gram negative at stride {r['stride']}: {r['step_ms']:.1f} ms, "
+                     f"{r['step_peak_mib']:.0f} MiB, loss {r['loss']:.9g} (neg {r['neg']:.9g})")
     if matmul:
         lines.append(f"matmul {matmul['size']}^2 fp32: {matmul['ms']:.1f} ms, {matmul['gflops']:.2f} GFLOP/s")
     negatives = results.get("negative", [])

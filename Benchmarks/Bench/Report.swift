@@ -55,6 +55,36 @@ struct BenchmarkReport {
         return String(format: "%.2f", a / b)
     }
 
+    /// The step at the published resolution with the exact negative term against the step
+    /// with the published Gram form at the stride it needs to fit, on both sides.
+    private func publishedMemory() -> [String] {
+        guard let oursGram = swift["gram-step"]?.first, let theirsGram = python["gram-step"]?.first,
+            let name = oursGram["name"] as? String,
+            let oursExact = swift["configs"]?.first(where: { $0["name"] as? String == name }),
+            let theirsExact = python["configs"]?.first(where: { $0["name"] as? String == name })
+        else { return [] }
+        let stride = number(oursGram, "stride").map { String(Int($0)) } ?? "?"
+        let row = { (side: String, form: String, result: [String: Any]) -> [String] in
+            [
+                side, form, format(number(result, "step_ms")), format(number(result, "step_peak_mib"), 0),
+                number(result, "loss").map { String(format: "%.7f", $0) } ?? "-",
+            ]
+        }
+        let rows = [
+            row("Swift", "exact", oursExact), row("PyTorch", "exact", theirsExact),
+            row("Swift", "Gram, stride \(stride)", oursGram), row("PyTorch", "Gram, stride \(stride)", theirsGram),
+        ]
+        return [
+            "", "## Peak memory of the step at the published resolution", "",
+            "The \(name) step with the exact negative term, against the step with the published code's Gram form "
+                + "at stride \(stride), the finest that fits (at stride 2 one view's Gram matrix alone takes 64 GiB). "
+                + "Swift's exact step peaks at \(ratio(number(oursExact, "step_peak_mib"), number(theirsGram, "step_peak_mib")))x "
+                + "the memory of the published PyTorch step:",
+            "",
+            TextTable(header: ["side", "negative term", "step ms", "step peak MiB", "loss"], rows: rows).markdown(),
+        ]
+    }
+
     func markdown() -> String {
         var out = [
             "# Benchmarks", "",
@@ -114,6 +144,7 @@ struct BenchmarkReport {
                     + "forward again for the weight gradient and again for the input gradient).",
             ]
         }
+        out += publishedMemory()
         let negatives = zip(swift["negative"] ?? [], python["negative"] ?? [])
         if !(swift["negative"] ?? []).isEmpty {
             out += ["", "## The negative term at the published resolution", ""]

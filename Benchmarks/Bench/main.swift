@@ -9,7 +9,9 @@
 // Finished measurements are kept in docs/benchmarks-cache.json (by job and thread count), so
 // the slow ones can be run separately (--only) and the document is always written from all
 // of them; --fresh measures the selected jobs again.
-// NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul. Every
+// NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul;
+// deeplab_1024x512 also runs the step with the published Gram negative term at stride 4, for
+// the peak memory the published code needs at its own resolution. Every
 // measurement runs in its own child process (this program with --child), so its peak
 // resident memory (VmHWM, reset through /proc/self/clear_refs) is its own. Times are medians
 // of `repeats` runs after one warm-up run, which also gives the first step's loss.
@@ -69,6 +71,9 @@ let configurations: [(name: String, network: String, height: Int, width: Int, re
 let negativeShape = [2, 19, 512, 1024]
 let negativeStrides = [16, 8, 4, 2, 1]
 let gramLimit = 8.0 * 1_073_741_824
+/// The published step at the published resolution needs the Gram form's stride 4 to fit (at
+/// stride 2 one view's Gram matrix alone takes 64 GiB), as in ocl_step.py.
+let gramStep = (name: "deeplab_1024x512", stride: 4)
 let matmulSize = 2048
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -113,27 +118,51 @@ func model(_ network: String, weights: String) throws -> any SegmentationModel {
     return try DeepLabV2.load(exported)
 }
 
-func runConfiguration(_ name: String, options: Options) throws -> [String: Any] {
+/// A configuration's network, its fixed frame (an RGB image uniform in [0, 255) from a
+/// generator seeded 0, normalised by the model card) and its number of timed runs.
+func setUp(_ name: String, options: Options) throws -> (network: any SegmentationModel, x: Tensor, repeats: Int) {
     guard let c = configurations.first(where: { $0.name == name }) else { throw TorchError("unknown configuration \(name)") }
-    let repeats = options.repeats ?? c.repeats
     let network = try model(c.network, weights: options.weights)
     let image = try Tensor.uniform([1, 3, c.height, c.width], low: 0, high: 255, generator: Generator(seed: 0))
-    let x = try network.card.normalization.apply(image)
+    return (network, try network.card.normalization.apply(image), options.repeats ?? c.repeats)
+}
+
+func runConfiguration(_ name: String, options: Options) throws -> [String: Any] {
+    let (network, x, repeats) = try setUp(name, options: options)
     network.eval()
     _ = try withNoGrad { try network.logits(x) }
     resetPeak()
     let forward = try medianMilliseconds(repeats) { _ = try withNoGrad { try network.logits(x) } }
     let forwardPeak = peakMiB()
+    let step = try measureStep(network, x, config: .defaults(for: .ocl), repeats: repeats)
+    return step.merging(["name": name, "repeats": repeats, "forward_ms": forward, "forward_peak_mib": forwardPeak]) {
+        $1
+    }
+}
 
-    let method = try OCL(model: network, config: .defaults(for: .ocl))
+/// The OCL step of a configuration with the negative term in the published Gram form at
+/// `stride` (ocl_step.py part e).
+func runGramStep(_ name: String, stride: Int, options: Options) throws -> [String: Any] {
+    let (network, x, repeats) = try setUp(name, options: options)
+    var config = AdaptationConfig.defaults(for: .ocl)
+    config.negativeStride = stride
+    let step = try measureStep(network, x, config: config, repeats: repeats)
+    return step.merging(["name": name, "stride": stride, "repeats": repeats]) { $1 }
+}
+
+/// The OCL step on a fixed frame: median time, peak memory, and the first step's losses and
+/// prediction histogram.
+func measureStep(_ network: any SegmentationModel, _ x: Tensor, config: AdaptationConfig, repeats: Int) throws
+    -> [String: Any]
+{
+    let method = try OCL(model: network, config: config)
     resetPeak()
     let first = try method.process(x)
     let step = try medianMilliseconds(repeats) { _ = try method.process(x) }
     let histogram = try first.prediction.reshape([-1]).bincount(minLength: network.card.numOutputs).toArray(Int64.self)
     return [
-        "name": name, "repeats": repeats, "forward_ms": forward, "forward_peak_mib": forwardPeak, "step_ms": step,
-        "step_peak_mib": peakMiB(), "loss": first.losses["loss"] ?? .nan, "pos": first.losses["pos"] ?? .nan,
-        "neg": first.losses["neg"] ?? .nan, "prediction_histogram": histogram,
+        "step_ms": step, "step_peak_mib": peakMiB(), "loss": first.losses["loss"] ?? .nan,
+        "pos": first.losses["pos"] ?? .nan, "neg": first.losses["neg"] ?? .nan, "prediction_histogram": histogram,
     ]
 }
 
@@ -173,6 +202,9 @@ func child(_ job: String, options: Options) throws {
     let result: [String: Any]
     switch parts[0] {
     case "config": result = try runConfiguration(parts[1], options: options)
+    case "gram-step":
+        let spec = parts[1].split(separator: ",").map(String.init)
+        result = try runGramStep(spec[0], stride: Int(spec[1]) ?? 1, options: options)
     case "negative":
         let spec = parts[1].split(separator: ",").map(String.init)
         result = try runNegative(form: spec[0], stride: Int(spec[1]) ?? 1, repeats: options.repeats ?? 5)
@@ -215,6 +247,7 @@ func lastJSON(_ output: String) throws -> [String: Any] {
 func selectedJobs(_ only: String?) -> [(group: String, job: String)] {
     var jobs: [(String, String)] = []
     for c in configurations where only == nil || only == c.name { jobs.append(("configs", "config:" + c.name)) }
+    if only == nil || only == gramStep.name { jobs.append(("gram-step", "gram-step:\(gramStep.name),\(gramStep.stride)")) }
     if only == nil || only == "negative" {
         jobs.append(("negative", "negative:exact,1"))
         jobs += negativeStrides.map { ("negative", "negative:gram,\($0)") }
