@@ -31,6 +31,14 @@ struct BenchmarkReport {
           within 2.4e-7): channels-last memory format (7-15 % slower), dilated convolutions as
           space-to-batch (2-22 % slower), oneDNN off (2.1x slower), foreach SGD and in-place
           gradient zeroing (within noise).
+        - Page faults, measured on 2026-11-23 with `/usr/bin/time` around `segttt-bench --child
+          gram-step:NAME,16 --threads 1 --repeats R` for R = 1 and 2 (the difference is one
+          step): glibc maps buffers above its mmap threshold afresh at every step, so the
+          DeepLabV2 512x256 step takes 340 000 minor page faults and 1.5 s of system time out
+          of 39 s; the ESPNet step 0.05 s out of 2 s. A caching CPU allocator in the shim
+          (buffers of 128 KiB or more kept by size and handed out again) cut DeepLabV2's system
+          time to 0.8 s (1.7 % of the step) but its page faults only to 300 000, because oneDNN
+          allocates its own scratch buffers; it was not kept.
 
         The step reaches about a fifth of the machine's matrix-product FLOP/s: it is bound by
         memory traffic and per-op overhead of many small channel counts, not by arithmetic.
