@@ -101,8 +101,10 @@ def peak_mib():
     return int(line.split()[1]) / 1024
 
 
-def build(network):
-    """The network of a configuration with its fixed weights, and a note on their origin."""
+def build(network, export=None):
+    """The network of a configuration with its fixed weights, and a note on their origin.
+    DeepLab's weights are also written to the folder `export` when given: segttt-bench loads
+    them from there, so that both sides compute the same loss."""
     if network == "espnet":
         torch.manual_seed(0)
         model = ESPNet(20, 2, 8, 16)
@@ -115,6 +117,8 @@ def build(network):
     rescale_convolutions(model)
     for p in model.bn1.parameters():
         p.requires_grad_(False)
+    if export and not os.path.exists(os.path.join(export, "deeplab_resnet101.safetensors")):
+        save_safetensors(model.state_dict(), os.path.join(export, "deeplab_resnet101.safetensors"))
     return model, "deeplab.py draw_weights(seed 101) + rescale_convolutions"
 
 
@@ -211,12 +215,7 @@ class ConvFlops:
 def run_config(name, repeats, export=None):
     """(a), (b) and (d) of one configuration; the first OCL step is the warm-up and gives the loss."""
     network, height, width, _ = CONFIGS[name]
-    model, weights = build(network)
-    if export and network == "deeplab":
-        # segttt-bench loads these weights, so that both sides compute the same loss.
-        path = os.path.join(export, "deeplab_resnet101.safetensors")
-        if not os.path.exists(path):
-            save_safetensors(model.state_dict(), path)
+    model, weights = build(network, export)
     x = fixed_input(network, height, width)
     model.eval()
     counter = ConvFlops(model)
@@ -249,11 +248,11 @@ def run_config(name, repeats, export=None):
     }
 
 
-def run_gram_step(name, stride, repeats):
+def run_gram_step(name, stride, repeats, export=None):
     """(e) The OCL step of a configuration with the negative term in the published code's
     Gram form at `stride` instead of the exact form: time, peak memory and first loss."""
     network, height, width, _ = CONFIGS[name]
-    model, _ = build(network)
+    model, _ = build(network, export)
     step = OCLStep(model, fixed_input(network, height, width), gram_stride=stride)
     reset_peak()
     _, (loss, pos, neg) = step()
@@ -323,7 +322,7 @@ def child(args):
         result = run_negative(form, int(stride), args.repeats or 5)
     elif kind == "gram-step":
         name, stride = rest.split(",")
-        result = run_gram_step(name, int(stride), args.repeats or CONFIGS[name][3])
+        result = run_gram_step(name, int(stride), args.repeats or CONFIGS[name][3], args.export_weights)
     else:
         result = run_matmul(args.repeats or 7)
     print(json.dumps(result))
