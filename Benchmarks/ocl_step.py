@@ -117,8 +117,9 @@ def build(network, export=None):
     rescale_convolutions(model)
     for p in model.bn1.parameters():
         p.requires_grad_(False)
-    if export and not os.path.exists(os.path.join(export, "deeplab_resnet101.safetensors")):
-        save_safetensors(model.state_dict(), os.path.join(export, "deeplab_resnet101.safetensors"))
+    path = export and os.path.join(export, "deeplab_resnet101.safetensors")
+    if path and not os.path.exists(path):
+        save_safetensors(model.state_dict(), path)
     return model, "deeplab.py draw_weights(seed 101) + rescale_convolutions"
 
 

@@ -39,8 +39,9 @@ final class DiagnosticsLog {
         diagnostics = try AdaptationDiagnostics(observing: method)
         var kept = Data()
         if let position, let existing = FileManager.default.contents(atPath: url.path) {
+            let decoder = JSONDecoder()
             for line in existing.split(separator: UInt8(ascii: "\n")) {
-                guard let parsed = try? JSONDecoder().decode(FrameIndex.self, from: Data(line)), parsed.frame < position
+                guard let parsed = try? decoder.decode(FrameIndex.self, from: Data(line)), parsed.frame < position
                 else { continue }
                 kept.append(contentsOf: line + [UInt8(ascii: "\n")])
             }
