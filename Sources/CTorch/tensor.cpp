@@ -256,6 +256,7 @@ ct_status ct_addcdiv_(ct_tensor self, ct_tensor a, ct_tensor b, double value) {
     CT_PROTECT(self->tensor.addcdiv_(a->tensor, b->tensor, value))
 }
 ct_status ct_copy_(ct_tensor self, ct_tensor src) { CT_PROTECT(self->tensor.copy_(src->tensor)) }
+ct_status ct_relu_(ct_tensor self) { CT_PROTECT(self->tensor.relu_()) }
 ct_status ct_zero_(ct_tensor self) { CT_PROTECT(self->tensor.zero_()) }
 ct_status ct_fill_(ct_tensor self, double value) { CT_PROTECT(self->tensor.fill_(ctorch::scalar_for(self->tensor, value))) }
 

@@ -92,6 +92,15 @@ extension Tensor {
         try check(ct_copy_(handle, source.handle))
     }
 
+    /// self = max(self, 0), returning self. Inside a differentiable forward this is safe only on
+    /// a fresh intermediate that its producer does not keep for the backward (a convolution's
+    /// or a batch norm's output, say); autograd rejects the backward otherwise.
+    @discardableResult
+    public func relu_() throws -> Tensor {
+        try check(ct_relu_(handle))
+        return self
+    }
+
     public func zero_() throws {
         try check(ct_zero_(handle))
     }

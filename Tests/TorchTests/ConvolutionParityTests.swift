@@ -127,6 +127,28 @@ final class ConvolutionParityTests: XCTestCase {
         try c.assertGradients(of: out, ["input": input])
     }
 
+    func testBatchNormUpdateStatisticsFoldsTheBatchIntoTheRunningStatistics() throws {
+        let c = FixtureCase("batch_norm.update_stats")
+        let input = try c("input")
+        let runningMean = try c("running_mean")
+        let runningVar = try c("running_var")
+        try batchNormUpdateStatistics(input, runningMean: runningMean, runningVar: runningVar, momentum: 0.3)
+        assertClose(runningMean, try c("running_mean_after"), "running_mean_after")
+        assertClose(runningVar, try c("running_var_after"), "running_var_after")
+        // The same as the two-pass formula with the unbiased variance.
+        let (variance, mean) = try input.varMean(dims: [0, 2, 3], unbiased: true)
+        assertClose(runningMean, try 0.3 * mean + 0.7 * c("running_mean"), "mean formula")
+        assertClose(runningVar, try 0.3 * variance + 0.7 * c("running_var"), "variance formula")
+        for wrong in [[2], [4], [1, 3]] {
+            XCTAssertThrowsError(
+                try batchNormUpdateStatistics(
+                    input, runningMean: try Tensor.zeros(wrong), runningVar: runningVar, momentum: 1)
+            ) { error in
+                XCTAssertTrue("\(error)".contains("must have 3 elements, one per input channel"), "\(error)")
+            }
+        }
+    }
+
     // MARK: pooling
 
     private func checkMaxPool(

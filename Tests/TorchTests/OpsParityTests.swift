@@ -21,6 +21,20 @@ final class OpsParityTests: XCTestCase {
         try check("relu.basic") { try $0.relu() }
     }
 
+    func testReluInPlaceOnAnIntermediateMatchesRelu() throws {
+        // The fixture's gradient wrt the input flows through `input * 1`, which keeps nothing.
+        try check("relu.basic") { try ($0 * 1.0).relu_() }
+    }
+
+    func testReluInPlaceOnAnOutputKeptForTheBackwardFailsTheBackward() throws {
+        let input = try Tensor.ones([3]).requiresGrad(true)
+        let kept = try input.sigmoid()  // sigmoid's backward reads its output
+        try kept.relu_()
+        XCTAssertThrowsError(try kept.sum().backward()) { error in
+            XCTAssertTrue("\(error)".contains("inplace"), "\(error)")
+        }
+    }
+
     func testPreluPerChannelAndSingleSlope() throws {
         for name in ["prelu.per_channel", "prelu.single"] {
             let c = FixtureCase(name)

@@ -141,6 +141,11 @@ ct_status ct_conv_transpose2d(ct_tensor input, ct_tensor weight, ct_tensor bias 
  *  statistics given, they are updated in place with `momentum`, as torch.nn.functional.batch_norm. */
 ct_status ct_batch_norm(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor running_mean,
                         ct_tensor running_var, bool training, double momentum, double eps, ct_tensor *out);
+/** Per-channel batch statistics of input [N, C, ...] folded into the running ones in place, in
+ *  one pass per statistic: running = momentum * batch + (1 - momentum) * running, with the
+ *  unbiased batch variance (torch.batch_norm_update_stats); nothing is normalised. */
+ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
+                                     double momentum);
 ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out);
 ct_status ct_max_pool2d(ct_tensor input, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],
                         const int64_t dilation[2], bool ceil_mode, ct_tensor *out);
@@ -181,6 +186,9 @@ ct_status ct_addcmul_(ct_tensor self, ct_tensor a, ct_tensor b, double value);
 /** self += value * a / b */
 ct_status ct_addcdiv_(ct_tensor self, ct_tensor a, ct_tensor b, double value);
 ct_status ct_copy_(ct_tensor self, ct_tensor src);
+/** self = max(self, 0); recorded by autograd like torch.relu_ (the forward of a layer may use it
+ *  on a fresh intermediate whose producer does not keep it for its backward). */
+ct_status ct_relu_(ct_tensor self);
 ct_status ct_zero_(ct_tensor self);
 ct_status ct_fill_(ct_tensor self, double value);
 

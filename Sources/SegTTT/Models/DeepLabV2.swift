@@ -227,9 +227,12 @@ public final class DeepLabV2: Module, SegmentationModel {
         try forward(input)
     }
 
-    /// The main head's logits [N, numClasses, H, W] at the input's resolution.
+    /// The main head's logits [N, numClasses, H, W] at the input's resolution: `forward`'s
+    /// `main` without computing the auxiliary head, which test-time training does not use.
     public func logits(_ input: Tensor) throws -> Tensor {
-        try forward(input).main
+        let main = try layer6(features(input).layer4)
+        return try interpolate(
+            main, size: Pair(input.shape[2], input.shape[3]), mode: .bilinear(alignCorners: true))
     }
 
     public var headModuleNames: [String] { ["layer5", "layer6"] }

@@ -105,8 +105,8 @@ final class ESPBlock: Module, UnaryModule {
         let outputs = try branches.map { try $0(reduced) }
         var fused = [outputs[0], outputs[1]]
         for output in outputs.dropFirst(2) { fused.append(try fused[fused.count - 1] + output) }
-        var combined = try Tensor.cat(fused, dim: 1)
-        if residual { combined = try combined + input }
+        let combined = try Tensor.cat(fused, dim: 1)
+        if residual { try combined.add_(input) }  // in place: cat keeps nothing for its backward
         return try (downsamplingNorm ?? outputNorm).map { try $0(combined) } ?? combined
     }
 }

@@ -119,11 +119,12 @@ public final class Bottleneck: Module, ResidualBlock {
     }
 
     public func forward(_ x: Tensor) throws -> Tensor {
-        var y = try bn1(conv1(x)).relu()
-        y = try bn2(conv2(y)).relu()
+        // In place, as torchvision's ReLU(inplace=True): no batch norm keeps its output.
+        var y = try bn1(conv1(x)).relu_()
+        y = try bn2(conv2(y)).relu_()
         y = try bn3(conv3(y))
-        let shortcut = try downsample?(x) ?? x
-        return try (y + shortcut).relu()
+        try y.add_(downsample?(x) ?? x)
+        return try y.relu_()
     }
 
     public var batchNorms: [BatchNorm2d] {

@@ -60,18 +60,15 @@ public final class BatchNorm2d: Module, UnaryModule {
             return try normalize(input, mean: nil, variance: nil, training: true)
         case .prior(let prior):
             let (mean, variance) = try withNoGrad {
-                let (batchVar, batchMean) = try input.varMean(dims: [0, 2, 3], unbiased: true)
-                return (
-                    try prior * runningMean.value + (1 - prior) * batchMean,
-                    try prior * runningVar.value + (1 - prior) * batchVar
-                )
+                let (mean, variance) = (try runningMean.value.clone(), try runningVar.value.clone())
+                try batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1 - prior)
+                return (mean, variance)
             }
             return try normalize(input, mean: mean, variance: variance, training: false)
         case .movingAverage(let momentum):
             try withNoGrad {
-                let (batchVar, batchMean) = try input.varMean(dims: [0, 2, 3], unbiased: true)
-                try runningMean.value.copy_(momentum * batchMean + (1 - momentum) * runningMean.value)
-                try runningVar.value.copy_(momentum * batchVar + (1 - momentum) * runningVar.value)
+                try batchNormUpdateStatistics(
+                    input, runningMean: runningMean.value, runningVar: runningVar.value, momentum: momentum)
             }
             return try normalize(input, mean: runningMean.value, variance: runningVar.value, training: false)
         }
