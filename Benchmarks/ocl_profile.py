@@ -14,6 +14,10 @@ MODE:
   interleaved round by round (round r times every variant once), so that load on the
   machine hits them alike; reports median ms and the first step's loss of each.
 - `restore`: the stochastic restoration alone, four ways, interleaved.
+- `bn-stats`: the BN prior's statistics at every batch norm's input in the step, as the
+  script computes them (`torch.var_mean`, then mixed with the source statistics) and as
+  SegTTT does (`torch.batch_norm_update_stats` on a copy of the source statistics with
+  momentum 1 - prior, which mixes them in the same pass), interleaved, summed over layers.
 
 Variants (each keeps the maths of ALGORITHM.md; where a variant changes the random stream
 or the rounding, its loss is still that of the first step, taken before any restoration):
@@ -45,7 +49,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocl_step import CONFIGS, MASK_RATIO, OCLStep, build, fixed_input, median_ms  # noqa: E402
+from ocl_step import BN_PRIOR, CONFIGS, MASK_RATIO, OCLStep, build, fixed_input, median_ms  # noqa: E402
 
 # Self-time categories of profiler op names, first match wins (checked in this order).
 CATEGORIES = [
@@ -328,9 +332,49 @@ def compare_restore(config, repeats):
         print(f"{name:20} {statistics.median(t):8.2f} ms")
 
 
+def compare_bn_stats(config, repeats):
+    step = fresh_step(config)
+    inputs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: inputs.append((m, i[0].detach())))
+             for m in step.model.modules() if isinstance(m, nn.BatchNorm2d)]
+    step()
+    for hook in hooks:
+        hook.remove()
+
+    def var_mean():
+        out = []
+        for m, x in inputs:
+            var, mean = torch.var_mean(x, dim=[0, 2, 3], unbiased=True)
+            out.append((BN_PRIOR * m.running_mean + (1 - BN_PRIOR) * mean,
+                        BN_PRIOR * m.running_var + (1 - BN_PRIOR) * var))
+        return out
+
+    def update_stats():
+        out = []
+        for m, x in inputs:
+            mean, var = m.running_mean.clone(), m.running_var.clone()
+            torch.batch_norm_update_stats(x, mean, var, 1 - BN_PRIOR)
+            out.append((mean, var))
+        return out
+
+    bodies = {"var_mean": var_mean, "batch_norm_update_stats": update_stats}
+    difference = max(((a - b).abs() / b.abs().clamp_min(1e-6)).max().item()
+                     for pair in zip(var_mean(), update_stats()) for a, b in zip(*pair))
+    times = collections.defaultdict(list)
+    with torch.no_grad():
+        for _ in range(repeats):
+            for name, body in bodies.items():
+                start = time.perf_counter()
+                body()
+                times[name].append((time.perf_counter() - start) * 1e3)
+    print(f"{len(inputs)} batch norms; largest relative difference of the statistics {difference:.1e}")
+    for name, t in times.items():
+        print(f"{name:24} {statistics.median(t):8.2f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["ops", "convs", "variants", "restore"])
+    parser.add_argument("mode", choices=["ops", "convs", "variants", "restore", "bn-stats"])
     parser.add_argument("--config", default="espnet_480x360", choices=list(CONFIGS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
@@ -345,8 +389,10 @@ def main():
         time_convs(args.config, args.repeats)
     elif args.mode == "variants":
         compare_variants(args.config, args.repeats, args.threads, args.only)
-    else:
+    elif args.mode == "restore":
         compare_restore(args.config, args.repeats)
+    else:
+        compare_bn_stats(args.config, args.repeats)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 step on libtorch. Run with Debian's python3-torch:
 
     /usr/bin/python3 Benchmarks/ocl_step.py [--threads N] [--repeats N] [--only NAME] [--json OUT]
+        [--device cpu|cuda[:N]]
 
 NAME is a configuration (espnet_480x360, deeplab_512x256, deeplab_1024x512), `negative` or
 `matmul`. Every measurement runs in its own subprocess, so that its peak resident memory
 (VmHWM, reset through /proc/self/clear_refs before each phase) is its own. Times are
-medians over `repeats` runs after one warm-up run.
+medians over `repeats` runs after one warm-up run. With `--device cuda` the model and the
+inputs live on the GPU and every timed run waits for its kernels; random draws stay on the
+CPU generator, so the numbers drawn are the same on every device.
 
 Per configuration:
 (a) source-only forward: evaluation mode, no gradient, one view [1, 3, H, W].
@@ -188,7 +191,7 @@ class OCLStep:
         """p = s where U(0, 1) < MASK_RATIO, else p; one uniform draw per element."""
         for p, s in zip(self.params, self.source):
             mask = torch.rand(p.shape, generator=self.generator) < MASK_RATIO
-            p.copy_(torch.where(mask, s, p))
+            p.copy_(torch.where(mask.to(p.device), s, p))
 
 
 class ConvFlops:
@@ -213,11 +216,12 @@ class ConvFlops:
             h.remove()
 
 
-def run_config(name, repeats, export=None):
+def run_config(name, repeats, device, export=None):
     """(a), (b) and (d) of one configuration; the first OCL step is the warm-up and gives the loss."""
     network, height, width, _ = CONFIGS[name]
     model, weights = build(network, export)
-    x = fixed_input(network, height, width)
+    model.to(device)
+    x = fixed_input(network, height, width).to(device)
     model.eval()
     counter = ConvFlops(model)
     with torch.no_grad():
@@ -226,7 +230,7 @@ def run_config(name, repeats, export=None):
     forward_flops = counter.forward
     reset_peak()
     with torch.no_grad():
-        forward_ms = median_ms(lambda: main_logits(model, x), repeats, warm_up=False)
+        forward_ms = median_ms(lambda: main_logits(model, x), repeats, warm_up=False, device=device)
     forward_peak = peak_mib()
 
     step = OCLStep(model, x)
@@ -234,7 +238,7 @@ def run_config(name, repeats, export=None):
     reset_peak()
     prediction, (loss, pos, neg) = step()
     counter.remove()
-    step_ms = median_ms(step, repeats, warm_up=False)
+    step_ms = median_ms(step, repeats, warm_up=False, device=device)
     step_flops = counter.forward + counter.backward
     classes = model.classifier.out_channels if network == "espnet" else model.layer6.conv2d_list[0].out_channels
     return {
@@ -242,22 +246,22 @@ def run_config(name, repeats, export=None):
         "forward_ms": forward_ms, "forward_peak_mib": forward_peak,
         "step_ms": step_ms, "step_peak_mib": peak_mib(),
         "loss": loss.item(), "pos": pos.item(), "neg": neg.item(),
-        "prediction_histogram": torch.bincount(prediction.flatten(), minlength=classes).tolist(),
+        "prediction_histogram": torch.bincount(prediction.flatten().cpu(), minlength=classes).tolist(),
         "forward_gflop": forward_flops / 1e9, "step_gflop_forward": counter.forward / 1e9,
         "step_gflop_backward": counter.backward / 1e9,
         "forward_gflops": forward_flops / forward_ms / 1e6, "step_gflops": step_flops / step_ms / 1e6,
     }
 
 
-def run_gram_step(name, stride, repeats, export=None):
+def run_gram_step(name, stride, repeats, device, export=None):
     """(e) The OCL step of a configuration with the negative term in the published code's
     Gram form at `stride` instead of the exact form: time, peak memory and first loss."""
     network, height, width, _ = CONFIGS[name]
     model, _ = build(network, export)
-    step = OCLStep(model, fixed_input(network, height, width), gram_stride=stride)
+    step = OCLStep(model.to(device), fixed_input(network, height, width).to(device), gram_stride=stride)
     reset_peak()
     _, (loss, pos, neg) = step()
-    step_ms = median_ms(step, repeats, warm_up=False)
+    step_ms = median_ms(step, repeats, warm_up=False, device=device)
     return {"name": name, "stride": stride, "repeats": repeats, "step_ms": step_ms, "step_peak_mib": peak_mib(),
             "loss": loss.item(), "pos": pos.item(), "neg": neg.item()}
 
@@ -276,14 +280,14 @@ def gram_negative(q, stride):
     return total / q.shape[0]
 
 
-def run_negative(form, stride, repeats):
+def run_negative(form, stride, repeats, device):
     """Forward + backward time and peak memory of one negative-term form (part c)."""
     n = (NEG_SHAPE[2] // stride) * (NEG_SHAPE[3] // stride)
     result = {"form": form, "stride": stride, "pixels_per_view": n,
               "gram_bytes": n * n * 4 if form == "gram" else None}
     if form == "gram" and 2 * n * n * 4 > GRAM_LIMIT:
         return dict(result, fits=False)
-    z = torch.empty(NEG_SHAPE).normal_(0, 3, generator=torch.Generator().manual_seed(0))
+    z = torch.empty(NEG_SHAPE).normal_(0, 3, generator=torch.Generator().manual_seed(0)).to(device)
     q = F.normalize(F.softmax(z, dim=1), dim=1).requires_grad_()
     term = exact_negative if form == "exact" else lambda t: gram_negative(t, stride)
 
@@ -295,37 +299,38 @@ def run_negative(form, stride, repeats):
 
     value = body().item()
     reset_peak()
-    ms = median_ms(body, repeats, warm_up=False)
+    ms = median_ms(body, repeats, warm_up=False, device=device)
     result.update(fits=True, ms=ms, peak_mib=peak_mib(), value=value)
     if form == "gram":
         result["exact_at_stride"] = exact_negative(q.detach()[:, :, ::stride, ::stride]).item()
     return result
 
 
-def run_matmul(repeats):
+def run_matmul(repeats, device):
     """Median FLOP/s of a float32 [S, S] @ [S, S] product, S = MATMUL_SIZE."""
     g = torch.Generator().manual_seed(0)
-    a, b = (torch.empty(MATMUL_SIZE, MATMUL_SIZE).normal_(generator=g) for _ in range(2))
-    c = torch.empty(MATMUL_SIZE, MATMUL_SIZE)
+    a, b = (torch.empty(MATMUL_SIZE, MATMUL_SIZE).normal_(generator=g).to(device) for _ in range(2))
+    c = torch.empty(MATMUL_SIZE, MATMUL_SIZE, device=device)
     torch.mm(a, b, out=c)
-    ms = median_ms(lambda: torch.mm(a, b, out=c), repeats, warm_up=False)
+    ms = median_ms(lambda: torch.mm(a, b, out=c), repeats, warm_up=False, device=device)
     return {"size": MATMUL_SIZE, "ms": ms, "gflops": 2 * MATMUL_SIZE**3 / ms / 1e6}
 
 
 def child(args):
     """Runs one measurement named by args.child and prints its figures as one JSON line."""
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     kind, _, rest = args.child.partition(":")
     if kind == "config":
-        result = run_config(rest, args.repeats or CONFIGS[rest][3], args.export_weights)
+        result = run_config(rest, args.repeats or CONFIGS[rest][3], device, args.export_weights)
     elif kind == "negative":
         form, stride = rest.split(",")
-        result = run_negative(form, int(stride), args.repeats or 5)
+        result = run_negative(form, int(stride), args.repeats or 5, device)
     elif kind == "gram-step":
         name, stride = rest.split(",")
-        result = run_gram_step(name, int(stride), args.repeats or CONFIGS[name][3], args.export_weights)
+        result = run_gram_step(name, int(stride), args.repeats or CONFIGS[name][3], device, args.export_weights)
     else:
-        result = run_matmul(args.repeats or 7)
+        result = run_matmul(args.repeats or 7, device)
     print(json.dumps(result))
 
 
@@ -345,9 +350,9 @@ def jobs(only):
     return selected
 
 
-def table(results, threads):
+def table(results, threads, device):
     """The readable summary of all results."""
-    lines = [f"threads {threads}, torch {torch.__version__}"]
+    lines = [f"threads {threads}, torch {torch.__version__}, device {device}"]
     configs = results.get("configs", [])
     matmul = results.get("matmul", [None])[0]
     if configs:
@@ -388,22 +393,25 @@ def main():
                         help="timed runs per measurement (default: 7 ESPNet, 3 / 1 DeepLab 512x256 / 1024x512)")
     parser.add_argument("--only", choices=list(CONFIGS) + ["negative", "matmul"])
     parser.add_argument("--json")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--export-weights", help="folder to write the DeepLab weights to, for segttt-bench")
     args = parser.parse_args()
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: this PyTorch has no CUDA or sees no GPU")
     if args.child:
         child(args)
         return
     results = {"threads": args.threads, "torch": torch.__version__}
     for group, job in jobs(args.only):
-        command = [sys.executable, __file__, "--child", job, "--threads", str(args.threads)]
+        command = [sys.executable, __file__, "--child", job, "--threads", str(args.threads), "--device", args.device]
         if args.repeats:
             command += ["--repeats", str(args.repeats)]
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         print(group, json.dumps(result), flush=True)
         results.setdefault(group, []).append(result)
-    print(table(results, args.threads))
+    print(table(results, args.threads, args.device))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

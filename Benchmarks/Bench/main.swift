@@ -3,8 +3,8 @@
 // inputs, weights and thread count, with peak memory, the negative term's two forms, and
 // achieved FLOP/s against a large matrix product.
 //
-//     swift run -c release segttt-bench [--threads N] [--repeats N] [--only NAME]
-//         [--python /usr/bin/python3] [--output docs/BENCHMARKS.md] [--fresh]
+//     swift run -c release segttt-bench [--threads N] [--repeats N] [--rounds N] [--only NAME]
+//         [--device cpu|cuda[:N]] [--python /usr/bin/python3] [--output docs/BENCHMARKS.md] [--fresh]
 //
 // Finished measurements are kept in docs/benchmarks-cache.json (by job and thread count), so
 // the slow ones can be run separately (--only) and the document is always written from all
@@ -14,7 +14,12 @@
 // the peak memory the published code needs at its own resolution. Every
 // measurement runs in its own child process (this program with --child), so its peak
 // resident memory (VmHWM, reset through /proc/self/clear_refs) is its own. Times are medians
-// of `repeats` runs after one warm-up run, which also gives the first step's loss.
+// of `repeats` runs after one warm-up run, which also gives the first step's loss. With
+// `--rounds R` each job runs R times, PyTorch and Swift in turn, and each time or peak is the
+// median over the rounds: the machine's speed drifts by a few percent over minutes, and
+// alternating exposes both sides to the drift alike. With `--device cuda` (a CUDA libtorch
+// through LIBTORCH, and a PyTorch with CUDA for the script) the model and inputs live on the
+// GPU and every timer read waits for its kernels; peak memory is still the host's.
 //
 // Inputs: a generator seeded 0 draws an RGB image uniform in [0, 255), normalised by the
 // model card. ESPNet uses the Cityscapes checkpoint espnet_p_2_q_8.pth; DeepLabV2-ResNet-101
@@ -29,6 +34,8 @@ import TorchNN
 struct Options {
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var repeats: Int?
+    var rounds = 1
+    var device = Device.cpu
     var only: String?
     var python = "/usr/bin/python3"
     var output = "docs/BENCHMARKS.md"
@@ -48,7 +55,16 @@ struct Options {
             switch flag {
             case "--threads": threads = Int(value) ?? threads
             case "--repeats": repeats = Int(value)
+            case "--rounds":
+                guard let n = Int(value), n >= 1 else { throw TorchError("--rounds \(value): give a count of 1 or more") }
+                rounds = n
             case "--only": only = value
+            case "--device":
+                device = try Device(parsing: value)
+                if case .cuda = device, !Device.isCUDAAvailable {
+                    throw TorchError(
+                        "--device \(device): this build's libtorch has no CUDA; rebuild with LIBTORCH=<a CUDA libtorch>")
+                }
             case "--python": python = value
             case "--output": output = value
             case "--cache": cache = value
@@ -56,7 +72,7 @@ struct Options {
             case "--weights": weights = value
             default:
                 throw TorchError(
-                    "unknown option \(flag); use --threads, --repeats, --only, --python, --output, --cache or --fresh")
+                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --output, --cache or --fresh")
             }
         }
     }
@@ -80,12 +96,14 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 
 // MARK: measuring
 
-/// Median wall time of `repeats` calls, in ms.
-func medianMilliseconds(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+/// Median wall time of `repeats` calls, in ms, each until `device` has finished its work.
+func medianMilliseconds(_ repeats: Int, on device: Device, _ body: () throws -> Void) throws -> Double {
     var times: [Double] = []
     for _ in 0..<Swift.max(1, repeats) {
+        try device.synchronize()
         let start = DispatchTime.now().uptimeNanoseconds
         try body()
+        try device.synchronize()
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
     return times.sorted()[times.count / 2]
@@ -119,12 +137,15 @@ func model(_ network: String, weights: String) throws -> any SegmentationModel {
 }
 
 /// A configuration's network, its fixed frame (an RGB image uniform in [0, 255) from a
-/// generator seeded 0, normalised by the model card) and its number of timed runs.
+/// generator seeded 0, normalised by the model card), both on the device, and its number of
+/// timed runs.
 func setUp(_ name: String, options: Options) throws -> (network: any SegmentationModel, x: Tensor, repeats: Int) {
     guard let c = configurations.first(where: { $0.name == name }) else { throw TorchError("unknown configuration \(name)") }
     let network = try model(c.network, weights: options.weights)
+    try network.move(to: options.device)
     let image = try Tensor.uniform([1, 3, c.height, c.width], low: 0, high: 255, generator: Generator(seed: 0))
-    return (network, try network.card.normalization.apply(image), options.repeats ?? c.repeats)
+    let x = try network.card.normalization.apply(image).to(device: options.device)
+    return (network, x, options.repeats ?? c.repeats)
 }
 
 func runConfiguration(_ name: String, options: Options) throws -> [String: Any] {
@@ -132,9 +153,9 @@ func runConfiguration(_ name: String, options: Options) throws -> [String: Any] 
     network.eval()
     _ = try withNoGrad { try network.logits(x) }
     resetPeak()
-    let forward = try medianMilliseconds(repeats) { _ = try withNoGrad { try network.logits(x) } }
+    let forward = try medianMilliseconds(repeats, on: options.device) { _ = try withNoGrad { try network.logits(x) } }
     let forwardPeak = peakMiB()
-    let step = try measureStep(network, x, config: .defaults(for: .ocl), repeats: repeats)
+    let step = try measureStep(network, x, config: .defaults(for: .ocl), repeats: repeats, on: options.device)
     return step.merging(["name": name, "repeats": repeats, "forward_ms": forward, "forward_peak_mib": forwardPeak]) {
         $1
     }
@@ -146,31 +167,32 @@ func runGramStep(_ name: String, stride: Int, options: Options) throws -> [Strin
     let (network, x, repeats) = try setUp(name, options: options)
     var config = AdaptationConfig.defaults(for: .ocl)
     config.negativeStride = stride
-    let step = try measureStep(network, x, config: config, repeats: repeats)
+    let step = try measureStep(network, x, config: config, repeats: repeats, on: options.device)
     return step.merging(["name": name, "stride": stride, "repeats": repeats]) { $1 }
 }
 
 /// The OCL step on a fixed frame: median time, peak memory, and the first step's losses and
 /// prediction histogram.
-func measureStep(_ network: any SegmentationModel, _ x: Tensor, config: AdaptationConfig, repeats: Int) throws
-    -> [String: Any]
-{
+func measureStep(
+    _ network: any SegmentationModel, _ x: Tensor, config: AdaptationConfig, repeats: Int, on device: Device
+) throws -> [String: Any] {
     let method = try OCL(model: network, config: config)
     resetPeak()
     let first = try method.process(x)
-    let step = try medianMilliseconds(repeats) { _ = try method.process(x) }
-    let histogram = try first.prediction.reshape([-1]).bincount(minLength: network.card.numOutputs).toArray(Int64.self)
+    let step = try medianMilliseconds(repeats, on: device) { _ = try method.process(x) }
+    let histogram = try first.prediction.to(device: .cpu).reshape([-1]).bincount(minLength: network.card.numOutputs)
+        .toArray(Int64.self)
     return [
         "step_ms": step, "step_peak_mib": peakMiB(), "loss": first.losses["loss"] ?? .nan,
         "pos": first.losses["pos"] ?? .nan, "neg": first.losses["neg"] ?? .nan, "prediction_histogram": histogram,
     ]
 }
 
-func runNegative(form: String, stride: Int, repeats: Int) throws -> [String: Any] {
+func runNegative(form: String, stride: Int, repeats: Int, on device: Device) throws -> [String: Any] {
     let n = (negativeShape[2] / stride) * (negativeShape[3] / stride)
     var result: [String: Any] = ["form": form, "stride": stride, "pixels_per_view": n]
     if form == "gram", 2 * Double(n) * Double(n) * 4 > gramLimit { return result.merging(["fits": false]) { $1 } }
-    let z = try Tensor.normal(negativeShape, mean: 0, std: 3, generator: Generator(seed: 0))
+    let z = try Tensor.normal(negativeShape, mean: 0, std: 3, generator: Generator(seed: 0)).to(device: device)
     let q = try z.softmax(dim: 1).normalize(dim: 1).detach().requiresGrad(true)
     func body() throws -> Double {
         try q.zeroGrad()
@@ -182,17 +204,17 @@ func runNegative(form: String, stride: Int, repeats: Int) throws -> [String: Any
     }
     let value = try body()
     resetPeak()
-    let ms = try medianMilliseconds(repeats) { _ = try body() }
+    let ms = try medianMilliseconds(repeats, on: device) { _ = try body() }
     result.merge(["fits": true, "ms": ms, "peak_mib": peakMiB(), "value": value]) { $1 }
     return result
 }
 
-func runMatmul(repeats: Int) throws -> [String: Any] {
+func runMatmul(repeats: Int, on device: Device) throws -> [String: Any] {
     let generator = try Generator(seed: 0)
-    let a = try Tensor.normal([matmulSize, matmulSize], generator: generator)
-    let b = try Tensor.normal([matmulSize, matmulSize], generator: generator)
+    let a = try Tensor.normal([matmulSize, matmulSize], generator: generator).to(device: device)
+    let b = try Tensor.normal([matmulSize, matmulSize], generator: generator).to(device: device)
     _ = try a.matmul(b)
-    let ms = try medianMilliseconds(repeats) { _ = try a.matmul(b) }
+    let ms = try medianMilliseconds(repeats, on: device) { _ = try a.matmul(b) }
     return ["size": matmulSize, "ms": ms, "gflops": 2 * pow(Double(matmulSize), 3) / ms / 1e6]
 }
 
@@ -207,8 +229,9 @@ func child(_ job: String, options: Options) throws {
         result = try runGramStep(spec[0], stride: Int(spec[1]) ?? 1, options: options)
     case "negative":
         let spec = parts[1].split(separator: ",").map(String.init)
-        result = try runNegative(form: spec[0], stride: Int(spec[1]) ?? 1, repeats: options.repeats ?? 5)
-    default: result = try runMatmul(repeats: options.repeats ?? 7)
+        result = try runNegative(
+            form: spec[0], stride: Int(spec[1]) ?? 1, repeats: options.repeats ?? 5, on: options.device)
+    default: result = try runMatmul(repeats: options.repeats ?? 7, on: options.device)
     }
     // JSON has no NaN: a figure that could not be measured is written as null.
     let finite = result.mapValues { value -> Any in
@@ -244,6 +267,19 @@ func lastJSON(_ output: String) throws -> [String: Any] {
     return object
 }
 
+/// One side's result of a job from its rounds: the median over the rounds of every time, peak
+/// memory and rate (keys ending in `ms`, `_mib` or `gflops`); the rest, the same in every
+/// round, from the first.
+func mergedRounds(_ rounds: [[String: Any]]) -> [String: Any] {
+    var merged = rounds[0]
+    for key in merged.keys where key.hasSuffix("ms") || key.hasSuffix("_mib") || key.hasSuffix("gflops") {
+        let values = rounds.compactMap { ($0[key] as? NSNumber)?.doubleValue }.sorted()
+        if values.count == rounds.count { merged[key] = values[values.count / 2] }
+    }
+    merged["rounds"] = rounds.count
+    return merged
+}
+
 func selectedJobs(_ only: String?) -> [(group: String, job: String)] {
     var jobs: [(String, String)] = []
     for c in configurations where only == nil || only == c.name { jobs.append(("configs", "config:" + c.name)) }
@@ -260,30 +296,39 @@ func parent(options: Options) throws {
     try FileManager.default.createDirectory(atPath: options.weights, withIntermediateDirectories: true)
     let script = repoRoot.appendingPathComponent("Benchmarks/ocl_step.py").path
     let me = CommandLine.arguments[0]
-    // cache[threads][job] = ["swift": result, "python": result]
+    // cache[key][job] = ["swift": result, "python": result]; key: the thread count, and the
+    // device before it when that is a GPU ("cuda:0/2").
     var cache = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.cache))))
         as? [String: [String: [String: Any]]] ?? [:]
     let threads = String(options.threads)
-    for (_, job) in selectedJobs(options.only) where options.fresh || cache[threads]?[job] == nil {
-        var common = ["--child", job, "--threads", threads]
+    let key = options.device == .cpu ? threads : "\(options.device)/\(threads)"
+    for (_, job) in selectedJobs(options.only) where options.fresh || cache[key]?[job] == nil {
+        var common = ["--child", job, "--threads", threads, "--device", options.device.description]
         if let repeats = options.repeats { common += ["--repeats", String(repeats)] }
-        let theirs = try lastJSON(capture(options.python, [script] + common + ["--export-weights", options.weights]))
-        let ours = try lastJSON(capture(me, common + ["--weights", options.weights]))
+        var theirRounds: [[String: Any]] = []
+        var ourRounds: [[String: Any]] = []
+        for _ in 0..<options.rounds {
+            theirRounds.append(
+                try lastJSON(capture(options.python, [script] + common + ["--export-weights", options.weights])))
+            ourRounds.append(try lastJSON(capture(me, common + ["--weights", options.weights])))
+        }
+        let (ours, theirs) = (mergedRounds(ourRounds), mergedRounds(theirRounds))
         print("\(job): Swift \(ours)\n\(String(repeating: " ", count: job.count))  PyTorch \(theirs)")
-        cache[threads, default: [:]][job] = ["swift": ours, "python": theirs]
+        cache[key, default: [:]][job] = ["swift": ours, "python": theirs]
         let data = try JSONSerialization.data(withJSONObject: cache, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: options.cache), options: .atomic)
     }
     var swift: [String: [[String: Any]]] = [:]
     var python: [String: [[String: Any]]] = [:]
     for (group, job) in selectedJobs(nil) {
-        guard let pair = cache[threads]?[job], let ours = pair["swift"] as? [String: Any],
+        guard let pair = cache[key]?[job], let ours = pair["swift"] as? [String: Any],
             let theirs = pair["python"] as? [String: Any]
         else { continue }
         swift[group, default: []].append(ours)
         python[group, default: []].append(theirs)
     }
-    let text = BenchmarkReport(threads: options.threads, swift: swift, python: python).markdown()
+    let text = BenchmarkReport(threads: options.threads, device: options.device, swift: swift, python: python)
+        .markdown()
     print("\n" + text)
     try text.write(toFile: options.output, atomically: true, encoding: .utf8)
     print("wrote \(options.output)")

@@ -2,6 +2,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/version.h>
 
 #include <cstring>
@@ -36,6 +37,13 @@ bool ct_cuda_is_available(void) {
     } catch (...) {
         return false;
     }
+}
+
+ct_status ct_cuda_synchronize(int device_index) {
+    CT_PROTECT({
+        TORCH_CHECK(at::hasCUDA(), "CUDA is not available: this libtorch has no CUDA or sees no GPU; use the cpu device");
+        at::detail::getCUDAHooks().deviceSynchronize(device_index);
+    })
 }
 
 int ct_cuda_device_count(void) {

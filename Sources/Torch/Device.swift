@@ -24,6 +24,13 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Waits until every kernel queued on this device has finished: CUDA runs kernels
+    /// asynchronously, so a timer is read only after this. Nothing to wait for on the CPU.
+    public func synchronize() throws {
+        guard case .cuda(let index) = self else { return }
+        try check(ct_cuda_synchronize(Int32(index)))
+    }
+
     var code: (type: Int32, index: Int32) {
         switch self {
         case .cpu: return (Int32(CT_CPU), 0)

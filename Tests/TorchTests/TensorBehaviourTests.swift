@@ -238,6 +238,17 @@ final class TensorBehaviourTests: XCTestCase {
         }
     }
 
+    func testSynchronizeWaitsOnCUDAAndIsFreeOnTheCPU() throws {
+        try Device.cpu.synchronize()
+        if Device.isCUDAAvailable {
+            try Device.cuda(0).synchronize()
+        } else {
+            XCTAssertThrowsError(try Device.cuda(0).synchronize()) { error in
+                XCTAssertTrue("\(error)".contains("CUDA is not available"), "\(error)")
+            }
+        }
+    }
+
     func testNumThreadsDefaultsToActiveProcessorsAndCanBeSet() throws {
         let original = Runtime.numThreads
         defer { Runtime.numThreads = original }

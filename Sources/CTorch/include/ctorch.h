@@ -44,6 +44,8 @@ void ct_set_num_threads(int n);
 int ct_get_num_threads(void);
 bool ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
+/** Waits for every kernel queued on CUDA device `device_index` to finish. */
+ct_status ct_cuda_synchronize(int device_index);
 /** Whether autograd records operations on this thread. */
 bool ct_grad_enabled(void);
 void ct_set_grad_enabled(bool enabled);
