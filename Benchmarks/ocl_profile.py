@@ -309,6 +309,19 @@ def compare_variants(config, repeats, threads, only):
               f"{first[name]:.9g} ({first[name] - first['plain']:+.2e})")
 
 
+def interleaved_medians(bodies, repeats):
+    """Median ms of each body without gradients, timed round by round (round r runs every
+    body once), so that load on the machine hits them alike."""
+    times = collections.defaultdict(list)
+    with torch.no_grad():
+        for _ in range(repeats):
+            for name, body in bodies.items():
+                start = time.perf_counter()
+                body()
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def compare_restore(config, repeats):
     """The restoration alone, each way, and the uniform draws it needs on their own."""
     kinds = {"plain copy_(where)": OCLStep, "lerp_": LerpRestore, "where(out=p)": WhereOutRestore,
@@ -320,19 +333,15 @@ def compare_restore(config, repeats):
         step.__class__ = cls
         bodies[name] = step.restore
     bodies["draws only"] = lambda: [torch.rand(p.shape, generator=base.generator) < MASK_RATIO for p in base.params]
-    times = collections.defaultdict(list)
-    with torch.no_grad():
-        for _ in range(repeats):
-            for name, body in bodies.items():
-                start = time.perf_counter()
-                body()
-                times[name].append((time.perf_counter() - start) * 1e3)
+    medians = interleaved_medians(bodies, repeats)
     print(f"{len(base.params)} tensors, {sum(p.numel() for p in base.params)} elements")
-    for name, t in times.items():
-        print(f"{name:20} {statistics.median(t):8.2f} ms")
+    for name, ms in medians.items():
+        print(f"{name:20} {ms:8.2f} ms")
 
 
 def compare_bn_stats(config, repeats):
+    """The BN prior's statistics both ways (module docstring, `bn-stats`) on the inputs every
+    batch norm saw in one step."""
     step = fresh_step(config)
     inputs = []
     hooks = [m.register_forward_hook(lambda m, i, o: inputs.append((m, i[0].detach())))
@@ -360,16 +369,10 @@ def compare_bn_stats(config, repeats):
     bodies = {"var_mean": var_mean, "batch_norm_update_stats": update_stats}
     difference = max(((a - b).abs() / b.abs().clamp_min(1e-6)).max().item()
                      for pair in zip(var_mean(), update_stats()) for a, b in zip(*pair))
-    times = collections.defaultdict(list)
-    with torch.no_grad():
-        for _ in range(repeats):
-            for name, body in bodies.items():
-                start = time.perf_counter()
-                body()
-                times[name].append((time.perf_counter() - start) * 1e3)
+    medians = interleaved_medians(bodies, repeats)
     print(f"{len(inputs)} batch norms; largest relative difference of the statistics {difference:.1e}")
-    for name, t in times.items():
-        print(f"{name:24} {statistics.median(t):8.2f} ms")
+    for name, ms in medians.items():
+        print(f"{name:24} {ms:8.2f} ms")
 
 
 def main():
