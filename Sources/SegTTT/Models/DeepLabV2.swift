@@ -379,12 +379,55 @@ public final class DeepLabV2Classifier: Module, UnaryModule {
         register("conv2d_list", ModuleList(branchConvolutions))
     }
 
-    /// [N, inChannels, h, w] -> [N, numClasses, h, w].
+    /// [N, inChannels, h, w] -> [N, numClasses, h, w]: the sum of the used branches.
+    ///
+    /// Computed as one matrix product instead of as dilated convolutions, which libtorch runs
+    /// slowly with so few output channels. A branch with dilation d (padding d) is
+    /// y[i, j] = b + sum over a, c in {-1, 0, 1} of W[a + 1, c + 1] x[i + a d, j + c d], with x
+    /// zero outside the map. So the sum of the branches is the sum over the distinct offsets
+    /// (dy, dx) that fall inside the map of V_(dy, dx) x shifted by (dy, dx), where V sums the
+    /// branches' taps [numClasses, inChannels] at that offset (the centre taps of all
+    /// branches share one). Z = [V_1; V_2; ...] X, X = x as [inChannels, N h w], is one matrix
+    /// product; each block of Z is then added at its shift. Equal to the convolutions up to
+    /// float rounding.
     public func forward(_ x: Tensor) throws -> Tensor {
         let used = branches == .published ? Array(branchConvolutions.prefix(2)) : branchConvolutions
-        var out = try used[0](x)
-        for conv in used.dropFirst() { out = try out + conv(x) }
-        return out
+        let (n, channels, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let classes = used[0].weight.value.shape[0]
+        var offsets: [Pair] = []
+        var taps: [Tensor] = []
+        for conv in used {
+            let d = conv.dilation
+            for a in -1...1 {
+                for c in -1...1 where Swift.abs(a * d.height) < h && Swift.abs(c * d.width) < w {
+                    let offset = Pair(a * d.height, c * d.width)
+                    let tap = try conv.weight.value.narrow(dim: 2, start: a + 1, length: 1)
+                        .narrow(dim: 3, start: c + 1, length: 1).reshape([classes, channels])
+                    if let k = offsets.firstIndex(of: offset) {
+                        taps[k] = try taps[k] + tap
+                    } else {
+                        offsets.append(offset)
+                        taps.append(tap)
+                    }
+                }
+            }
+        }
+        // Classes first and the batch inside the columns: one plain product, forward and backward.
+        let z = try Tensor.cat(taps, dim: 0).matmul(x.transpose(0, 1).reshape([channels, n * h * w]))
+            .reshape([offsets.count, classes, n, h, w])
+        var bias = try Tensor.zeros([classes], device: x.device)
+        for conv in used { if let b = conv.bias { bias = try bias + b.value } }
+        let out = try Tensor.zeros([classes, n, h, w], device: x.device) + bias.reshape([classes, 1, 1, 1])
+        for (k, offset) in offsets.enumerated() {
+            // out[i, j] += Z_k[i + dy, j + dx] where both positions are inside the map.
+            let (rows, columns) = (h - Swift.abs(offset.height), w - Swift.abs(offset.width))
+            let shifted = try z.narrow(dim: 0, start: k, length: 1).reshape([classes, n, h, w])
+                .narrow(dim: 2, start: Swift.max(offset.height, 0), length: rows)
+                .narrow(dim: 3, start: Swift.max(offset.width, 0), length: columns)
+            try out.narrow(dim: 2, start: Swift.max(-offset.height, 0), length: rows)
+                .narrow(dim: 3, start: Swift.max(-offset.width, 0), length: columns).add_(shifted)
+        }
+        return try out.transpose(0, 1).contiguous()
     }
 }
 
