@@ -18,6 +18,10 @@ MODE:
   script computes them (`torch.var_mean`, then mixed with the source statistics) and as
   SegTTT does (`torch.batch_norm_update_stats` on a copy of the source statistics with
   momentum 1 - prior, which mixes them in the same pass), interleaved, summed over layers.
+- `classifier`: DeepLabV2's main head in the step (two views of layer4's features, 2048
+  channels at the configuration's stride-8 size; the published dilation-6 and -12 branches,
+  19 classes), forward and backward, as the two dilated convolutions and as SegTTT computes
+  it (one matrix product over the distinct tap offsets, then shifted additions), interleaved.
 
 Variants (each keeps the maths of ALGORITHM.md; where a variant changes the random stream
 or the rounding, its loss is still that of the first step, taken before any restoration):
@@ -375,9 +379,65 @@ def compare_bn_stats(config, repeats):
         print(f"{name:24} {ms:8.2f} ms")
 
 
+def classifier_as_product(x, convs):
+    """The sum of the dilated 3x3 convolutions `convs` (padding = dilation) on x [N, C, h, w],
+    as SegTTT's DeepLabV2Classifier computes it: Z = [V_1; V_2; ...] X with X = x as
+    [C, N h w] and V the summed taps at each distinct offset inside the map, then each block
+    of Z added at its shift."""
+    n, c, h, w = x.shape
+    classes = convs[0].out_channels
+    offsets, taps = [], []
+    for conv in convs:
+        d = conv.dilation[0]
+        for a in (-1, 0, 1):
+            for b in (-1, 0, 1):
+                offset = (a * d, b * d)
+                if abs(offset[0]) >= h or abs(offset[1]) >= w:
+                    continue
+                tap = conv.weight[:, :, a + 1, b + 1]
+                if offset in offsets:
+                    taps[offsets.index(offset)] = taps[offsets.index(offset)] + tap
+                else:
+                    offsets.append(offset)
+                    taps.append(tap)
+    z = (torch.cat(taps) @ x.transpose(0, 1).reshape(c, n * h * w)).reshape(len(offsets), classes, n, h, w)
+    out = torch.zeros(classes, n, h, w) + sum(conv.bias for conv in convs).view(classes, 1, 1, 1)
+    for k, (dy, dx) in enumerate(offsets):
+        rows, columns = h - abs(dy), w - abs(dx)
+        out[:, :, max(-dy, 0):max(-dy, 0) + rows, max(-dx, 0):max(-dx, 0) + columns] += \
+            z[k, :, :, max(dy, 0):max(dy, 0) + rows, max(dx, 0):max(dx, 0) + columns]
+    return out.transpose(0, 1).contiguous()
+
+
+def compare_classifier(config, repeats):
+    """The main head both ways (module docstring, `classifier`) with the model's weights."""
+    network, height, width, _ = CONFIGS[config]
+    assert network == "deeplab", "the classifier mode needs a deeplab configuration"
+    model, _ = build(network)
+    convs = list(model.layer6.conv2d_list[:2])
+    feature = (lambda n: ((n - 1) // 2 + 1) // 2 + 1)
+    h, w = (feature(height) - 1) // 2 + 1, (feature(width) - 1) // 2 + 1
+    x = torch.empty(2, 2048, h, w).normal_(generator=torch.Generator().manual_seed(0)).requires_grad_()
+    forms = {"convolutions": lambda: sum(conv(x) for conv in convs),
+             "matrix product": lambda: classifier_as_product(x, convs)}
+    difference = (forms["convolutions"]() - forms["matrix product"]()).abs().max().item()
+
+    def forward_backward(form):
+        def body():
+            with torch.enable_grad():
+                x.grad = None
+                form().sum().backward()
+        return body
+
+    medians = interleaved_medians({name: forward_backward(f) for name, f in forms.items()}, repeats)
+    print(f"x {list(x.shape)}; largest difference of the outputs {difference:.1e}")
+    for name, ms in medians.items():
+        print(f"{name:16} {ms:8.2f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["ops", "convs", "variants", "restore", "bn-stats"])
+    parser.add_argument("mode", choices=["ops", "convs", "variants", "restore", "bn-stats", "classifier"])
     parser.add_argument("--config", default="espnet_480x360", choices=list(CONFIGS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
@@ -394,8 +454,10 @@ def main():
         compare_variants(args.config, args.repeats, args.threads, args.only)
     elif args.mode == "restore":
         compare_restore(args.config, args.repeats)
-    else:
+    elif args.mode == "bn-stats":
         compare_bn_stats(args.config, args.repeats)
+    else:
+        compare_classifier(args.config, args.repeats)
 
 
 if __name__ == "__main__":

@@ -34,12 +34,15 @@ struct BenchmarkReport {
           puts 12 % of the samples in OpenMP's spin-waiting between parallel regions and 13 % in
           the kernel (scheduling and page faults).
 
-        DeepLabV2-ResNet-101 at 512x256, 2 threads, on 2026-11-23: oneDNN's convolutions take
-        16.9 s of the step (forward 5.4 s, input gradient 5.5 s, weight gradient 6.0 s) and its
-        reorders 1.0 s (`ONEDNN_VERBOSE=1 segttt-bench --child config:deeplab_512x256 --threads 2
-        --repeats 1`); `perf record` puts 80 % of the samples in oneDNN's generated kernels,
-        8 % in libtorch's own kernels and 4 % in the kernel. The convolutions run at 0.95 of the
-        matrix product's FLOP/s, in the same kernels as PyTorch's.
+        DeepLabV2-ResNet-101 at 512x256, 2 threads, on 2026-11-23, before the classifier change
+        below: oneDNN's convolutions take 17.0 s of the step (forward 5.4 s, input gradient
+        5.5 s, weight gradient 6.0 s) and its reorders 1.0 s (`ONEDNN_VERBOSE=1 segttt-bench
+        --child config:deeplab_512x256 --threads 2 --repeats 1 > LOG`, then `python3
+        Benchmarks/onednn_summary.py LOG`); `perf record` puts 80 % of the samples in oneDNN's
+        generated kernels, 8 % in libtorch's own kernels and 4 % in the kernel. The backbone's
+        convolutions run at about the matrix product's FLOP/s, in the same kernels as
+        PyTorch's; the main head's two dilated convolutions with 19 outputs took 1.06 s in
+        oneDNN's im2col path, 8-28 GFLOP/s.
 
         ## What made the Swift step faster
 
@@ -59,6 +62,16 @@ struct BenchmarkReport {
           head, which test-time training never reads: with the statistics change, DeepLabV2
           512x256 20.77 -> 19.24 s (2 runs each, -7.3 %) and its step's peak memory 3842-4149
           -> 3552-3635 MiB; ESPNet 1330 -> 1270 ms (3 runs each).
+        - DeepLabV2's classifier head (its dilation-6 and -12 convolutions, 2048 -> 19 channels,
+          summed) as one matrix product over the 17 distinct tap offsets inside the map, then
+          shifted additions: forward and backward of the head at the 512x256 step's shape take
+          678 ms against 1628 ms for the two convolutions, outputs equal within 2.7e-6
+          (`/usr/bin/python3 Benchmarks/ocl_profile.py classifier --config deeplab_512x256
+          --threads 2 --repeats 7`, the same computation in PyTorch, interleaved). The step
+          tables above were measured before this change: measured again at 07:41 on
+          2026-11-23, the machine ran its matrix product at 44 GFLOP/s instead of 70.5
+          (`segttt-bench --child matmul: --threads 2 --repeats 5`), and those figures were
+          set aside; the head's time above is a ratio from that slower machine.
 
         ## Tried and not kept
 

@@ -166,7 +166,9 @@ func main() throws {
         "Every column runs its method's published settings (`segttt adapt --preset published`).",
         "`segttt adapt` starts from the recommended preset, OCL with gradient clipping and the drift",
         "monitor; its figures on these streams and others are in docs/STABILITY.md.",
-        "Cells marked pending have not been run yet: the command resumes from docs/results-cache.json.", "",
+        "Cells marked pending have not been run yet: the command resumes from docs/results-cache.json.",
+        "The bn-prior and OCL cells predate later changes that move float rounding (OCL's dusk cell,",
+        "37.1 here, is 36.7 when run again on 2026-11-23); run the command on a fresh cache to renew them.", "",
     ]
     var cache = Cache()
     if let data = FileManager.default.contents(atPath: options.cache) {
