@@ -67,11 +67,12 @@ struct BenchmarkReport {
           shifted additions: forward and backward of the head at the 512x256 step's shape take
           678 ms against 1628 ms for the two convolutions, outputs equal within 2.7e-6
           (`/usr/bin/python3 Benchmarks/ocl_profile.py classifier --config deeplab_512x256
-          --threads 2 --repeats 7`, the same computation in PyTorch, interleaved). The step
-          tables above were measured before this change: measured again at 07:41 on
-          2026-11-23, the machine ran its matrix product at 44 GFLOP/s instead of 70.5
-          (`segttt-bench --child matmul: --threads 2 --repeats 5`), and those figures were
-          set aside; the head's time above is a ratio from that slower machine.
+          --threads 2 --repeats 7`, the same computation in PyTorch, interleaved, at 07:55 on
+          2026-11-23 while the machine ran its matrix product at 44 GFLOP/s instead of 70.5:
+          only the ratio counts). The deeplab_512x256 row of the step table was measured after
+          this change (08:01-08:12, 3 rounds); the machine's speed varied during that run
+          (PyTorch's median step 25.1 s against 20.9 s at 06:33), so its 0.83 is less certain
+          than the other rows, which were measured before the change (06:30-07:00).
 
         ## Tried and not kept
 
