@@ -216,11 +216,7 @@ public final class DeepLabV2: Module, SegmentationModel {
     ///   each [N, numClasses, H, W], upsampled bilinearly with align_corners = true.
     public func forward(_ input: Tensor) throws -> (main: Tensor, auxiliary: Tensor) {
         let (main, auxiliary) = try lowResolutionLogits(input)
-        let size = Pair(input.shape[2], input.shape[3])
-        return (
-            try interpolate(main, size: size, mode: .bilinear(alignCorners: true)),
-            try interpolate(auxiliary, size: size, mode: .bilinear(alignCorners: true))
-        )
+        return (try upsampled(main, like: input), try upsampled(auxiliary, like: input))
     }
 
     public func callAsFunction(_ input: Tensor) throws -> (main: Tensor, auxiliary: Tensor) {
@@ -230,9 +226,12 @@ public final class DeepLabV2: Module, SegmentationModel {
     /// The main head's logits [N, numClasses, H, W] at the input's resolution: `forward`'s
     /// `main` without computing the auxiliary head, which test-time training does not use.
     public func logits(_ input: Tensor) throws -> Tensor {
-        let main = try layer6(features(input).layer4)
-        return try interpolate(
-            main, size: Pair(input.shape[2], input.shape[3]), mode: .bilinear(alignCorners: true))
+        try upsampled(layer6(features(input).layer4), like: input)
+    }
+
+    /// Stride-8 logits upsampled bilinearly (align_corners = true) to the input's size.
+    private func upsampled(_ logits: Tensor, like input: Tensor) throws -> Tensor {
+        try interpolate(logits, size: Pair(input.shape[2], input.shape[3]), mode: .bilinear(alignCorners: true))
     }
 
     public var headModuleNames: [String] { ["layer5", "layer6"] }
@@ -392,6 +391,10 @@ public final class DeepLabV2Classifier: Module, UnaryModule {
     /// float rounding.
     public func forward(_ x: Tensor) throws -> Tensor {
         let used = branches == .published ? Array(branchConvolutions.prefix(2)) : branchConvolutions
+        guard x.rank == 4, x.shape[1] == used[0].weight.value.shape[1] else {
+            throw TorchError(
+                "DeepLabV2Classifier expects features [N, \(used[0].weight.value.shape[1]), h, w], got \(x.shape)")
+        }
         let (n, channels, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let classes = used[0].weight.value.shape[0]
         var offsets: [Pair] = []
