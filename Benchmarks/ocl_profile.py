@@ -32,6 +32,14 @@ or the rounding, its loss is still that of the first step, taken before any rest
   v d + s] stacked along the batch: y[u d + r, v d + s] = sum_ab w_ab x_rs[u + a - 1,
   v + b - 1] exactly. H and W are zero-padded at the end to multiples of d, which only
   extends the zero padding the dilated convolution sees anyway.
+- conv1x1_matmul: every 1x1 stride-1 convolution as a batched matrix product,
+  y[n] = W x[n] (+ b), with x[n] as [Cin, H W].
+- transposed_matmul: every 2x2 stride-2 transposed convolution as one matrix product and a
+  pixel shuffle, as SegTTT computes it.
+- padded_channels: every 3x3 convolution whose input or output channel count is not a
+  multiple of 8 run with both padded by zero channels to the next multiple of 8, and its
+  output cut back (the extra weights are zero and their gradient is dropped, so the step
+  is unchanged).
 - foreach: SGD with torch._foreach ops (foreach=True) instead of the per-tensor loop.
 - zero_grad_zeros: gradients zeroed in place instead of set to None.
 - restore_lerp / restore_where_out / restore_index: the restoration as p.lerp_(s, m)
@@ -201,6 +209,26 @@ class MatmulTransposed2x2(nn.Module):
         return y.permute(0, 1, 4, 2, 5, 3).reshape(n, k, 2 * h, 2 * w)
 
 
+class PaddedChannelsConv(nn.Module):
+    """A convolution whose input and output channel counts are padded with zeros up to
+    multiples of 8, the block size of oneDNN's direct kernels (counts that are not fall to
+    its im2col path): y = conv(pad(x), pad(W))[:, :Cout]; holds the original conv, so its
+    parameter is shared and its gradient is the padded one's restricted to it."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+        self.extra_in = -conv.in_channels % 8
+        self.extra_out = -conv.out_channels % 8
+
+    def forward(self, x):
+        c = self.conv
+        weight = F.pad(c.weight, (0, 0, 0, 0, 0, self.extra_in, 0, self.extra_out))
+        y = F.conv2d(F.pad(x, (0, 0, 0, 0, 0, self.extra_in)), weight, None, c.stride, c.padding, c.dilation)
+        y = y[:, :c.out_channels]
+        return y if c.bias is None else y + c.bias.view(1, -1, 1, 1)
+
+
 def replace_convs(model, wrapper, fits):
     """Wraps every convolution child for which fits(conv) holds."""
     for parent in list(model.modules()):
@@ -275,6 +303,10 @@ def variant_steps(config, threads):
     replace_convs(tr.model, MatmulTransposed2x2, lambda c: isinstance(c, nn.ConvTranspose2d)
                   and c.kernel_size == (2, 2) and c.stride == (2, 2) and c.padding == (0, 0) and c.groups == 1)
     steps["transposed_matmul"] = tr
+    padded = fresh_step(config)
+    replace_convs(padded.model, PaddedChannelsConv, lambda c: isinstance(c, nn.Conv2d) and c.groups == 1
+                  and c.kernel_size == (3, 3) and (c.in_channels % 8 or c.out_channels % 8))
+    steps["padded_channels"] = padded
     steps["foreach"] = fresh_step(config, foreach=True)
     steps["zero_grad_zeros"] = fresh_step(config, ZeroGradZeros)
     steps["restore_lerp"] = fresh_step(config, LerpRestore)

@@ -80,6 +80,12 @@ struct BenchmarkReport {
           2.4e-7): channels-last memory format (7-15 % slower), dilated convolutions as
           space-to-batch (2-22 % slower), oneDNN off (2.1x slower), foreach SGD and in-place
           gradient zeroing (within noise).
+        - ESPNet, the convolutions whose channel counts are not multiples of 8 padded with zero
+          channels up to them, so that oneDNN takes its direct kernels instead of im2col
+          (`ocl_profile.py variants --threads 2 --repeats 7 --only padded_channels`, 2026-11-23,
+          with another job on the machine): 26 % slower by the median, 14 % by the fastest run,
+          loss equal within 4.8e-7. At these sizes the direct kernels are no faster per
+          channel than the im2col path: the padded channels are pure extra work.
         - DeepLabV2 512x256 (`ocl_profile.py variants --config deeplab_512x256 --threads 2
           --repeats 3 --only NAME`): channels-last 20 % slower, 1x1 convolutions as matrix
           products 36 % slower.
@@ -99,8 +105,8 @@ struct BenchmarkReport {
         step reaches about a fifth of the machine's matrix-product FLOP/s: it is bound by
         memory traffic, per-op overhead and thread synchronisation over many small channel
         counts. Halving it needs fused kernels (the full-resolution loss, BatchNorm with its
-        statistics, the ESP sums) and convolutions for channel counts that are not multiples
-        of 8, which libtorch's CPU build does not offer.
+        statistics, the ESP sums, and convolutions fast at 4 to 28 channels), which
+        libtorch's CPU build does not offer.
         """
     let threads: Int
     let device: Device

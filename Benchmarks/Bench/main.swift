@@ -31,7 +31,24 @@ import SegTTT
 import Torch
 import TorchNN
 
+let usage = """
+    usage: segttt-bench [--threads N] [--repeats N] [--rounds N] [--only NAME] [--device cpu|cuda[:N]]
+                        [--python PATH] [--output FILE] [--cache FILE] [--fresh]
+
+    The OCL step and the source forward in Swift against PyTorch eager (Benchmarks/ocl_step.py),
+    with peak memory, the negative term's two forms and FLOP/s against a matrix product; writes
+    the table to --output (default docs/BENCHMARKS.md). Finished jobs are cached in --cache
+    (default docs/benchmarks-cache.json); --fresh measures the selected ones again.
+      --threads N   libtorch threads on both sides (default: all cores)
+      --repeats N   timed runs after the warm-up (default: per job)
+      --rounds N    run each job N times, PyTorch and Swift in turn; report medians (default 1)
+      --only NAME   espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul
+      --device D    cpu (default) or cuda[:N] (a CUDA libtorch through LIBTORCH)
+      --python P    the Python with torch that runs the PyTorch side (default /usr/bin/python3)
+    """
+
 struct Options {
+    var help = false
     var threads = ProcessInfo.processInfo.activeProcessorCount
     var repeats: Int?
     var rounds = 1
@@ -47,18 +64,26 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
-            if flag == "--fresh" {
-                fresh = true
+            if flag == "--fresh" || flag == "--help" || flag == "-h" {
+                if flag == "--fresh" { fresh = true } else { help = true }
                 continue
             }
             guard let value = rest.popFirst() else { throw TorchError("\(flag) needs a value") }
+            /// `value` as a count of 1 or more, or an error naming the flag.
+            func count() throws -> Int {
+                guard let n = Int(value), n >= 1 else { throw TorchError("\(flag) \(value): give a count of 1 or more") }
+                return n
+            }
             switch flag {
-            case "--threads": threads = Int(value) ?? threads
-            case "--repeats": repeats = Int(value)
-            case "--rounds":
-                guard let n = Int(value), n >= 1 else { throw TorchError("--rounds \(value): give a count of 1 or more") }
-                rounds = n
-            case "--only": only = value
+            case "--threads": threads = try count()
+            case "--repeats": repeats = try count()
+            case "--rounds": rounds = try count()
+            case "--only":
+                let names = configurations.map(\.name) + ["negative", "matmul"]
+                guard names.contains(value) else {
+                    throw TorchError("--only \(value): no such job; give one of \(names.joined(separator: ", "))")
+                }
+                only = value
             case "--device":
                 device = try Device(parsing: value)
                 if case .cuda = device, !Device.isCUDAAvailable {
@@ -72,7 +97,7 @@ struct Options {
             case "--weights": weights = value
             default:
                 throw TorchError(
-                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --output, --cache or --fresh")
+                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --output, --cache or --fresh (--help lists them)")
             }
         }
     }
@@ -336,6 +361,10 @@ func parent(options: Options) throws {
 
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    if options.help {
+        print(usage)
+        exit(0)
+    }
     if let job = options.child { try child(job, options: options) } else { try parent(options: options) }
 } catch {
     FileHandle.standardError.write("segttt-bench: \(error)\n".data(using: .utf8) ?? Data())

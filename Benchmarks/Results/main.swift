@@ -12,7 +12,19 @@ import Foundation
 import SegTTT
 import Torch
 
+let usage = """
+    usage: segttt-results [--data DIR] [--limit N] [--output FILE] [--cache FILE] [--render-only]
+
+    OCL and its baselines on the real streams of DIR (default ../shared/data: ESPNet
+    checkpoints, the CamVid test split): mean IoU per stream and method, written to --output
+    (default docs/RESULTS.md). Finished cells are kept in --cache (default
+    docs/results-cache.json), so an interrupted run resumes where it stopped.
+      --limit N       only the first N frames of every stream (a quick look)
+      --render-only   write the table from the cache alone; cells not run yet read "pending"
+    """
+
 struct Options {
+    var help = false
     var data = "../shared/data"
     var limit: Int?
     var output = "docs/RESULTS.md"
@@ -23,17 +35,20 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
-            if flag == "--render-only" {
-                renderOnly = true
+            if flag == "--render-only" || flag == "--help" || flag == "-h" {
+                if flag == "--render-only" { renderOnly = true } else { help = true }
                 continue
             }
             guard let value = rest.popFirst() else { throw TorchError("\(flag) needs a value") }
             switch flag {
             case "--data": data = value
-            case "--limit": limit = Int(value)
+            case "--limit":
+                guard let n = Int(value), n >= 1 else { throw TorchError("--limit \(value): give a frame count of 1 or more") }
+                limit = n
             case "--output": output = value
             case "--cache": cache = value
-            default: throw TorchError("unknown option \(flag); use --data, --limit, --output or --cache")
+            default:
+                throw TorchError("unknown option \(flag); use --data, --limit, --output, --cache or --render-only (--help lists them)")
             }
         }
     }
@@ -113,6 +128,10 @@ func table(
 
 func main() throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    if options.help {
+        print(usage)
+        return
+    }
     let data = URL(fileURLWithPath: options.data)
     let weights = data.appendingPathComponent("weights/espnet")
     let camVid = try CamVid(root: data.appendingPathComponent("camvid"))
