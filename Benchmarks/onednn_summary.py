@@ -8,8 +8,9 @@ the number of steps in the log. For docs/BENCHMARKS.md:
 
 `config:NAME` with `--repeats 1` runs the source forward twice on one view (minibatch 1) and
 the OCL step twice on two views (minibatch 2): convolutions are told apart by their
-minibatch, and a reorder is counted with the convolution that follows or precedes it most
-closely in the log (the last minibatch seen).
+minibatch, and a reorder is counted with the convolution before it in the log (the last
+minibatch seen). So the reorders ahead of a step's first convolution count with the
+forward passes before it, and are left out of the step's sum.
 """
 import argparse
 import collections

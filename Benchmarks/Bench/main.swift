@@ -71,7 +71,9 @@ struct Options {
             guard let value = rest.popFirst() else { throw TorchError("\(flag) needs a value") }
             /// `value` as a count of 1 or more, or an error naming the flag.
             func count() throws -> Int {
-                guard let n = Int(value), n >= 1 else { throw TorchError("\(flag) \(value): give a count of 1 or more") }
+                guard let n = Int(value), n >= 1 else {
+                    throw TorchError("\(flag) \(value): give a count of 1 or more")
+                }
                 return n
             }
             switch flag {
@@ -86,9 +88,8 @@ struct Options {
                 only = value
             case "--device":
                 device = try Device(parsing: value)
-                if case .cuda = device, !Device.isCUDAAvailable {
-                    throw TorchError(
-                        "--device \(device): this build's libtorch has no CUDA; rebuild with LIBTORCH=<a CUDA libtorch>")
+                do { try device.checkAvailable() } catch let error as TorchError {
+                    throw TorchError("--device \(error.message)")
                 }
             case "--python": python = value
             case "--output": output = value
@@ -97,7 +98,8 @@ struct Options {
             case "--weights": weights = value
             default:
                 throw TorchError(
-                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --output, --cache or --fresh (--help lists them)")
+                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --output, --cache or --fresh (--help lists them)"
+                )
             }
         }
     }
@@ -165,7 +167,9 @@ func model(_ network: String, weights: String) throws -> any SegmentationModel {
 /// generator seeded 0, normalised by the model card), both on the device, and its number of
 /// timed runs.
 func setUp(_ name: String, options: Options) throws -> (network: any SegmentationModel, x: Tensor, repeats: Int) {
-    guard let c = configurations.first(where: { $0.name == name }) else { throw TorchError("unknown configuration \(name)") }
+    guard let c = configurations.first(where: { $0.name == name }) else {
+        throw TorchError("unknown configuration \(name)")
+    }
     let network = try model(c.network, weights: options.weights)
     try network.move(to: options.device)
     let image = try Tensor.uniform([1, 3, c.height, c.width], low: 0, high: 255, generator: Generator(seed: 0))
@@ -308,7 +312,9 @@ func mergedRounds(_ rounds: [[String: Any]]) -> [String: Any] {
 func selectedJobs(_ only: String?) -> [(group: String, job: String)] {
     var jobs: [(String, String)] = []
     for c in configurations where only == nil || only == c.name { jobs.append(("configs", "config:" + c.name)) }
-    if only == nil || only == gramStep.name { jobs.append(("gram-step", "gram-step:\(gramStep.name),\(gramStep.stride)")) }
+    if only == nil || only == gramStep.name {
+        jobs.append(("gram-step", "gram-step:\(gramStep.name),\(gramStep.stride)"))
+    }
     if only == nil || only == "negative" {
         jobs.append(("negative", "negative:exact,1"))
         jobs += negativeStrides.map { ("negative", "negative:gram,\($0)") }
@@ -323,7 +329,8 @@ func parent(options: Options) throws {
     let me = CommandLine.arguments[0]
     // cache[key][job] = ["swift": result, "python": result]; key: the thread count, and the
     // device before it when that is a GPU ("cuda:0/2").
-    var cache = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.cache))))
+    var cache =
+        (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.cache))))
         as? [String: [String: [String: Any]]] ?? [:]
     let threads = String(options.threads)
     let key = options.device == .cpu ? threads : "\(options.device)/\(threads)"

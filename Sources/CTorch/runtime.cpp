@@ -42,6 +42,9 @@ bool ct_cuda_is_available(void) {
 ct_status ct_cuda_synchronize(int device_index) {
     CT_PROTECT({
         TORCH_CHECK(at::hasCUDA(), "CUDA is not available: this libtorch has no CUDA or sees no GPU; use the cpu device");
+        const auto count = static_cast<int>(at::getNumGPUs());
+        TORCH_CHECK(device_index >= 0 && device_index < count, "there is no cuda:", device_index, ": this machine has ",
+                    count, " GPU(s), cuda:0 to cuda:", count - 1);
         at::detail::getCUDAHooks().deviceSynchronize(device_index);
     })
 }

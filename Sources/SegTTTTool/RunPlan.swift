@@ -60,9 +60,8 @@ struct RunPlan {
         self.preset = preset
         config = try Self.methodConfig(method, preset: preset, c)
         device = try c.device.map { try Device(parsing: $0) } ?? .cpu
-        if case .cuda = device, !Device.isCUDAAvailable {
-            throw ToolError(
-                "--device \(device): this build's libtorch has no CUDA; rebuild with LIBTORCH=<a CUDA libtorch> or use cpu")
+        do { try device.checkAvailable() } catch let error as TorchError {
+            throw ToolError("--device \(error.message)")
         }
         if let threads = c.threads, threads < 1 { throw ToolError("--threads \(threads): give at least 1") }
         threads = c.threads
@@ -77,7 +76,9 @@ struct RunPlan {
     static var presetNames: String { ConfigurationPreset.allCases.map(\.rawValue).joined(separator: " or ") }
 
     /// The method's defaults (`AdaptationConfig.defaults(for:preset:)`) with the given fields set.
-    static func methodConfig(_ method: MethodKind, preset: ConfigurationPreset, _ c: RunConfiguration) throws -> AdaptationConfig {
+    static func methodConfig(_ method: MethodKind, preset: ConfigurationPreset, _ c: RunConfiguration) throws
+        -> AdaptationConfig
+    {
         var config = AdaptationConfig.defaults(for: method, preset: preset)
         if let lr = c.lr { config.learningRate = lr }
         if let momentum = c.momentum { config.momentum = momentum }
@@ -94,7 +95,9 @@ struct RunPlan {
         }
         if let name = c.parameters {
             let roles: [String: ParameterRole] = ["all": .all, "bn-affine": .batchNormAffine, "head": .head]
-            guard let role = roles[name] else { throw ToolError("unknown --parameters '\(name)'; use all, bn-affine or head") }
+            guard let role = roles[name] else {
+                throw ToolError("unknown --parameters '\(name)'; use all, bn-affine or head")
+            }
             config.parameters = role
         }
         if let episodic = c.episodic { config.episodic = episodic }
@@ -120,15 +123,21 @@ struct RunPlan {
         }
         if let taskOnly = c.taskOutputsOnly { config.taskOutputsOnly = taskOnly }
         if let momentum = c.bnMomentum {
-            guard momentum > 0, momentum <= 1 else { throw ToolError("--bn-momentum \(momentum): give a value in (0, 1]") }
+            guard momentum > 0, momentum <= 1 else {
+                throw ToolError("--bn-momentum \(momentum): give a value in (0, 1]")
+            }
             config.bnMomentum = momentum
         }
         if let threshold = c.resetThreshold {
-            guard (0...1).contains(threshold) else { throw ToolError("--reset-threshold \(threshold): give a fraction in 0...1") }
+            guard (0...1).contains(threshold) else {
+                throw ToolError("--reset-threshold \(threshold): give a fraction in 0...1")
+            }
             config.resetThreshold = threshold
         }
         if let momentum = c.teacherMomentum {
-            guard (0...1).contains(momentum) else { throw ToolError("--teacher-momentum \(momentum): give a value in 0...1") }
+            guard (0...1).contains(momentum) else {
+                throw ToolError("--teacher-momentum \(momentum): give a value in 0...1")
+            }
             config.teacherMomentum = momentum
         }
         guard config.learningRate >= 0, config.learningRate.isFinite else {

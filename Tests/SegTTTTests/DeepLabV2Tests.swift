@@ -150,6 +150,68 @@ final class DeepLabV2Tests: XCTestCase {
         }
     }
 
+    // MARK: the classifier as one matrix product
+
+    /// The head's output and its gradients for the features, weights and biases equal those
+    /// of libtorch's dilated convolutions summed, for both branch sets, on maps where every
+    /// tap falls inside (30x27 > 24), where the dilation-12 taps fall outside in one
+    /// direction only (9x13), and where a tap lands exactly on the border (5x6: |6| = w).
+    func testClassifierMatchesTheSummedDilatedConvolutionsWithGradients() throws {
+        let generator = try Generator(seed: 7)
+        for branches in [DeepLabV2.ClassifierBranches.published, .fourBranch] {
+            let head = try DeepLabV2Classifier(inChannels: 6, numClasses: 4, branches: branches)
+            let used = branches == .published ? Array(head.branchConvolutions.prefix(2)) : head.branchConvolutions
+            for conv in head.branchConvolutions {
+                try withNoGrad {
+                    try conv.weight.value.copy_(Tensor.normal(conv.weight.value.shape, generator: generator))
+                    try conv.bias?.value.copy_(Tensor.normal([4], generator: generator))
+                }
+            }
+            for (h, w) in [(30, 27), (9, 13), (5, 6)] {
+                let label = "\(branches) on \(h)x\(w)"
+                let x = try Tensor.normal([2, 6, h, w], generator: generator).requiresGrad(true)
+                let upstream = try Tensor.normal([2, 4, h, w], generator: generator)
+                /// Output and gradients [x, each used weight, each used bias] of `forward`.
+                func outputAndGradients(_ forward: () throws -> Tensor) throws -> [Tensor] {
+                    try x.zeroGrad()
+                    for conv in head.branchConvolutions {
+                        try conv.weight.value.zeroGrad()
+                        try conv.bias?.value.zeroGrad()
+                    }
+                    let out = try forward()
+                    try out.backward(upstream)
+                    let leaves = [x] + used.map(\.weight.value) + used.compactMap(\.bias?.value)
+                    return try [out.detach()]
+                        + leaves.map { try XCTUnwrap($0.grad, "\(label): a gradient is missing") }
+                }
+                let ours = try outputAndGradients { try head(x) }
+                let reference = try outputAndGradients {
+                    var sum = try used[0](x)
+                    for conv in used.dropFirst() { sum = try sum + conv(x) }
+                    return sum
+                }
+                let names =
+                    ["output", "input gradient"] + used.indices.map { "weight \($0) gradient" }
+                    + used.indices.map { "bias \($0) gradient" }
+                XCTAssertEqual(ours.count, names.count, label)
+                for (name, (a, b)) in zip(names, zip(ours, reference)) {
+                    try assertAllClose(a, b, relative: 1e-5, "\(label): \(name)")
+                }
+            }
+        }
+    }
+
+    func testClassifierNamesFeaturesOfTheWrongShape() throws {
+        let head = try DeepLabV2Classifier(inChannels: 6, numClasses: 4)
+        for shape in [[2, 5, 9, 9], [6, 9, 9]] {
+            XCTAssertThrowsError(try head(Tensor.zeros(shape)), "\(shape)") { error in
+                XCTAssertEqual(
+                    (error as? TorchError)?.message,
+                    "DeepLabV2Classifier expects features [N, 6, h, w], got \(shape)")
+            }
+        }
+    }
+
     // MARK: model card, heads, freezing
 
     func testCardHeadsAndFrozenBatchNorm() throws {

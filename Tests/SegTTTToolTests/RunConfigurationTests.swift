@@ -1,4 +1,5 @@
 import SegTTT
+import Torch
 import XCTest
 
 @testable import SegTTTTool
@@ -98,6 +99,8 @@ final class RunConfigurationTests: XCTestCase {
             ({ c in c.frameStep = 0 }, "--frame-step"),
             ({ c in c.preset = "safe" }, "--preset 'safe'; use published or recommended"),
             ({ c in c.device = "tpu" }, "tpu"),
+            // A GPU this machine does not have (cuda:0 without CUDA).
+            ({ c in c.device = "cuda:\(Device.cudaDeviceCount)" }, "--device cuda:\(Device.cudaDeviceCount): "),
             ({ c in c.corruption = "rain:3" }, "rain"),
         ] as [((inout RunConfiguration) -> Void, String)] {
             var changed = c

@@ -149,6 +149,31 @@ final class ConvolutionParityTests: XCTestCase {
         }
     }
 
+    func testBatchNormUpdateStatisticsRejectsAnInputWithoutChannels() throws {
+        XCTAssertThrowsError(
+            try batchNormUpdateStatistics(
+                Tensor.zeros([2, 0, 3, 3]), runningMean: Tensor.zeros([0]), runningVar: Tensor.ones([0]), momentum: 1)
+        ) { error in
+            XCTAssertTrue("\(error)".contains("[N, C, ...] with C > 0, got [2, 0, 3, 3]"), "\(error)")
+        }
+    }
+
+    /// Normalising with running statistics saves them for the backward; updating them in place
+    /// afterwards must make that backward fail, as any in-place write does, not use new values.
+    func testBatchNormUpdateStatisticsInvalidatesAGraphThatSavedThem() throws {
+        let input = try Tensor.normal([2, 3, 4, 4], generator: Generator(seed: 3)).requiresGrad(true)
+        let (runningMean, runningVar) = (try Tensor.zeros([3]), try Tensor.ones([3]))
+        let weight = try Tensor.ones([3]).requiresGrad(true)
+        let out = try batchNorm(
+            input, runningMean: runningMean, runningVar: runningVar, weight: weight, training: false)
+        try withNoGrad {
+            try batchNormUpdateStatistics(input, runningMean: runningMean, runningVar: runningVar, momentum: 0.5)
+        }
+        XCTAssertThrowsError(try out.sum().backward()) { error in
+            XCTAssertTrue("\(error)".contains("modified by an inplace operation"), "\(error)")
+        }
+    }
+
     // MARK: pooling
 
     private func checkMaxPool(

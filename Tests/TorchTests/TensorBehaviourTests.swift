@@ -224,10 +224,26 @@ final class TensorBehaviourTests: XCTestCase {
         XCTAssertEqual(try Device(parsing: "cuda:3"), .cuda(3))
         XCTAssertEqual(Device.cuda(2).description, "cuda:2")
         XCTAssertEqual(try Device(parsing: Device.cpu.description), .cpu)
-        for text in ["gpu", "CPU", "cuda:", "cuda:-1", "cuda:x", "cuda1", ""] {
+        XCTAssertEqual(try Device(parsing: "cuda:127"), .cuda(127))
+        for text in ["gpu", "CPU", "cuda:", "cuda:-1", "cuda:x", "cuda1", "", "cuda:128", "cuda:99999999999999"] {
             XCTAssertThrowsError(try Device(parsing: text), text) { error in
-                XCTAssertEqual((error as? TorchError)?.message, "unknown device '\(text)': use cpu, cuda or cuda:N")
+                XCTAssertEqual(
+                    (error as? TorchError)?.message,
+                    "unknown device '\(text)': use cpu, cuda or cuda:N with N from 0 to 127")
             }
+        }
+    }
+
+    func testCheckAvailableNamesTheFixForAMissingGPU() throws {
+        try Device.cpu.checkAvailable()
+        let count = Device.cudaDeviceCount
+        XCTAssertThrowsError(try Device.cuda(count).checkAvailable()) { error in
+            let expected =
+                count == 0
+                ? "cuda:0: this build's libtorch has no CUDA or sees no GPU; rebuild with LIBTORCH=<a CUDA libtorch> "
+                    + "on a machine with a GPU, or use cpu"
+                : "cuda:\(count): this machine has \(count) GPU(s), cuda:0 to cuda:\(count - 1)"
+            XCTAssertEqual((error as? TorchError)?.message, expected)
         }
     }
 
@@ -238,7 +254,7 @@ final class TensorBehaviourTests: XCTestCase {
         }
     }
 
-    func testSynchronizeWaitsOnCUDAAndIsFreeOnTheCPU() throws {
+    func testSynchronizeIsFreeOnTheCPUAndNamesTheFixWithoutCUDA() throws {
         try Device.cpu.synchronize()
         if Device.isCUDAAvailable {
             try Device.cuda(0).synchronize()

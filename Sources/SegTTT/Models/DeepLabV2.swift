@@ -418,9 +418,11 @@ public final class DeepLabV2Classifier: Module, UnaryModule {
         // Classes first and the batch inside the columns: one plain product, forward and backward.
         let z = try Tensor.cat(taps, dim: 0).matmul(x.transpose(0, 1).reshape([channels, n * h * w]))
             .reshape([offsets.count, classes, n, h, w])
-        var bias = try Tensor.zeros([classes], device: x.device)
+        var bias = try Tensor.zeros([classes], dtype: x.dtype, device: x.device)
         for conv in used { if let b = conv.bias { bias = try bias + b.value } }
-        let out = try Tensor.zeros([classes, n, h, w], device: x.device) + bias.reshape([classes, 1, 1, 1])
+        let out =
+            try Tensor.zeros([classes, n, h, w], dtype: x.dtype, device: x.device)
+            + bias.reshape([classes, 1, 1, 1])
         for (k, offset) in offsets.enumerated() {
             // out[i, j] += Z_k[i + dy, j + dx] where both positions are inside the map.
             let (rows, columns) = (h - Swift.abs(offset.height), w - Swift.abs(offset.width))
