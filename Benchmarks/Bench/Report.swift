@@ -100,13 +100,18 @@ struct BenchmarkReport {
           the system time to 0.8 s, but the page faults only to 300 000, because oneDNN
           allocates its own scratch buffers.
 
-        What is left is oneDNN's convolutions, the same kernels on both sides: about 85 % of the
-        DeepLabV2 step, so no change outside them brings it to 0.9x of PyTorch's. ESPNet's
-        step reaches about a fifth of the machine's matrix-product FLOP/s: it is bound by
-        memory traffic, per-op overhead and thread synchronisation over many small channel
-        counts. Halving it needs fused kernels (the full-resolution loss, BatchNorm with its
-        statistics, the ESP sums, and convolutions fast at 4 to 28 channels), which
-        libtorch's CPU build does not offer.
+        What is left in the DeepLabV2 step is oneDNN's convolutions, the same kernels on both
+        sides: about 85 % of it. ESPNet's target, 0.5x of PyTorch's 1379 ms, is 690 ms. Of
+        Swift's 1250 ms, oneDNN's convolutions and reorders take 650 ms; the rest, about 600 ms,
+        is BatchNorm, PReLU, the ESP blocks' sums and concatenations, the transposed
+        convolutions, the loss at full resolution and autograd's bookkeeping. Even if every
+        convolution ran at the matrix product's 70.5 GFLOP/s (263 ms for the step's 18.55
+        GFLOP, against the 0.78 of it that DeepLabV2's large convolutions reach), the rest
+        would still have to shrink by about 30 %, to 427 ms. It is one pass over memory per
+        libtorch op; shrinking it means fusing ops into kernels of our own (BatchNorm with
+        PReLU, the ESP sums, the loss), and the convolutions at 4 to 28 channels would need
+        kernels of our own too, since oneDNN's direct ones are no faster there
+        (padded_channels above). That is a code generator's work, not libtorch's eager API's.
         """
     let threads: Int
     let device: Device
