@@ -186,8 +186,9 @@ func main() throws {
         "`segttt adapt` starts from the recommended preset, OCL with gradient clipping and the drift",
         "monitor; its figures on these streams and others are in docs/STABILITY.md.",
         "Cells marked pending have not been run yet: the command resumes from docs/results-cache.json.",
-        "The bn-prior and OCL cells predate later changes that move float rounding (OCL's dusk cell,",
-        "37.1 here, is 36.7 when run again on 2026-11-23); run the command on a fresh cache to renew them.", "",
+        "A cell runs again only when the cache lacks it: delete the cache to renew every cell. The",
+        "source, source-flip and TENT cells were run on 2026-11-22 (no later change touches them),",
+        "the bn-prior, OCL and sensitivity cells on 2026-11-23.", "",
     ]
     var cache = Cache()
     if let data = FileManager.default.contents(atPath: options.cache) {
