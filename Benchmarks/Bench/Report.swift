@@ -69,10 +69,12 @@ struct BenchmarkReport {
           (`/usr/bin/python3 Benchmarks/ocl_profile.py classifier --config deeplab_512x256
           --threads 2 --repeats 7`, the same computation in PyTorch, interleaved, at 07:55 on
           2026-11-23 while the machine ran its matrix product at 44 GFLOP/s instead of 70.5:
-          only the ratio counts). The deeplab_512x256 row of the step table was measured after
-          this change (08:01-08:12, 3 rounds); the machine's speed varied during that run
-          (PyTorch's median step 25.1 s against 20.9 s at 06:33), so its 0.83 is less certain
-          than the other rows, which were measured before the change (06:30-07:00).
+          only the ratio counts). The deeplab_512x256 row of the step table was measured
+          after this change, from 09:30 on 2026-11-23, in 5 rounds, while the machine ran
+          its matrix product at 35-46 GFLOP/s instead of 70.5: Swift 20.9 s against
+          PyTorch's 22.9 s, 0.91x (an earlier 3-round run, 08:01-08:12, gave 0.83x). The
+          espnet and 1024x512 rows were measured before it (06:30-07:00); the change does not
+          touch ESPNet.
 
         ## Tried and not kept
 
