@@ -2,7 +2,8 @@ import SegTTT
 import Torch
 import XCTest
 
-/// The exact O(N * C) negative term equals the Gram-matrix definition in value and gradient.
+/// The exact O(N * C) negative term equals the Gram-matrix definition in value and gradient,
+/// and the fused kernel equals the loss composed from libtorch's ops.
 final class OutputContrastiveLossTests: XCTestCase {
     func testExactNegativeEqualsGramMatrixValueAndGradient() throws {
         for seed in UInt64(0)..<3 {
@@ -26,5 +27,55 @@ final class OutputContrastiveLossTests: XCTestCase {
         let (_, pos, neg) = try OutputContrastiveLoss()(Tensor.cat([view, view]))
         XCTAssertEqual(try pos.item(), -1, accuracy: 1e-6)
         XCTAssertGreaterThan(try neg.item(), 0)
+    }
+
+    /// Value and gradient of the fused kernel on float32 logits against the composed loss in
+    /// float64, through `loss` and through pos and neg with their own weights; the shapes
+    /// cover one partial tile, many chunks with a partial last tile, and one channel.
+    func testFusedKernelMatchesComposedLossInValueAndGradient() throws {
+        let loss = OutputContrastiveLoss(posCoeff: 3, negCoeff: 1)
+        for (seed, shape) in [[2, 5, 7, 9], [2, 19, 33, 70], [2, 1, 3, 4]].enumerated() {
+            let logits = try Tensor.normal(shape, generator: Generator(seed: UInt64(seed))) * 3.0
+            typealias Terms = (loss: Tensor, pos: Tensor, neg: Tensor)
+            for objective in [{ (t: Terms) in t.loss }, { (t: Terms) in try 0.7 * t.pos + 1.3 * t.neg }] {
+                let fusedInput = try logits.clone().requiresGrad(true)
+                let fused = try fusedOutputContrastiveLoss(fusedInput, posCoeff: 3, negCoeff: 1)
+                let referenceInput = try logits.to(.float64).requiresGrad(true)
+                let reference = try loss.composed(referenceInput)
+                for (a, b) in [(fused.loss, reference.loss), (fused.pos, reference.pos), (fused.neg, reference.neg)] {
+                    XCTAssertEqual(try a.item(), try b.item(), accuracy: 1e-6 * Swift.max(1, Swift.abs(try b.item())))
+                }
+                try objective(fused).backward()
+                try objective(reference).backward()
+                let expected = try XCTUnwrap(referenceInput.grad)
+                let scale = try expected.abs().amax().item()
+                try assertTensorsClose(
+                    fusedInput.grad, expected, rtol: 1e-4, atol: 1e-5 * scale, "gradient, shape \(shape)")
+            }
+        }
+    }
+
+    /// Logits that are a view (the task outputs narrowed out of more channels) get their
+    /// gradient through the view; float32 CPU logits take the fused kernel.
+    func testLossOfNarrowedLogitsTakesTheFusedKernel() throws {
+        let logits = try Tensor.normal([2, 6, 10, 12], generator: Generator(seed: 7)).requiresGrad(true)
+        let (total, _, _) = try OutputContrastiveLoss()(logits.narrow(dim: 1, start: 0, length: 5))
+        try total.backward()
+        let grad = try XCTUnwrap(logits.grad)
+        XCTAssertEqual(try grad.narrow(dim: 1, start: 5, length: 1).abs().amax().item(), 0)
+        let reference = try logits.detach().requiresGrad(true)
+        try OutputContrastiveLoss().composed(reference.narrow(dim: 1, start: 0, length: 5)).loss.backward()
+        try assertTensorsClose(grad, reference.grad, rtol: 1e-4, atol: 1e-9, "gradient through narrow")
+    }
+
+    func testFusedKernelNamesTheShapeItNeeds() throws {
+        let three = try Tensor.normal([3, 4, 5, 6], generator: Generator(seed: 2))
+        XCTAssertThrowsError(try fusedOutputContrastiveLoss(three, posCoeff: 3, negCoeff: 1)) { error in
+            XCTAssertTrue("\(error)".contains("logits [2, C, H, W] of two views, got [3, 4, 5, 6]"), "\(error)")
+        }
+        let double = try Tensor.normal([2, 4, 5, 6], dtype: .float64, generator: Generator(seed: 2))
+        XCTAssertThrowsError(try fusedOutputContrastiveLoss(double, posCoeff: 3, negCoeff: 1)) { error in
+            XCTAssertTrue("\(error)".contains("runs on float32 CPU logits, got Double"), "\(error)")
+        }
     }
 }

@@ -149,6 +149,11 @@ ct_status ct_batch_norm(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_te
 ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
                                      double momentum);
 ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out);
+/** Output Contrastive Loss of logits [2, C, H, W] (float32, CPU) in one fused kernel with its
+ *  own backward pass: loss = pos_coeff * pos + neg_coeff * neg, pos and neg as
+ *  OutputContrastiveLoss defines them; all three are scalars that carry gradients to logits. */
+ct_status ct_output_contrastive_loss(ct_tensor logits, double pos_coeff, double neg_coeff, ct_tensor *loss,
+                                     ct_tensor *pos, ct_tensor *neg);
 ct_status ct_max_pool2d(ct_tensor input, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],
                         const int64_t dilation[2], bool ceil_mode, ct_tensor *out);
 ct_status ct_avg_pool2d(ct_tensor input, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],

@@ -27,8 +27,18 @@ public struct OutputContrastiveLoss {
     }
 
     /// The loss and its two terms for logits [2, C, H, W] of view 0 and of view 1 already
-    /// flipped back into view 0's frame.
+    /// flipped back into view 0's frame: by the fused kernel for float32 CPU logits with the
+    /// exact negative term, otherwise by `composed`.
     public func callAsFunction(_ logits: Tensor) throws -> (loss: Tensor, pos: Tensor, neg: Tensor) {
+        guard negativeStride == nil, logits.device == .cpu, logits.dtype == .float32, logits.rank == 4,
+            logits.shape[0] == 2
+        else { return try composed(logits) }
+        return try fusedOutputContrastiveLoss(logits, posCoeff: posCoeff, negCoeff: negCoeff)
+    }
+
+    /// The same loss composed from libtorch's ops, on any device and dtype, with the Gram-form
+    /// negative term when `negativeStride` is set.
+    public func composed(_ logits: Tensor) throws -> (loss: Tensor, pos: Tensor, neg: Tensor) {
         let q = try logits.softmax(dim: 1).normalize(dim: 1)
         let v0 = try q.narrow(dim: 0, start: 0, length: 1)
         let v1 = try q.narrow(dim: 0, start: 1, length: 1)
