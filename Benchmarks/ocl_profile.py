@@ -22,6 +22,9 @@ MODE:
   channels at the configuration's stride-8 size; the published dilation-6 and -12 branches,
   19 classes), forward and backward, as the two dilated convolutions and as SegTTT computes
   it (one matrix product over the distinct tap offsets, then shifted additions), interleaved.
+- `prediction`: the frame's prediction from the step's logits (the argmax over classes of
+  the mean of the two views' logits) by `argmax(dim=1)` and by `max(dim=1).indices`, which
+  SegTTT's argmax uses on CPU, interleaved, with a check that the indices agree.
 
 Variants (each keeps the maths of ALGORITHM.md; where a variant changes the random stream
 or the rounding, its loss is still that of the first step, taken before any restoration):
@@ -61,7 +64,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ocl_step import BN_PRIOR, CONFIGS, MASK_RATIO, OCLStep, build, fixed_input, median_ms  # noqa: E402
+from ocl_step import (BN_PRIOR, CONFIGS, MASK_RATIO, OCLStep, build, fixed_input, main_logits,  # noqa: E402
+                      median_ms)
 
 # Self-time categories of profiler op names, first match wins (checked in this order).
 CATEGORIES = [
@@ -467,9 +471,25 @@ def compare_classifier(config, repeats):
         print(f"{name:16} {ms:8.2f} ms")
 
 
+def compare_prediction(config, repeats):
+    """The prediction's argmax both ways (module docstring, `prediction`) on the step's logits."""
+    step = fresh_step(config)
+    views = torch.cat([step.x, step.x.flip(3)])
+    with torch.no_grad():
+        logits = main_logits(step.model, views)
+    scores = torch.stack([logits[0], logits[1].flip(2)]).mean(0, keepdim=True)
+    same = torch.equal(scores.argmax(1), scores.max(1).indices)
+    medians = interleaved_medians({"argmax(dim=1)": lambda: scores.argmax(1),
+                                   "max(dim=1).indices": lambda: scores.max(1).indices}, repeats)
+    print(f"scores {list(scores.shape)}; the same indices: {same}")
+    for name, ms in medians.items():
+        print(f"{name:20} {ms:8.2f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["ops", "convs", "variants", "restore", "bn-stats", "classifier"])
+    parser.add_argument("mode", choices=["ops", "convs", "variants", "restore", "bn-stats", "classifier",
+                                             "prediction"])
     parser.add_argument("--config", default="espnet_480x360", choices=list(CONFIGS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
@@ -488,8 +508,10 @@ def main():
         compare_restore(args.config, args.repeats)
     elif args.mode == "bn-stats":
         compare_bn_stats(args.config, args.repeats)
-    else:
+    elif args.mode == "classifier":
         compare_classifier(args.config, args.repeats)
+    else:
+        compare_prediction(args.config, args.repeats)
 
 
 if __name__ == "__main__":

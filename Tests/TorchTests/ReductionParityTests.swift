@@ -57,6 +57,27 @@ final class ReductionParityTests: XCTestCase {
         try check("argmax.dim2_keep", gradient: false) { try $0.argmax(dim: 2, keepDim: true) }
     }
 
+    /// Over the classes of [1, C, H, W] scores, as PyTorch: the first of tied maxima, the
+    /// first NaN before any number, -inf everywhere gives 0; float64 and int64 too.
+    func testArgmaxTiesAndNaNOverClasses() throws {
+        let nan = Float.nan
+        // Four pixels, five classes, stored class by class.
+        let scores: [Float] = [
+            1, 0, nan, -.infinity,
+            2, 3, 1, -.infinity,
+            2, 3, nan, -.infinity,
+            0, 3, 5, -.infinity,
+            -1, 1, 5, -.infinity,
+        ]
+        let expected: [Int64] = [1, 1, 0, 0]
+        let floats = try Tensor(scores, shape: [1, 5, 2, 2])
+        XCTAssertEqual(try floats.argmax(dim: 1).toArray(Int64.self), expected)
+        XCTAssertEqual(try floats.to(.float64).argmax(dim: 1, keepDim: true).shape, [1, 1, 2, 2])
+        XCTAssertEqual(try floats.to(.float64).argmax(dim: 1).toArray(Int64.self), expected)
+        let integers = try Tensor([Int64](arrayLiteral: 0, 4, 4, 2, 1, 4, 0, 3), shape: [1, 4, 2])
+        XCTAssertEqual(try integers.argmax(dim: 1).toArray(Int64.self), [1, 0])
+    }
+
     func testMaxAlongDimension() throws {
         let input = try Fixtures.tensor("max_dim.dim2.input")
         let (values, indices) = try input.max(dim: 2)
