@@ -122,6 +122,23 @@ public func prelu(_ input: Tensor, weight: Tensor) throws -> Tensor {
     try makeTensor { ct_prelu(input.handle, weight.handle, $0) }
 }
 
+/// prelu(batchNorm(input)) with statistics that carry no gradient, for float32 CPU input, as
+/// one fused kernel with its own backward pass (one pass over the input forward, one
+/// backward, against two and four or more for the pair of libtorch ops):
+///
+///     y = (x - mean) / sqrt(variance + eps) * weight + bias,   out = max(0, y) + slope * min(0, y)
+///
+/// per channel; gradients reach `input`, `weight`, `bias` and `slope` (one slope, or one per
+/// channel), not the statistics.
+public func batchNormPReLU(
+    _ input: Tensor, mean: Tensor, variance: Tensor, weight: Tensor, bias: Tensor, slope: Tensor, eps: Double
+) throws -> Tensor {
+    try makeTensor {
+        ct_batch_norm_prelu(
+            input.handle, mean.handle, variance.handle, weight.handle, bias.handle, slope.handle, eps, $0)
+    }
+}
+
 /// Max pooling over [N, C, H, W]; `stride` defaults to the kernel size.
 public func maxPool2d(
     _ input: Tensor, kernelSize: Pair, stride: Pair? = nil, padding: Pair = 0, dilation: Pair = 1,

@@ -149,6 +149,11 @@ ct_status ct_batch_norm(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_te
 ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
                                      double momentum);
 ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out);
+/** prelu(batch_norm(input)) with statistics that carry no gradient (mean, var per channel),
+ *  for float32 CPU input, as one fused kernel with its own backward pass; gradients reach
+ *  input, weight, bias and slope (one slope, or one per channel). */
+ct_status ct_batch_norm_prelu(ct_tensor input, ct_tensor mean, ct_tensor var, ct_tensor weight, ct_tensor bias,
+                              ct_tensor slope, double eps, ct_tensor *out);
 /** Output Contrastive Loss of logits [2, C, H, W] (float32, CPU) in one fused kernel with its
  *  own backward pass: loss = pos_coeff * pos + neg_coeff * neg, pos and neg as
  *  OutputContrastiveLoss defines them; all three are scalars that carry gradients to logits. */

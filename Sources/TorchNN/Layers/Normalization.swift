@@ -50,27 +50,38 @@ public final class BatchNorm2d: Module, UnaryModule {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        switch statistics {
-        case .followMode where isTraining:
+        if let (mean, variance) = try fixedStatistics(for: input) {
+            return try normalize(input, mean: mean, variance: variance, training: false)
+        }
+        if isTraining, statistics == .followMode {
             try withNoGrad { try numBatchesTracked.value.add_(Tensor.ones([], dtype: .int64)) }
             return try normalize(input, mean: runningMean.value, variance: runningVar.value, training: true)
+        }
+        return try normalize(input, mean: nil, variance: nil, training: true)
+    }
+
+    /// The mean and variance this layer normalises `input` with when they carry no gradient
+    /// (running, BN-prior or moving-average statistics; the moving average is updated here,
+    /// as by `forward`), or nil, with nothing changed, when it normalises with the batch's
+    /// own statistics and their gradient (`.batch`, `.followMode` in training).
+    public func fixedStatistics(for input: Tensor) throws -> (mean: Tensor, variance: Tensor)? {
+        switch statistics {
+        case .followMode where isTraining, .batch:
+            return nil
         case .followMode, .running:
-            return try normalize(input, mean: runningMean.value, variance: runningVar.value, training: false)
-        case .batch:
-            return try normalize(input, mean: nil, variance: nil, training: true)
+            return (runningMean.value, runningVar.value)
         case .prior(let prior):
-            let (mean, variance) = try withNoGrad {
+            return try withNoGrad {
                 let (mean, variance) = (try runningMean.value.clone(), try runningVar.value.clone())
                 try batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1 - prior)
                 return (mean, variance)
             }
-            return try normalize(input, mean: mean, variance: variance, training: false)
         case .movingAverage(let momentum):
             try withNoGrad {
                 try batchNormUpdateStatistics(
                     input, runningMean: runningMean.value, runningVar: runningVar.value, momentum: momentum)
             }
-            return try normalize(input, mean: runningMean.value, variance: runningVar.value, training: false)
+            return (runningMean.value, runningVar.value)
         }
     }
 

@@ -1,0 +1,94 @@
+import Torch
+import TorchNN
+import XCTest
+
+/// The fused batch norm + PReLU kernel against libtorch's batch_norm and prelu (in float64),
+/// and the statistics a BatchNorm layer hands to it.
+final class BatchNormPReLUTests: XCTestCase {
+    /// Output and the gradients of input, weight, bias and slope, for one slope per channel and
+    /// one shared slope, on planes shorter and longer than a vector, and on a non-contiguous
+    /// input (a channels-last copy).
+    func testFusedKernelMatchesBatchNormThenPReLU() throws {
+        for (seed, (shape, slopes)) in [([2, 5, 3, 7], 5), ([2, 19, 33, 40], 19), ([3, 4, 9, 9], 1)].enumerated() {
+            let generator = try Generator(seed: UInt64(seed))
+            let channels = shape[1]
+            let x = try Tensor.normal(shape, generator: generator) * 2.0
+            let mean = try Tensor.normal([channels], generator: generator) * 0.5
+            let variance = try Tensor.uniform([channels], low: 0.5, high: 1.5, generator: generator)
+            let weight = try Tensor.normal([channels], generator: generator)
+            let bias = try Tensor.normal([channels], generator: generator) * 0.1
+            let slope = try Tensor.uniform([slopes], low: 0, high: 0.5, generator: generator)
+            let upstream = try Tensor.normal(shape, generator: generator)
+            for layout in [MemoryFormat.contiguous, .channelsLast] {
+                let leaves = try [x.contiguous(layout), weight, bias, slope].map { try $0.clone().requiresGrad(true) }
+                let fused = try batchNormPReLU(
+                    leaves[0], mean: mean, variance: variance, weight: leaves[1], bias: leaves[2], slope: leaves[3],
+                    eps: 1e-3)
+                try fused.backward(upstream)
+                let reference = try [x, weight, bias, slope].map { try $0.to(.float64).requiresGrad(true) }
+                let composed = try prelu(
+                    batchNorm(
+                        reference[0], runningMean: mean.to(.float64), runningVar: variance.to(.float64),
+                        weight: reference[1], bias: reference[2], training: false, momentum: 0.1, eps: 1e-3),
+                    weight: reference[3])
+                try composed.backward(upstream.to(.float64))
+                let label = "shape \(shape), \(slopes) slope(s), \(layout)"
+                try assertClose(fused, composed, rtol: 1e-5, atol: 1e-5, "output, \(label)")
+                for (name, (leaf, expected)) in zip(["input", "weight", "bias", "slope"], zip(leaves, reference)) {
+                    try assertClose(leaf.grad, expected.grad, rtol: 1e-4, atol: 1e-4, "\(name) gradient, \(label)")
+                }
+            }
+        }
+    }
+
+    func testFusedKernelNamesWhatDoesNotFit() throws {
+        let x = try Tensor.normal([2, 4, 3, 3], generator: Generator(seed: 1))
+        let four = try Tensor.ones([4])
+        XCTAssertThrowsError(
+            try batchNormPReLU(
+                x, mean: try Tensor.zeros([3]), variance: four, weight: four, bias: four, slope: four, eps: 1e-5)
+        ) { error in
+            XCTAssertTrue(
+                "\(error)".contains("statistics, weight and bias of 4 elements on the CPU, got [3]"), "\(error)")
+        }
+        XCTAssertThrowsError(
+            try batchNormPReLU(
+                x, mean: four, variance: four, weight: four, bias: four, slope: try Tensor.ones([2]), eps: 1e-5)
+        ) { error in
+            XCTAssertTrue("\(error)".contains("one PReLU slope or 4, got [2]"), "\(error)")
+        }
+        XCTAssertThrowsError(
+            try batchNormPReLU(
+                x.to(.float64), mean: four, variance: four, weight: four, bias: four, slope: four, eps: 1e-5)
+        ) { error in
+            XCTAssertTrue("\(error)".contains("runs on float32 CPU input"), "\(error)")
+        }
+    }
+
+    /// `fixedStatistics` gives what `forward` normalises with, and nil (changing nothing)
+    /// where the statistics carry a gradient.
+    func testFixedStatisticsFollowTheMode() throws {
+        let bn = try BatchNorm2d(3)
+        let x = try Tensor.normal([2, 3, 4, 5], generator: Generator(seed: 4)) * 3.0 + 1.0
+        let (variance, mean) = try x.varMean(dims: [0, 2, 3])
+        bn.statistics = .prior(0.75)
+        let prior = try XCTUnwrap(bn.fixedStatistics(for: x))
+        try assertClose(prior.mean, 0.25 * mean, rtol: 1e-5, atol: 1e-6, "prior mean")
+        try assertClose(prior.variance, 0.75 + 0.25 * variance, rtol: 1e-5, atol: 1e-6, "prior variance")
+        bn.statistics = .movingAverage(0.5)
+        _ = try XCTUnwrap(bn.fixedStatistics(for: x))
+        try assertClose(bn.runningMean.value, 0.5 * mean, rtol: 1e-5, atol: 1e-6, "moving average mean")
+        for mode in [BatchNormStatistics.batch, .followMode] {
+            bn.statistics = mode
+            bn.train()
+            let before = try bn.runningMean.value.clone()
+            XCTAssertNil(try bn.fixedStatistics(for: x), "\(mode)")
+            try assertClose(bn.runningMean.value, before, rtol: 0, atol: 0, "\(mode) leaves the statistics")
+        }
+        bn.eval()
+        bn.statistics = .followMode
+        XCTAssertEqual(
+            try XCTUnwrap(bn.fixedStatistics(for: x)).mean.toArray(Float.self),
+            try bn.runningMean.value.toArray(Float.self))
+    }
+}
