@@ -5,11 +5,15 @@ import XCTest
 /// The fused batch norm + PReLU kernel against libtorch's batch_norm and prelu (in float64),
 /// and the statistics a BatchNorm layer hands to it.
 final class BatchNormPReLUTests: XCTestCase {
-    /// Output and the gradients of input, weight, bias and slope, for one slope per channel and
-    /// one shared slope, on planes shorter and longer than a vector, and on a non-contiguous
+    /// Output and the gradients of input, weight, bias and slope, for one slope per channel, one
+    /// shared slope and a zero one, on planes shorter and longer than a vector, and on a non-contiguous
     /// input (a channels-last copy).
     func testFusedKernelMatchesBatchNormThenPReLU() throws {
-        for (seed, (shape, slopes)) in [([2, 5, 3, 7], 5), ([2, 19, 33, 40], 19), ([3, 4, 9, 9], 1)].enumerated() {
+        // (shape, slope count, slope scale); a zero slope makes the kernel batch norm + ReLU.
+        let cases: [([Int], Int, Double)] = [
+            ([2, 5, 3, 7], 5, 0.5), ([2, 19, 33, 40], 19, 0.5), ([3, 4, 9, 9], 1, 0.5), ([2, 8, 6, 5], 1, 0),
+        ]
+        for (seed, (shape, slopes, slopeScale)) in cases.enumerated() {
             let generator = try Generator(seed: UInt64(seed))
             let channels = shape[1]
             let x = try Tensor.normal(shape, generator: generator) * 2.0
@@ -17,7 +21,7 @@ final class BatchNormPReLUTests: XCTestCase {
             let variance = try Tensor.uniform([channels], low: 0.5, high: 1.5, generator: generator)
             let weight = try Tensor.normal([channels], generator: generator)
             let bias = try Tensor.normal([channels], generator: generator) * 0.1
-            let slope = try Tensor.uniform([slopes], low: 0, high: 0.5, generator: generator)
+            let slope = try Tensor.uniform([slopes], generator: generator) * slopeScale
             let upstream = try Tensor.normal(shape, generator: generator)
             for layout in [MemoryFormat.contiguous, .channelsLast] {
                 let leaves = try [x.contiguous(layout), weight, bias, slope].map { try $0.clone().requiresGrad(true) }

@@ -37,7 +37,10 @@ final class BNPReLU: Module, UnaryModule {
         register("act", act)
     }
 
-    func forward(_ input: Tensor) throws -> Tensor { try batchNormThenPReLU(input, bn, act) }
+    /// By the fused kernel where it applies (`BatchNorm2d.fusedForward(_:thenPReLU:)`).
+    func forward(_ input: Tensor) throws -> Tensor {
+        try bn.fusedForward(input, thenPReLU: act.weight.value) ?? act(bn(input))
+    }
 }
 
 /// conv, BatchNorm (eps 1e-3), PReLU: ESPNet's `CBR`.
@@ -58,21 +61,10 @@ final class ConvBNPReLU: Module, UnaryModule {
         register("act", act)
     }
 
-    func forward(_ input: Tensor) throws -> Tensor { try batchNormThenPReLU(conv(input), bn, act) }
-}
-
-/// act(bn(input)), by the fused kernel (`batchNormPReLU`, one pass over the input forward
-/// and one backward) where it applies: float32 CPU input, an affine BatchNorm, statistics
-/// that carry no gradient. Otherwise by the two layers.
-func batchNormThenPReLU(_ input: Tensor, _ bn: BatchNorm2d, _ act: PReLU) throws -> Tensor {
-    if input.device == .cpu, input.dtype == .float32, let weight = bn.weight, let bias = bn.bias,
-        let (mean, variance) = try bn.fixedStatistics(for: input)
-    {
-        return try batchNormPReLU(
-            input, mean: mean, variance: variance, weight: weight.value, bias: bias.value, slope: act.weight.value,
-            eps: bn.eps)
+    func forward(_ input: Tensor) throws -> Tensor {
+        let x = try conv(input)
+        return try bn.fusedForward(x, thenPReLU: act.weight.value) ?? act(bn(x))
     }
-    return try act(bn(input))
 }
 
 /// The ESP block: reduce to n = Cout / 5 channels (`c1`), five parallel 3x3 convolutions

@@ -60,6 +60,18 @@ public final class BatchNorm2d: Module, UnaryModule {
         return try normalize(input, mean: nil, variance: nil, training: true)
     }
 
+    /// prelu(forward(input), slope) by the fused kernel (`batchNormPReLU`: one pass over the
+    /// input forward, one backward), or nil, with nothing changed, where that kernel does not
+    /// apply: input that is not float32 on the CPU, no affine parameters, or statistics that
+    /// carry a gradient. A zero slope makes it ReLU; `slope` gets a gradient when it requires one.
+    public func fusedForward(_ input: Tensor, thenPReLU slope: Tensor) throws -> Tensor? {
+        guard input.device == .cpu, input.dtype == .float32, let weight, let bias,
+            let (mean, variance) = try fixedStatistics(for: input)
+        else { return nil }
+        return try batchNormPReLU(
+            input, mean: mean, variance: variance, weight: weight.value, bias: bias.value, slope: slope, eps: eps)
+    }
+
     /// The mean and variance this layer normalises `input` with when they carry no gradient
     /// (running, BN-prior or moving-average statistics; the moving average is updated here,
     /// as by `forward`), or nil, with nothing changed, when it normalises with the batch's
