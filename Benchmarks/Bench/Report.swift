@@ -69,12 +69,32 @@ struct BenchmarkReport {
           (`/usr/bin/python3 Benchmarks/ocl_profile.py classifier --config deeplab_512x256
           --threads 2 --repeats 7`, the same computation in PyTorch, interleaved, at 07:55 on
           2026-11-23 while the machine ran its matrix product at 44 GFLOP/s instead of 70.5:
-          only the ratio counts). The deeplab_512x256 row of the step table was measured
-          after this change, from 09:30 on 2026-11-23, in 5 rounds, while the machine ran
-          its matrix product at 35-46 GFLOP/s instead of 70.5: Swift 20.9 s against
-          PyTorch's 22.9 s, 0.91x (an earlier 3-round run, 08:01-08:12, gave 0.83x). The
-          espnet and 1024x512 rows were measured before it (06:30-07:00); the change does not
-          touch ESPNet.
+          only the ratio counts).
+        - OCL's loss as one fused kernel with its own backward pass (`contrastive.cpp`: libtorch's
+          softmax, then one pass that reduces to pos and the view means, and one backward pass
+          that writes dL/dz, instead of about twenty passes and their autograd nodes): ESPNet
+          step 1186 -> 1030 ms by the medians of 8 runs of each build (681ed8b against 6d68210,
+          in turn), peak memory 939-1019 -> 855-886 MiB, loss equal within 3.6e-7 of
+          PyTorch's.
+        - The frame's prediction (argmax over the classes of the views' mean logits) by
+          libtorch's max over that dimension, which returns the same indices, instead of its
+          argmax, which is 4-5x slower over a dimension that is not the innermost: 42.9 -> 3.5
+          ms for ESPNet, 107 -> 11.6 ms at 1024x512 (`/usr/bin/python3 Benchmarks/ocl_profile.py
+          prediction --config NAME --threads 2 --repeats 15`).
+        - ESPNet's BatchNorm + PReLU pairs as one fused kernel with its own backward pass
+          (`batch_norm_prelu.cpp`, where the statistics carry no gradient: running or BN
+          prior): one pass over the input forward and one backward, against two and four or
+          more for the pair of libtorch ops, and one saved tensor instead of two. The three
+          changes together, 681ed8b against cdd1bf0, 4 runs each in turn: ESPNet step 1278 ->
+          1043 ms (-18 %), peak memory 939-1019 -> 752-768 MiB.
+
+        The espnet and 512x256 rows of the step table were measured after these changes on
+        2026-11-23 (13:04-13:24, the matrix product at 69-72 GFLOP/s, its usual speed), 5
+        rounds each. Two earlier 5-round runs of the 512x256 job the same day gave 0.90 (before
+        the changes) and 0.95 (after them, without per-round times): the ratio moves by a
+        few hundredths between runs, so the 0.9x target is met in this run but not with
+        margin. The 1024x512 row predates the classifier change (06:30-07:00), which makes
+        the Swift step faster; measuring it again takes 30 minutes of a steady machine.
 
         ## Tried and not kept
 
@@ -101,19 +121,31 @@ struct BenchmarkReport {
           takes 340 000 minor page faults and 1.5 s of system time out of 39 s; the cache cut
           the system time to 0.8 s, but the page faults only to 300 000, because oneDNN
           allocates its own scratch buffers.
+        - The two flip views forwarded and back-propagated side by side on two threads with one
+          intra-op thread each (OpenMP's count set per thread; the BN prior's statistics
+          exchanged between the threads at every batch norm, so both views still normalise
+          with the statistics of both; the views' gradients taken with `autograd.grad` and
+          added in view order, so the step stays deterministic). Two processes each running
+          the 1-thread step side by side had suggested up to 17 % (`segttt-bench --child
+          config:espnet_480x360 --threads 1` twice at once against one `--threads 2`), but
+          inside one process the ESPNet step gained 3 %, 996-1032 against 1031-1066 ms (3 runs
+          each, in turn, one build switched by an environment variable, 2026-11-23), with 1.5
+          s more system time per run. Not worth two threads, a barrier per batch norm and a
+          split backward; the patch was not kept.
 
         What is left in the DeepLabV2 step is oneDNN's convolutions, the same kernels on both
-        sides: about 85 % of it. ESPNet's target, 0.5x of PyTorch's 1379 ms, is 690 ms. Of
-        Swift's 1250 ms, oneDNN's convolutions and reorders take 650 ms; the rest, about 600 ms,
-        is BatchNorm, PReLU, the ESP blocks' sums and concatenations, the transposed
-        convolutions, the loss at full resolution and autograd's bookkeeping. Even if every
-        convolution ran at the matrix product's 70.5 GFLOP/s (263 ms for the step's 18.55
-        GFLOP, against the 0.78 of it that DeepLabV2's large convolutions reach), the rest
-        would still have to shrink by about 30 %, to 427 ms. It is one pass over memory per
-        libtorch op; shrinking it means fusing ops into kernels of our own (BatchNorm with
-        PReLU, the ESP sums, the loss), and the convolutions at 4 to 28 channels would need
-        kernels of our own too, since oneDNN's direct ones are no faster there
-        (padded_channels above). That is a code generator's work, not libtorch's eager API's.
+        sides: about 85 % of it. ESPNet's target, 0.5x of PyTorch's 1329 ms, is 665 ms. Of
+        Swift's 1005 ms, oneDNN's convolutions take 508 ms and its reorders 84 ms
+        (`ONEDNN_VERBOSE=1 segttt-bench --child config:espnet_480x360 --threads 2 --repeats 1`,
+        then `onednn_summary.py LOG --steps 2`, 2026-11-23, after the fused kernels above); the
+        rest, about 410 ms, is the BN prior's statistics, the ESP blocks' sums and
+        concatenations, the transposed convolutions' matrix products, the fused kernels,
+        autograd's bookkeeping, the update and the restoration. Even if every convolution ran
+        at the matrix product's 69-72 GFLOP/s with no reorder (about 265 ms for the step's
+        18.55 GFLOP, against the 0.78-0.84 of it that DeepLabV2's large convolutions reach),
+        the step would take about 675 ms. The convolutions at 4 to 28 channels would need
+        kernels of our own (oneDNN's direct ones are no faster there: padded_channels above),
+        and the rest more fusion still: beyond libtorch's eager API.
         """
     let threads: Int
     let device: Device
@@ -132,6 +164,18 @@ struct BenchmarkReport {
     private func ratio(_ a: Double?, _ b: Double?) -> String {
         guard let a, let b, b > 0 else { return "-" }
         return String(format: "%.2f", a / b)
+    }
+
+    /// The lowest and highest of the step's per-round ratios Swift / PyTorch (round r of one
+    /// side against round r of the other), "-" without per-round times.
+    private func roundRatios(_ ours: [String: Any], _ theirs: [String: Any]) -> String {
+        func times(_ result: [String: Any]) -> [Double] {
+            (result["step_ms_rounds"] as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.doubleValue }
+        }
+        let (a, b) = (times(ours), times(theirs))
+        guard a.count == b.count, !a.isEmpty else { return "-" }
+        let ratios = zip(a, b).map { $0 / $1 }
+        return String(format: "%.2f-%.2f", ratios.min() ?? 0, ratios.max() ?? 0)
     }
 
     /// The step at the published resolution with the exact negative term against the step
@@ -174,7 +218,8 @@ struct BenchmarkReport {
                 + "warm-up; each measurement in its own process; peak memory is the process's VmHWM during it"
                 + (device == .cpu ? "" : " (the host's memory, not the GPU's)") + ". "
                 + "A job measured in several rounds (`--rounds`: PyTorch and Swift in turn, so that the machine's "
-                + "drift hits both alike) gives the median over its rounds.", "",
+                + "drift hits both alike) gives the median over its rounds, and the lowest and highest "
+                + "of its per-round step ratios.", "",
         ]
         let configs = zip(swift["configs"] ?? [], python["configs"] ?? [])
         let matmul = (swift["matmul"]?.first, python["matmul"]?.first)
@@ -183,7 +228,8 @@ struct BenchmarkReport {
             let rows = configs.map { ours, theirs -> [String] in
                 let loss = number(ours, "loss")
                 let theirLoss = number(theirs, "loss")
-                let relative = (loss != nil && theirLoss != nil) ? Swift.abs(loss! - theirLoss!) / Swift.abs(theirLoss!) : nil
+                let relative =
+                    (loss != nil && theirLoss != nil) ? Swift.abs(loss! - theirLoss!) / Swift.abs(theirLoss!) : nil
                 return [
                     ours["name"] as? String ?? "?",
                     format(number(ours, "step_ms")), format(number(theirs, "step_ms")),
@@ -193,6 +239,7 @@ struct BenchmarkReport {
                     format(number(ours, "step_peak_mib"), 0) + " / " + format(number(theirs, "step_peak_mib"), 0),
                     relative.map { String(format: "%.1e", $0) } ?? "-",
                     format(number(ours, "rounds") ?? 1, 0),
+                    roundRatios(ours, theirs),
                 ]
             }
             out.append(
@@ -200,6 +247,7 @@ struct BenchmarkReport {
                     header: [
                         "configuration", "step Swift ms", "step PyTorch ms", "ratio", "forward Swift ms",
                         "forward PyTorch ms", "ratio", "step peak MiB Swift / PyTorch", "loss rel. diff", "rounds",
+                        "step ratio per round",
                     ], rows: rows
                 ).markdown())
             out += ["", "## Achieved FLOP/s of the step", ""]
@@ -233,7 +281,8 @@ struct BenchmarkReport {
         if !(swift["negative"] ?? []).isEmpty {
             out += ["", "## The negative term at the published resolution", ""]
             out.append(
-                "q = l2normalize(softmax(z)) of logits z \(negativeShape) (two views of 512x1024), forward and backward:")
+                "q = l2normalize(softmax(z)) of logits z \(negativeShape) (two views of 512x1024), forward and backward:"
+            )
             out.append("")
             let rows = negatives.map { ours, theirs -> [String] in
                 let form = ours["form"] as? String ?? "?"
@@ -249,7 +298,9 @@ struct BenchmarkReport {
             }
             out.append(
                 TextTable(
-                    header: ["form", "stride", "Swift ms", "PyTorch ms", "Swift peak MiB", "PyTorch peak MiB", "value"],
+                    header: [
+                        "form", "stride", "Swift ms", "PyTorch ms", "Swift peak MiB", "PyTorch peak MiB", "value",
+                    ],
                     rows: rows
                 ).markdown())
         }

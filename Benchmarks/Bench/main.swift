@@ -298,12 +298,14 @@ func lastJSON(_ output: String) throws -> [String: Any] {
 
 /// One side's result of a job from its rounds: the median over the rounds of every time, peak
 /// memory and rate (keys ending in `ms`, `_mib` or `gflops`); the rest, the same in every
-/// round, from the first.
+/// round, from the first. The step's time of each round is kept too (`step_ms_rounds`, in
+/// round order), so that the report can give the spread of the per-round ratios.
 func mergedRounds(_ rounds: [[String: Any]]) -> [String: Any] {
     var merged = rounds[0]
     for key in merged.keys where key.hasSuffix("ms") || key.hasSuffix("_mib") || key.hasSuffix("gflops") {
-        let values = rounds.compactMap { ($0[key] as? NSNumber)?.doubleValue }.sorted()
-        if values.count == rounds.count { merged[key] = values[values.count / 2] }
+        let values = rounds.compactMap { ($0[key] as? NSNumber)?.doubleValue }
+        if values.count == rounds.count { merged[key] = values.sorted()[values.count / 2] }
+        if key == "step_ms", values.count == rounds.count, rounds.count > 1 { merged["step_ms_rounds"] = values }
     }
     merged["rounds"] = rounds.count
     return merged
