@@ -89,12 +89,14 @@ struct BenchmarkReport {
           1043 ms (-18 %), peak memory 939-1019 -> 752-768 MiB.
 
         The espnet and 512x256 rows of the step table were measured after these changes on
-        2026-11-23 (13:04-13:24, the matrix product at 69-72 GFLOP/s, its usual speed), 5
+        2026-11-23 (13:04-13:26, the matrix product at 69-72 GFLOP/s, its usual speed), 5
         rounds each. Two earlier 5-round runs of the 512x256 job the same day gave 0.90 (before
         the changes) and 0.95 (after them, without per-round times): the ratio moves by a
         few hundredths between runs, so the 0.9x target is met in this run but not with
-        margin. The 1024x512 row predates the classifier change (06:30-07:00), which makes
-        the Swift step faster; measuring it again takes 30 minutes of a steady machine.
+        margin. The 1024x512 row and the memory table below were measured after the changes
+        too (13:32-13:48, 1 round): 0.94x. Its earlier 0.90x (06:30-07:00, before the
+        classifier change) came from a slower machine, on which PyTorch's step took 92.6 s
+        instead of 78.9 s.
 
         ## Tried and not kept
 
