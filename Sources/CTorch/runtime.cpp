@@ -5,6 +5,8 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
+
 #include <cstring>
 
 #include "internal.h"
@@ -30,6 +32,22 @@ void ct_set_num_threads(int n) {
 }
 
 int ct_get_num_threads(void) { return at::get_num_threads(); }
+
+// OpenBLAS is looked up by name rather than linked: libtorch reaches it through the generic
+// libblas.so.3, which may be another BLAS on another machine.
+bool ct_set_blas_threads(int n) {
+    using SetThreads = void (*)(int);
+    const auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (set == nullptr) return false;
+    set(n);
+    return true;
+}
+
+int ct_blas_threads(void) {
+    using GetThreads = int (*)(void);
+    const auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    return get == nullptr ? -1 : get();
+}
 
 bool ct_cuda_is_available(void) {
     try {

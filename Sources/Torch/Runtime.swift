@@ -22,6 +22,27 @@ public enum Runtime {
         }
     }
 
+    /// Number of threads of OpenBLAS, the BLAS behind libtorch's CPU matrix products on
+    /// Debian; nil where the process's BLAS is another one.
+    ///
+    /// libtorch's own kernels and oneDNN's convolutions run on OpenMP's threads, but the
+    /// pthread build of OpenBLAS keeps a pool of its own, one thread per core, whose workers
+    /// spin in `sched_yield` for a while after every product. On a step that alternates small
+    /// products with convolutions, those workers take the cores from OpenMP's. SegTTT therefore
+    /// sets OpenBLAS to one thread when the first tensor is made, unless
+    /// `OPENBLAS_NUM_THREADS` is set; assign to change it.
+    public static var blasThreads: Int? {
+        get {
+            configureOnce()
+            let threads = ct_blas_threads()
+            return threads < 0 ? nil : Int(threads)
+        }
+        set {
+            configureOnce()
+            if let newValue { _ = ct_set_blas_threads(Int32(max(1, newValue))) }
+        }
+    }
+
     /// Seeds libtorch's global generator (used when no `Generator` is given).
     public static func manualSeed(_ seed: UInt64) throws {
         try check(ct_manual_seed(seed))
@@ -34,12 +55,16 @@ public enum Runtime {
     public static var liveGeneratorCount: Int { Int(ct_live_generators()) }
 
     private static let defaultThreads: Void = {
-        if ProcessInfo.processInfo.environment["OMP_NUM_THREADS"] == nil {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["OMP_NUM_THREADS"] == nil {
             ct_set_num_threads(Int32(ProcessInfo.processInfo.activeProcessorCount))
+        }
+        if environment["OPENBLAS_NUM_THREADS"] == nil {
+            _ = ct_set_blas_threads(1)
         }
     }()
 
-    /// Applies the default thread count once per process.
+    /// Applies the default thread counts once per process.
     @inline(__always)
     static func configureOnce() {
         _ = defaultThreads

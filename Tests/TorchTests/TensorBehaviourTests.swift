@@ -288,6 +288,20 @@ final class TensorBehaviourTests: XCTestCase {
         XCTAssertEqual(Runtime.numThreads, 2)
     }
 
+    func testOpenBLASDefaultsToOneThreadAndCanBeSet() throws {
+        guard let original = Runtime.blasThreads else {
+            throw XCTSkip("this process's BLAS is not OpenBLAS (no openblas_set_num_threads)")
+        }
+        defer { Runtime.blasThreads = original }
+        if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil {
+            XCTAssertEqual(original, 1)
+        }
+        Runtime.blasThreads = 2
+        XCTAssertEqual(Runtime.blasThreads, 2)
+        Runtime.blasThreads = 0  // clamped to one thread
+        XCTAssertEqual(Runtime.blasThreads, 1)
+    }
+
     func testLibtorchVersion() {
         let version = Runtime.libtorchVersion
         XCTAssertTrue(version.hasPrefix("1.") || version.hasPrefix("2."), version)

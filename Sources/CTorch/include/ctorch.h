@@ -42,6 +42,12 @@ int64_t ct_live_tensors(void);
 int64_t ct_live_generators(void);
 void ct_set_num_threads(int n);
 int ct_get_num_threads(void);
+/** Sets the thread count of the BLAS libtorch calls for matrix products, where that BLAS is
+ *  OpenBLAS (found in the process by `openblas_set_num_threads`); returns false, doing
+ *  nothing, for any other BLAS. */
+bool ct_set_blas_threads(int n);
+/** OpenBLAS's thread count, or -1 where the process's BLAS is not OpenBLAS. */
+int ct_blas_threads(void);
 bool ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 /** Waits for every kernel queued on CUDA device `device_index` to finish. */
