@@ -72,14 +72,17 @@ public func convTranspose2d(
 ///
 ///     y[n, o, s_h i + a, s_w j + b] = sum_c x[n, c, i, j] w[c, o, a, b] + bias[o],
 ///
-/// one matrix product [O s_h s_w, C] x [C, H W] per image and a reshuffle of the blocks.
-/// libtorch's general kernel takes a slow path for this case; forward and backward together,
-/// the product took 0.47 to 0.63 of its time at ESPNet's decoder shapes (2 x 20 channels,
-/// 45x60 to 180x240, one thread; docs/BENCHMARKS.md has the whole step).
+/// which is a 1x1 convolution to the O s_h s_w channels (o, a, b), with weight w as
+/// [O s_h s_w, C, 1, 1], followed by a reshuffle of the blocks into place. libtorch's general
+/// kernel takes a slow path for this case, and a plain matrix product [O s_h s_w, C] x [C, H W]
+/// gets about 7 GFLOP/s from OpenBLAS at C = 20; oneDNN's 1x1 convolution, forward and
+/// backward together, took 0.66 and 0.80 of the product's time in two runs at ESPNet's largest
+/// decoder shape (2 x 20 channels at 180x240, two threads: `Benchmarks/conv_paths.py --threads 2`).
 func nonOverlappingConvTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
     let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     let (o, sh, sw) = (weight.shape[1], weight.shape[2], weight.shape[3])
-    let blocks = try weight.reshape([c, o * sh * sw]).transpose(0, 1).matmul(input.reshape([n, c, h * w]))
+    let pointwise = try weight.reshape([c, o * sh * sw]).transpose(0, 1).reshape([o * sh * sw, c, 1, 1])
+    let blocks = try conv2d(input, weight: pointwise)
     var y = try blocks.reshape([n, o, sh, sw, h, w]).permute([0, 1, 4, 2, 5, 3]).reshape([n, o, h * sh, w * sw])
     if let bias { y = try y + bias.reshape([1, o, 1, 1]) }
     return y
