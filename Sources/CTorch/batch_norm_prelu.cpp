@@ -14,7 +14,6 @@
 // libtorch's batch_norm and prelu take two passes forward and four or more backward; this
 // takes one forward and one backward (y is recomputed from x). Each channel is reduced
 // serially, so the sums do not depend on the thread count.
-#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
@@ -46,7 +45,7 @@ struct BatchNormPReLUFunction : public torch::autograd::Function<BatchNormPReLUF
         const float *px = x.data_ptr<float>(), *ps = scale.data_ptr<float>(), *pt = shift.data_ptr<float>(),
                     *pa = a.data_ptr<float>();
         float *po = out.data_ptr<float>();
-        at::parallel_for(0, batch * channels, 1, [&](int64_t first, int64_t last) {
+        ctorch::parallel_for(0, batch * channels, 1, [&](int64_t first, int64_t last) {
             for (int64_t k = first; k < last; ++k) {
                 const int64_t c = k % channels;
                 const float s = ps[c], t = pt[c], ac = pa[c];
@@ -79,7 +78,7 @@ struct BatchNormPReLUFunction : public torch::autograd::Function<BatchNormPReLUF
                     *pt = shift.data_ptr<float>(), *pa = a.data_ptr<float>(), *pm = mean_f.data_ptr<float>();
         float *pdx = dx.data_ptr<float>();
         double *psum = sums.data_ptr<double>();
-        at::parallel_for(0, channels, 1, [&](int64_t first, int64_t last) {
+        ctorch::parallel_for(0, channels, 1, [&](int64_t first, int64_t last) {
             for (int64_t c = first; c < last; ++c) {
                 const float s = ps[c], t = pt[c], ac = pa[c], m = pm[c];
                 double centred = 0, total = 0, negative = 0;

@@ -19,7 +19,6 @@
 // |p| >= 1 / sqrt(C) for a softmax output, so the eps clamp never acts and needs no branch
 // in the gradient. Pixels are split into a fixed number of chunks and the partial sums are
 // added in chunk order, so the value does not depend on the thread count.
-#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -87,7 +86,7 @@ struct OutputContrastiveFunction : public torch::autograd::Function<OutputContra
         const float *pp = p.data_ptr<float>();
         // Per chunk: sum_i q_0 . q_1 and sum_i q_v[c], in double.
         std::vector<double> pos_part(chunks, 0.0), mean_part(chunks * 2 * channels, 0.0);
-        at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+        ctorch::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
             TileNorms tile;
             for (int64_t k = first; k < last; ++k) {
                 const auto [begin, end] = chunk_range(k, chunks, n);
@@ -142,7 +141,7 @@ struct OutputContrastiveFunction : public torch::autograd::Function<OutputContra
         const float *pp = p.data_ptr<float>();
         float *out = dz.data_ptr<float>();
         const int64_t tiles = (n + kTile - 1) / kTile;
-        at::parallel_for(0, tiles, 16, [&](int64_t first, int64_t last) {
+        ctorch::parallel_for(0, tiles, 16, [&](int64_t first, int64_t last) {
             TileNorms tile;
             std::vector<float> dp(channels * kTile);
             float pm[kTile], qg[kTile], s[kTile];

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "ctorch.h"
@@ -27,6 +28,13 @@ inline ct_tensor wrap(at::Tensor t) {
     live_tensors.fetch_add(1, std::memory_order_relaxed);
     return new ct_tensor_s{std::move(t)};
 }
+
+/// Runs body(first, last) over [begin, end), split into one contiguous range per thread of
+/// libtorch's OpenMP pool, as `at::parallel_for` does in libtorch's own kernels (which cannot
+/// be compiled in parallel here: parallel.cpp says why). At most one range per `grain`
+/// iterations; serial on one thread, inside a parallel region, or without libgomp. The first
+/// exception thrown by a range is rethrown.
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &body);
 
 inline at::IntArrayRef dims(const int64_t *p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
 

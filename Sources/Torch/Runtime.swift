@@ -43,6 +43,14 @@ public enum Runtime {
         }
     }
 
+    /// Number of threads that SegTTT's own CPU kernels (the fused OCL loss, batch norm +
+    /// PReLU) run on: `numThreads` where libtorch runs on GCC's OpenMP runtime, whose team
+    /// they join, and 1 where it runs on another threading backend.
+    public static var fusedKernelThreads: Int {
+        configureOnce()
+        return Int(ct_parallel_loop_threads())
+    }
+
     /// Seeds libtorch's global generator (used when no `Generator` is given).
     public static func manualSeed(_ seed: UInt64) throws {
         try check(ct_manual_seed(seed))

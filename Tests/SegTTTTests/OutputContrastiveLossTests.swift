@@ -55,6 +55,25 @@ final class OutputContrastiveLossTests: XCTestCase {
         }
     }
 
+    /// The reductions use a fixed partition of the pixels, so the value and the gradient are
+    /// the same bits on one thread as on two (each thread then takes half of the chunks).
+    func testFusedKernelGivesTheSameBitsOnOneAndTwoThreads() throws {
+        let logits = try Tensor.normal([2, 19, 64, 96], generator: Generator(seed: 5)) * 3.0
+        let original = Runtime.numThreads
+        defer { Runtime.numThreads = original }
+        var results: [(value: Double, gradient: [Float])] = []
+        for threads in [1, 2] {
+            Runtime.numThreads = threads
+            let z = try logits.clone().requiresGrad(true)
+            let terms = try fusedOutputContrastiveLoss(z, posCoeff: 3, negCoeff: 1)
+            try terms.loss.backward()
+            results.append((try terms.loss.item(), try XCTUnwrap(z.grad).toArray(Float.self)))
+        }
+        XCTAssertEqual(Runtime.fusedKernelThreads, 2, "the second pass ran on two threads")
+        XCTAssertEqual(results[0].value, results[1].value)
+        XCTAssertTrue(results[0].gradient == results[1].gradient, "gradients differ between 1 and 2 threads")
+    }
+
     /// Logits that are a view (the task outputs narrowed out of more channels) get their
     /// gradient through the view; float32 CPU logits take the fused kernel.
     func testLossOfNarrowedLogitsTakesTheFusedKernel() throws {

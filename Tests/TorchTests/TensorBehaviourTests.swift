@@ -302,6 +302,15 @@ final class TensorBehaviourTests: XCTestCase {
         XCTAssertEqual(Runtime.blasThreads, 1)
     }
 
+    func testFusedKernelsRunOnLibtorchsThreads() throws {
+        let original = Runtime.numThreads
+        defer { Runtime.numThreads = original }
+        Runtime.numThreads = 2
+        XCTAssertEqual(Runtime.fusedKernelThreads, 2)
+        Runtime.numThreads = 1
+        XCTAssertEqual(Runtime.fusedKernelThreads, 1)
+    }
+
     func testLibtorchVersion() {
         let version = Runtime.libtorchVersion
         XCTAssertTrue(version.hasPrefix("1.") || version.hasPrefix("2."), version)

@@ -48,6 +48,8 @@ int ct_get_num_threads(void);
 bool ct_set_blas_threads(int n);
 /** OpenBLAS's thread count, or -1 where the process's BLAS is not OpenBLAS. */
 int ct_blas_threads(void);
+/** How many threads one of the shim's own parallel loops (fused kernels) runs on now. */
+int ct_parallel_loop_threads(void);
 bool ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 /** Waits for every kernel queued on CUDA device `device_index` to finish. */
