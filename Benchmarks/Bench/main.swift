@@ -238,7 +238,11 @@ func runNegative(form: String, stride: Int, repeats: Int, on device: Device) thr
     return result
 }
 
-func runMatmul(repeats: Int, on device: Device) throws -> [String: Any] {
+/// The machine's reference rate: a large matrix product on `threads` threads. SegTTT keeps
+/// OpenBLAS at one thread during the step (`Runtime.blasThreads`), so the product gets as many
+/// as the benchmark's other jobs, as it has in the PyTorch script.
+func runMatmul(repeats: Int, threads: Int, on device: Device) throws -> [String: Any] {
+    if Runtime.blasThreads != nil { Runtime.blasThreads = threads }
     let generator = try Generator(seed: 0)
     let a = try Tensor.normal([matmulSize, matmulSize], generator: generator).to(device: device)
     let b = try Tensor.normal([matmulSize, matmulSize], generator: generator).to(device: device)
@@ -260,7 +264,7 @@ func child(_ job: String, options: Options) throws {
         let spec = parts[1].split(separator: ",").map(String.init)
         result = try runNegative(
             form: spec[0], stride: Int(spec[1]) ?? 1, repeats: options.repeats ?? 5, on: options.device)
-    default: result = try runMatmul(repeats: options.repeats ?? 7, on: options.device)
+    default: result = try runMatmul(repeats: options.repeats ?? 7, threads: options.threads, on: options.device)
     }
     // JSON has no NaN: a figure that could not be measured is written as null.
     let finite = result.mapValues { value -> Any in

@@ -35,10 +35,19 @@ int ct_get_num_threads(void) { return at::get_num_threads(); }
 
 // OpenBLAS is looked up by name rather than linked: libtorch reaches it through the generic
 // libblas.so.3, which may be another BLAS on another machine.
+
+/// Whether the process's BLAS is OpenBLAS's pthread build: `openblas_get_parallel` is 0 for
+/// its serial build, 1 for pthreads and 2 for OpenMP.
+static bool pthread_openblas() {
+    using Query = int (*)(void);
+    const auto parallel = reinterpret_cast<Query>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+    return parallel != nullptr && parallel() == 1;
+}
+
 bool ct_set_blas_threads(int n) {
     using SetThreads = void (*)(int);
     const auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    if (set == nullptr) return false;
+    if (set == nullptr || !pthread_openblas()) return false;
     set(n);
     return true;
 }
@@ -46,7 +55,7 @@ bool ct_set_blas_threads(int n) {
 int ct_blas_threads(void) {
     using GetThreads = int (*)(void);
     const auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-    return get == nullptr ? -1 : get();
+    return get == nullptr || !pthread_openblas() ? -1 : get();
 }
 
 bool ct_cuda_is_available(void) {

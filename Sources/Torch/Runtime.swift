@@ -23,7 +23,8 @@ public enum Runtime {
     }
 
     /// Number of threads of OpenBLAS, the BLAS behind libtorch's CPU matrix products on
-    /// Debian; nil where the process's BLAS is another one.
+    /// Debian; nil where the process's BLAS is another one, or OpenBLAS built on OpenMP (whose
+    /// thread count is OpenMP's, `numThreads`) or serially.
     ///
     /// libtorch's own kernels and oneDNN's convolutions run on OpenMP's threads, but the
     /// pthread build of OpenBLAS keeps a pool of its own, one thread per core, whose workers
@@ -49,6 +50,15 @@ public enum Runtime {
     public static var fusedKernelThreads: Int {
         configureOnce()
         return Int(ct_parallel_loop_threads())
+    }
+
+    /// Runs `body` and returns the most threads that any of SegTTT's own parallel loops (the
+    /// fused kernels' passes) ran on meanwhile, in any thread of the process; 0 where none ran.
+    public static func fusedKernelThreadsUsed(by body: () throws -> Void) rethrows -> Int {
+        configureOnce()
+        ct_clear_parallel_loop_record()
+        try body()
+        return Int(ct_parallel_loop_record())
     }
 
     /// Seeds libtorch's global generator (used when no `Generator` is given).

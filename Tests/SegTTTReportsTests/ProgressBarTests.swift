@@ -64,7 +64,7 @@ final class ProgressBarTests: XCTestCase {
     func output(interactive: Bool, _ body: (ProgressBar) -> Void) throws -> String {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("progress-\(UUID().uuidString).txt")
         defer { try? FileManager.default.removeItem(at: url) }
-        FileManager.default.createFile(atPath: url.path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: nil), url.path)
         let handle = try FileHandle(forWritingTo: url)
         body(ProgressBar(total: 20, label: "run", output: handle, interactive: interactive))
         try handle.close()

@@ -69,10 +69,8 @@ final class BatchNormPReLUTests: XCTestCase {
         }
     }
 
-    /// `fixedStatistics` gives what `forward` normalises with, and nil (changing nothing)
-    /// where the statistics carry a gradient.
     /// Each channel is reduced by one thread, so output and gradients are the same bits on one
-    /// thread as on two.
+    /// thread as on two; and the kernel does run on two.
     func testFusedKernelGivesTheSameBitsOnOneAndTwoThreads() throws {
         let generator = try Generator(seed: 9)
         let x = try Tensor.normal([2, 12, 30, 40], generator: generator)
@@ -87,16 +85,23 @@ final class BatchNormPReLUTests: XCTestCase {
             let leaves = try [x, Tensor.ones([12]), Tensor.zeros([12]), Tensor.full([12], value: 0.25)].map {
                 try $0.clone().requiresGrad(true)
             }
-            let y = try batchNormPReLU(
-                leaves[0], mean: mean, variance: variance, weight: leaves[1], bias: leaves[2], slope: leaves[3],
-                eps: 1e-5)
-            try y.backward(upstream)
+            var output: Tensor?
+            let used = try Runtime.fusedKernelThreadsUsed {
+                output = try batchNormPReLU(
+                    leaves[0], mean: mean, variance: variance, weight: leaves[1], bias: leaves[2],
+                    slope: leaves[3], eps: 1e-5)
+                try output?.backward(upstream)
+            }
+            XCTAssertEqual(used, threads, "forward and backward on \(threads) thread(s)")
+            let y = try XCTUnwrap(output)
             let gradients = try leaves.map { try XCTUnwrap($0.grad) }
             results.append(try ([y] + gradients).map { try $0.toArray(Float.self) })
         }
         XCTAssertTrue(results[0] == results[1], "output or gradients differ between 1 and 2 threads")
     }
 
+    /// `fixedStatistics` gives what `forward` normalises with, and nil (changing nothing)
+    /// where the statistics carry a gradient.
     func testFixedStatisticsFollowTheMode() throws {
         let bn = try BatchNorm2d(3)
         let x = try Tensor.normal([2, 3, 4, 5], generator: Generator(seed: 4)) * 3.0 + 1.0

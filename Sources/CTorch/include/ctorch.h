@@ -43,13 +43,19 @@ int64_t ct_live_generators(void);
 void ct_set_num_threads(int n);
 int ct_get_num_threads(void);
 /** Sets the thread count of the BLAS libtorch calls for matrix products, where that BLAS is
- *  OpenBLAS (found in the process by `openblas_set_num_threads`); returns false, doing
- *  nothing, for any other BLAS. */
+ *  the pthread build of OpenBLAS (found in the process by `openblas_get_parallel`); returns
+ *  false, doing nothing, for any other BLAS, and for OpenBLAS's OpenMP build, whose setter
+ *  would set the calling thread's OpenMP team size, libtorch's own, as well. */
 bool ct_set_blas_threads(int n);
-/** OpenBLAS's thread count, or -1 where the process's BLAS is not OpenBLAS. */
+/** The pthread OpenBLAS's thread count, or -1 where the process's BLAS is another one. */
 int ct_blas_threads(void);
 /** How many threads one of the shim's own parallel loops (fused kernels) runs on now. */
 int ct_parallel_loop_threads(void);
+/** Clears the record read by `ct_parallel_loop_record`. */
+void ct_clear_parallel_loop_record(void);
+/** The most threads that any of the shim's parallel loops has run on since the record was
+ *  last cleared (0 where none ran). */
+int ct_parallel_loop_record(void);
 bool ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 /** Waits for every kernel queued on CUDA device `device_index` to finish. */
