@@ -19,8 +19,7 @@ struct BenchmarkReport {
           dilated 3x3 convolutions to oneDNN, but at one thread it sends the 1x1 convolutions to
           its slow im2col path and the transposed ones always there; their backward costs 5.9x
           and 8.6x their forward. SegTTT computes a transposed convolution whose kernel equals
-          its stride as one matrix product (forward and backward 0.47-0.63 of libtorch's time at
-          these shapes, one thread: `/usr/bin/python3 Benchmarks/conv_paths.py`).
+          its stride as a 1x1 convolution to O s s channels and a reshuffle of the blocks (below).
         - Softmax, normalisation, the loss terms and the argmax over the 20 channels at full
           resolution take 13 %; additions and multiplications (the hierarchical sums of the
           ESP blocks, residuals, gradient accumulation) 11 %; BatchNorm 7 %, of which the BN
@@ -33,6 +32,12 @@ struct BenchmarkReport {
           im2col path (`x64:gemm:jit`), which takes half of that convolution time. `perf record`
           puts 12 % of the samples in OpenMP's spin-waiting between parallel regions and 13 % in
           the kernel (scheduling and page faults).
+        - Later the same day (`perf record -F 999 segttt-bench --child config:espnet_480x360
+          --threads 2 --repeats 5`, then `perf report --sort pid,dso`): a third busy thread,
+          OpenBLAS's own worker, took 10 % of the samples, 7 % of them in the kernel's
+          `sched_yield`, while OpenMP's two threads ran the convolutions; and the shim's fused
+          kernels ran on the main thread only (their samples: 3.4 % on it, none on OpenMP's
+          worker). Both are fixed below.
 
         DeepLabV2-ResNet-101 at 512x256, 2 threads, on 2026-11-23, before the classifier change
         below: oneDNN's convolutions take 17.0 s of the step (forward 5.4 s, input gradient
@@ -87,16 +92,46 @@ struct BenchmarkReport {
           more for the pair of libtorch ops, and one saved tensor instead of two. The three
           changes together, 681ed8b against cdd1bf0, 4 runs each in turn: ESPNet step 1278 ->
           1043 ms (-18 %), peak memory 939-1019 -> 752-768 MiB.
+        - OpenBLAS at one thread (`Runtime.blasThreads`, unless OPENBLAS_NUM_THREADS is set).
+          Debian's OpenBLAS keeps a pthread pool of its own next to OpenMP's, and after every
+          matrix product its workers spin in `sched_yield` on the cores that OpenMP's threads
+          need. ESPNet step 1140 -> 1033 ms (medians of 4 runs each, in turn, one build with
+          OPENBLAS_NUM_THREADS=2 and without), the kernel's share of the samples 15 % -> 5 %,
+          loss the same bits; DeepLabV2 512x256 (`--repeats 2`, 2 runs each) 20.08 and 19.25 s
+          -> 19.47 and 19.38 s, no change. The PyTorch script gains the same way when it is
+          given OPENBLAS_NUM_THREADS=1 (ESPNet 1446-1458 -> 1225-1256 ms, `ocl_step.py --only
+          espnet_480x360 --threads 2 --repeats 5`, 2 runs each), but the published code does
+          not set it, so the step table leaves PyTorch as it starts. With both sides at one
+          OpenBLAS thread, `OPENBLAS_NUM_THREADS=1 segttt-bench --threads 2 --only espnet_480x360
+          --rounds 5 --fresh --output OTHER --cache OTHER` gave 923.7 against 1278.0 ms, 0.72
+          (per round 0.71-0.76), right after the table's run.
+        - Transposed convolutions whose kernel equals their stride (ESPNet's decoder) as
+          oneDNN's 1x1 convolution to O s s channels and a reshuffle, instead of an OpenBLAS
+          product [O s s, C] x [C, H W], which reaches about 7 GFLOP/s at C = 20: forward and
+          backward at 2 x 20 x 180 x 240, 68.5 against 103.3 ms, and 0.80 of the product's time
+          in a second run (`/usr/bin/python3 Benchmarks/conv_paths.py --threads 2`: oneDNN on two
+          threads, OpenBLAS on one, as in SegTTT's step). ESPNet step 1041 -> 979 ms (medians of 4 runs
+          each, c42c87a against 58a51bf, in turn), same loss.
+        - The shim's parallel loops on OpenMP's threads. libtorch's `at::parallel_for` is a
+          header template whose `#pragma omp parallel` is compiled into the caller, and only
+          where the caller is compiled with OpenMP; the shim is not, because the Swift
+          toolchain's clang would emit calls to LLVM's OpenMP runtime, not to the libgomp that
+          libtorch runs on. So in the shim it ran serially. The shim now calls libgomp's
+          `GOMP_parallel` itself (`parallel.cpp`). The fused kernels' samples
+          now split 1.9 % / 1.7 % between the two threads, and OpenMP's worker waits 6.2 % of
+          the samples instead of 9.5 %. No gain in the step time was measured: 58a51bf (serial
+          loops) against this change, 4 runs each in turn on the later machine below, gave
+          766-867 (median 815) against 636-833 (median 792) ms, the same loss.
 
-        The espnet and 512x256 rows of the step table were measured after these changes on
-        2026-11-23 (13:04-13:26, the matrix product at 69-72 GFLOP/s, its usual speed), 5
-        rounds each. Two earlier 5-round runs of the 512x256 job the same day gave 0.90 (before
-        the changes) and 0.95 (after them, without per-round times): the ratio moves by a
-        few hundredths between runs, so the 0.9x target is met in this run but not with
-        margin. The 1024x512 row and the memory table below were measured after the changes
-        too (13:32-13:48, 1 round): 0.94x. Its earlier 0.90x (06:30-07:00, before the
-        classifier change) came from a slower machine, on which PyTorch's step took 92.6 s
-        instead of 78.9 s.
+        Every row of the tables above was measured after these changes, on 2026-11-23 from 17:25
+        to 17:52 (the matrix product at 17:58), on another machine than the figures above: an
+        AMD EPYC with 2 cores and AVX2, on which the DeepLabV2 512x256 step takes 10.9 s
+        instead of 18.5 s and the 2048x2048 product runs at 133-140 GFLOP/s on two threads
+        instead of 70-72. The espnet and 512x256 rows are 5 rounds each, the 1024x512 row and
+        the memory tables 1 round. The earlier machine's last runs gave 0.60 for espnet (after
+        these changes, 16:35) and 0.89 and 0.94 for the two DeepLabV2 rows (13:04-13:48, before
+        the OpenBLAS pin). The matrix product runs OpenBLAS on the benchmark's thread count in
+        both processes: SegTTT's one-thread pin would otherwise halve the reference rate.
 
         ## Tried and not kept
 
@@ -136,18 +171,20 @@ struct BenchmarkReport {
           split backward; the patch was not kept.
 
         What is left in the DeepLabV2 step is oneDNN's convolutions, the same kernels on both
-        sides: about 85 % of it. ESPNet's target, 0.5x of PyTorch's 1329 ms, is 665 ms. Of
-        Swift's 1005 ms, oneDNN's convolutions take 508 ms and its reorders 84 ms
-        (`ONEDNN_VERBOSE=1 segttt-bench --child config:espnet_480x360 --threads 2 --repeats 1`,
-        then `onednn_summary.py LOG --steps 2`, 2026-11-23, after the fused kernels above); the
-        rest, about 410 ms, is the BN prior's statistics, the ESP blocks' sums and
-        concatenations, the transposed convolutions' matrix products, the fused kernels,
-        autograd's bookkeeping, the update and the restoration. Even if every convolution ran
-        at the matrix product's 69-72 GFLOP/s with no reorder (about 265 ms for the step's
-        18.55 GFLOP, against the 0.78-0.84 of it that DeepLabV2's large convolutions reach),
-        the step would take about 675 ms. The convolutions at 4 to 28 channels would need
-        kernels of our own (oneDNN's direct ones are no faster there: padded_channels above),
-        and the rest more fusion still: beyond libtorch's eager API.
+        sides. ESPNet's target, 0.5x of PyTorch's 1147 ms, is 574 ms, and Swift's step takes
+        670 ms. Of it, oneDNN's convolutions take 288 ms (64 GFLOP/s over the step's 18.55
+        GFLOP, 0.48 of the matrix product's rate) and its reorders between libtorch's NCHW
+        layout and its own blocked one 103 ms (`ONEDNN_VERBOSE=1 segttt-bench --child
+        config:espnet_480x360 --threads 2 --repeats 1 > LOG`, then `python3
+        Benchmarks/onednn_summary.py LOG --steps 2`, 2026-11-23, 17:52); the rest, about 280
+        ms, is the BN prior's statistics, the ESP blocks' sums and concatenations, the fused
+        kernels, autograd's bookkeeping, the update and the restoration. The missing 96 ms are
+        about all of the reorders, or the convolutions at 0.7 of the product's rate instead of
+        0.48. Both take what libtorch's eager API does not give: convolutions that keep
+        oneDNN's blocked layout from one layer to the next, or kernels of our own for 4 to 28
+        channels (oneDNN's direct ones are no faster there: padded_channels above). Next in
+        line within eager libtorch is fusing the ESP blocks' sums and concatenation into one
+        kernel with its own backward, as was done for BatchNorm + PReLU.
         """
     let threads: Int
     let device: Device
@@ -221,7 +258,12 @@ struct BenchmarkReport {
                 + (device == .cpu ? "" : " (the host's memory, not the GPU's)") + ". "
                 + "A job measured in several rounds (`--rounds`: PyTorch and Swift in turn, so that the machine's "
                 + "drift hits both alike) gives the median over its rounds, and the lowest and highest "
-                + "of its per-round step ratios.", "",
+                + "of its per-round step ratios."
+                + (Runtime.blasThreads.map {
+                    " SegTTT's processes run OpenBLAS at \($0) thread(s) (`Runtime.blasThreads`), the matrix product "
+                        + "at the benchmark's thread count; the PyTorch script leaves it as it starts, one thread per "
+                        + "core unless OPENBLAS_NUM_THREADS says otherwise."
+                } ?? ""), "",
         ]
         let configs = zip(swift["configs"] ?? [], python["configs"] ?? [])
         let matmul = (swift["matmul"]?.first, python["matmul"]?.first)
