@@ -104,7 +104,7 @@ struct BenchmarkReport {
           not set it, so the step table leaves PyTorch as it starts. With both sides at one
           OpenBLAS thread, `OPENBLAS_NUM_THREADS=1 segttt-bench --threads 2 --only espnet_480x360
           --rounds 5 --fresh --output OTHER --cache OTHER` gave 923.7 against 1278.0 ms, 0.72
-          (per round 0.71-0.76), right after the table's run.
+          (per round 0.71-0.76), on the earlier machine, right after its 16:35 run.
         - Transposed convolutions whose kernel equals their stride (ESPNet's decoder) as
           oneDNN's 1x1 convolution to O s s channels and a reshuffle, instead of an OpenBLAS
           product [O s s, C] x [C, H W], which reaches about 7 GFLOP/s at C = 20: forward and
@@ -128,7 +128,10 @@ struct BenchmarkReport {
         AMD EPYC with 2 cores and AVX2, on which the DeepLabV2 512x256 step takes 10.9 s
         instead of 18.5 s and the 2048x2048 product runs at 133-140 GFLOP/s on two threads
         instead of 70-72. The espnet and 512x256 rows are 5 rounds each, the 1024x512 row and
-        the memory tables 1 round. The earlier machine's last runs gave 0.60 for espnet (after
+        the memory tables 1 round. A second 5-round run of the espnet job at 18:25 gave 0.65
+        (793 against 1214 ms, per round 0.53-0.69), and two with both sides at one OpenBLAS
+        thread (`OPENBLAS_NUM_THREADS=1 segttt-bench ... --output OTHER --cache OTHER`) 0.74
+        and 0.67 (748 against 1011 ms and 729 against 1094 ms). The earlier machine's last runs gave 0.60 for espnet (after
         these changes, 16:35) and 0.89 and 0.94 for the two DeepLabV2 rows (13:04-13:48, before
         the OpenBLAS pin). The matrix product runs OpenBLAS on the benchmark's thread count in
         both processes: SegTTT's one-thread pin would otherwise halve the reference rate.
