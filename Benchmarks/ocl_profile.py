@@ -25,6 +25,10 @@ MODE:
 - `prediction`: the frame's prediction from the step's logits (the argmax over classes of
   the mean of the two views' logits) by `argmax(dim=1)` and by `max(dim=1).indices`, which
   SegTTT's argmax uses on CPU, interleaved, with a check that the indices agree.
+- `sums`: the ESP blocks' hierarchical feature fusion (a1 = d2, a_k = a_(k-1) + d_(2^(k+1)),
+  then cat[d1, a1, ..., a4]) at every block's shapes in the step, forward and backward,
+  against the concatenation of the five branch outputs alone, interleaved and summed over
+  the blocks: the most that one fused kernel for the sums could save.
 
 Variants (each keeps the maths of ALGORITHM.md; where a variant changes the random stream
 or the rounding, its loss is still that of the first step, taken before any restoration):
@@ -486,10 +490,49 @@ def compare_prediction(config, repeats):
         print(f"{name:20} {ms:8.2f} ms")
 
 
+def compare_sums(config, repeats):
+    """The ESP blocks' fusion both ways (module docstring, `sums`) at the step's shapes."""
+    step = fresh_step(config)
+    blocks = []
+    hooks = [m.register_forward_hook(lambda m, i, o: blocks.append([t.shape for t in o.split(
+        [m.d1.conv.out_channels] + [m.d2.conv.out_channels] * 4, 1)]))
+             for m in step.model.modules() if hasattr(m, "d16")]
+    step()
+    for hook in hooks:
+        hook.remove()
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for shapes in blocks:
+        branches = [torch.empty(shape).normal_(generator=generator).requires_grad_() for shape in shapes]
+        upstream = torch.cat([torch.empty(shape).normal_(generator=generator) for shape in shapes], 1)
+        cases.append((branches, upstream))
+
+    def fusion(d):
+        a = [d[1]]
+        for t in d[2:]:
+            a.append(a[-1] + t)
+        return torch.cat([d[0]] + a, 1)
+
+    def forward_backward(form):
+        def body():
+            with torch.enable_grad():
+                for branches, upstream in cases:
+                    for t in branches:
+                        t.grad = None
+                    form(branches).backward(upstream)
+        return body
+
+    forms = {"sums and cat": fusion, "cat alone": lambda d: torch.cat(d, 1)}
+    medians = interleaved_medians({name: forward_backward(f) for name, f in forms.items()}, repeats)
+    print(f"{len(cases)} ESP blocks in the step; first {[list(s) for s in blocks[0]]}")
+    for name, ms in medians.items():
+        print(f"{name:14} {ms:8.2f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["ops", "convs", "variants", "restore", "bn-stats", "classifier",
-                                             "prediction"])
+                                             "prediction", "sums"])
     parser.add_argument("--config", default="espnet_480x360", choices=list(CONFIGS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
@@ -510,8 +553,10 @@ def main():
         compare_bn_stats(args.config, args.repeats)
     elif args.mode == "classifier":
         compare_classifier(args.config, args.repeats)
-    else:
+    elif args.mode == "prediction":
         compare_prediction(args.config, args.repeats)
+    else:
+        compare_sums(args.config, args.repeats)
 
 
 if __name__ == "__main__":
