@@ -6,7 +6,9 @@
 #include <torch/version.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
+#include <climits>
 #include <cstring>
 
 #include "internal.h"
@@ -56,6 +58,26 @@ int ct_blas_threads(void) {
     using GetThreads = int (*)(void);
     const auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
     return get == nullptr || !pthread_openblas() ? -1 : get();
+}
+
+bool ct_keep_freed_memory(void) {
+#ifdef __GLIBC__
+    const int largest_mmap_threshold = 32 << 20;  // glibc's ceiling on 64-bit systems
+    return mallopt(M_MMAP_THRESHOLD, largest_mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+#else
+    return false;
+#endif
+}
+
+bool ct_allocator_bytes(int64_t *heap, int64_t *mapped) {
+#ifdef __GLIBC__
+    const struct mallinfo2 info = mallinfo2();
+    *heap = static_cast<int64_t>(info.arena);
+    *mapped = static_cast<int64_t>(info.hblkhd);
+    return true;
+#else
+    return false;
+#endif
 }
 
 bool ct_cuda_is_available(void) {

@@ -288,6 +288,27 @@ final class TensorBehaviourTests: XCTestCase {
         XCTAssertEqual(Runtime.numThreads, 2)
     }
 
+    /// Tensors of up to 32 MiB come from the heap and stay there once freed, so that the next
+    /// step's activations of the same sizes reuse that memory instead of the system mapping and
+    /// faulting in their pages again. Under glibc's defaults either they get mappings of their
+    /// own (while its dynamic threshold is below their size) or, coming from the heap, the
+    /// heap's top is trimmed when they are freed.
+    func testFreedTensorMemoryStaysInTheHeapForReuse() throws {
+        guard Runtime.keepsFreedMemory else {
+            throw XCTSkip("glibc's allocator is set by the environment here, or the C library is not glibc")
+        }
+        let start = try XCTUnwrap(Runtime.allocatorBytes)
+        func allocate() throws -> (heap: Int, mapped: Int)? {
+            let tensors = try (0..<3).map { _ in try Tensor.ones([5 << 20]) }  // 20 MiB each
+            XCTAssertEqual(try tensors[2].sum().item(), Double(5 << 20))
+            return Runtime.allocatorBytes
+        }
+        let allocated = try XCTUnwrap(allocate())
+        let freed = try XCTUnwrap(Runtime.allocatorBytes)
+        XCTAssertLessThan(allocated.mapped - start.mapped, 20 << 20, "20 MiB tensors got mappings of their own")
+        XCTAssertEqual(freed.heap, allocated.heap, "the heap was trimmed when the tensors were freed")
+    }
+
     func testOpenBLASDefaultsToOneThreadAndCanBeSet() throws {
         guard let original = Runtime.blasThreads else {
             throw XCTSkip("this process's BLAS is not OpenBLAS (no openblas_set_num_threads)")

@@ -49,6 +49,13 @@ int ct_get_num_threads(void);
 bool ct_set_blas_threads(int n);
 /** The pthread OpenBLAS's thread count, or -1 where the process's BLAS is another one. */
 int ct_blas_threads(void);
+/** Makes glibc's malloc keep freed blocks for reuse: blocks up to 32 MiB come from the heap
+ *  instead of their own mappings, and the heap's top is never returned to the system. Returns
+ *  false, doing nothing, where the C library is not glibc. */
+bool ct_keep_freed_memory(void);
+/** glibc's bytes in its main heap (`mallinfo2().arena`) and in blocks mapped on their own
+ *  (`hblkhd`); false where the C library is not glibc. */
+bool ct_allocator_bytes(int64_t *heap, int64_t *mapped);
 /** How many threads one of the shim's own parallel loops (fused kernels) runs on now. */
 int ct_parallel_loop_threads(void);
 /** Clears the record read by `ct_parallel_loop_record`. */
