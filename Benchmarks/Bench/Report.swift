@@ -122,19 +122,36 @@ struct BenchmarkReport {
           the samples instead of 9.5 %. No gain in the step time was measured: 58a51bf (serial
           loops) against this change, 4 runs each in turn on the later machine below, gave
           766-867 (median 815) against 636-833 (median 792) ms, the same loss.
+        - glibc's allocator set to keep freed memory (`Runtime.keepsFreedMemory`: mmap
+          threshold at its 32 MiB ceiling, no trimming of the heap). Under its defaults the
+          activations and gradients of every step, freed at its end, went back to the system
+          and were faulted in again at the next. On the later machine below, 6 runs each in
+          turn (`/usr/bin/time` around `segttt-bench --child config:espnet_480x360 --threads 2
+          --repeats 5`, f2f40a0 against 7dbd021): ESPNet step 515-688 (median 540) -> 448-529
+          (median 474) ms, minor faults 320 000-400 000 -> 148 000-164 000, system time
+          1.0-1.35 -> 0.6 s, peak memory 707-755 MiB both, the same loss. The caching
+          allocator and tcmalloc below had been tried on DeepLabV2 only, whose step is bound
+          by its convolutions.
 
-        Every row of the tables above was measured after these changes, on 2026-11-23 from 17:25
-        to 17:52 (the matrix product at 17:58), on another machine than the figures above: an
-        AMD EPYC with 2 cores and AVX2, on which the DeepLabV2 512x256 step takes 10.9 s
-        instead of 18.5 s and the 2048x2048 product runs at 133-140 GFLOP/s on two threads
-        instead of 70-72. The espnet and 512x256 rows are 5 rounds each, the 1024x512 row and
-        the memory tables 1 round. A second 5-round run of the espnet job at 18:25 gave 0.65
-        (793 against 1214 ms, per round 0.53-0.69), and two with both sides at one OpenBLAS
-        thread (`OPENBLAS_NUM_THREADS=1 segttt-bench ... --output OTHER --cache OTHER`) 0.74
-        and 0.67 (748 against 1011 ms and 729 against 1094 ms). The earlier machine's last runs gave 0.60 for espnet (after
-        these changes, 16:35) and 0.89 and 0.94 for the two DeepLabV2 rows (13:04-13:48, before
-        the OpenBLAS pin). The matrix product runs OpenBLAS on the benchmark's thread count in
-        both processes: SegTTT's one-thread pin would otherwise halve the reference rate.
+        Every row of the tables above was measured after these changes, on 2026-11-23 from 18:33
+        to 18:59, on another machine than the figures above: an AMD EPYC with 2 cores and AVX2,
+        on which the DeepLabV2 512x256 step takes about 10 s instead of 18.5 s and the 2048x2048
+        product runs at 129-140 GFLOP/s on two threads instead of 70-72. The espnet and 512x256
+        rows are 5 rounds each, the 1024x512 row and the memory tables 1 round. The ratios move
+        by several hundredths between runs. On this machine, before the allocator change, the
+        same jobs gave 0.58 (per round 0.55-0.66), 0.81 (0.77-0.85) and 0.85 (17:25-17:52), and
+        a second espnet run 0.65 (0.53-0.69, 18:25). With both sides at one OpenBLAS thread
+        (`OPENBLAS_NUM_THREADS=1 segttt-bench --threads 2 --only espnet_480x360 --rounds 5
+        --fresh --output OTHER --cache OTHER`), before the allocator change: 0.74 and 0.67
+        (748 against 1011 ms and 729 against 1094 ms); with both sides' glibc set as SegTTT
+        sets it (`MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647` in front of
+        the same command), after it: 0.54 (518 against 953 ms, per round 0.46-0.63). The
+        earlier machine's last runs gave 0.60 for espnet (16:35) and 0.89 and 0.94 for the two
+        DeepLabV2 rows (13:04-13:48, before the OpenBLAS pin). The matrix product runs OpenBLAS
+        on the benchmark's thread count in both processes: SegTTT's one-thread pin would
+        otherwise halve the reference rate. Swift's step with the Gram form at stride 4 peaked
+        at 14667 MiB here against 13634 MiB before the allocator change: with the heap never
+        trimmed, the blocks it frees stay in the process.
 
         ## Tried and not kept
 
@@ -174,17 +191,17 @@ struct BenchmarkReport {
           split backward; the patch was not kept.
 
         What is left in the DeepLabV2 step is oneDNN's convolutions, the same kernels on both
-        sides. ESPNet's target, 0.5x of PyTorch's 1147 ms, is 574 ms, and Swift's step takes
-        670 ms. Of it, oneDNN's convolutions take 288 ms (64 GFLOP/s over the step's 18.55
-        GFLOP, 0.48 of the matrix product's rate) and its reorders between libtorch's NCHW
-        layout and its own blocked one 103 ms (`ONEDNN_VERBOSE=1 segttt-bench --child
+        sides. ESPNet's target, 0.5x of PyTorch's 897 ms, is 448 ms, and Swift's step takes 485
+        ms. In a run with oneDNN's log on (`ONEDNN_VERBOSE=1 segttt-bench --child
         config:espnet_480x360 --threads 2 --repeats 1 > LOG`, then `python3
-        Benchmarks/onednn_summary.py LOG --steps 2`, 2026-11-23, 17:52); the rest, about 280
-        ms, is the BN prior's statistics, the ESP blocks' sums and concatenations, the fused
-        kernels, autograd's bookkeeping, the update and the restoration. The missing 96 ms are
-        about all of the reorders, or the convolutions at 0.7 of the product's rate instead of
-        0.48. Both take what libtorch's eager API does not give: convolutions that keep
-        oneDNN's blocked layout from one layer to the next, or kernels of our own for 4 to 28
+        Benchmarks/onednn_summary.py LOG --steps 2`, 2026-11-23, 19:00), whose step took 766 ms
+        with the log's own cost, oneDNN's convolutions took 395 ms and its reorders between
+        libtorch's NCHW layout and its own blocked one 120 ms; the rest, about 250 ms, is the
+        BN prior's statistics, the ESP blocks' sums and concatenations, the fused kernels,
+        autograd's bookkeeping, the update and the restoration, and the log. The missing 37 ms
+        are about a third of the reorders. Removing them takes what libtorch's eager API does
+        not give: convolutions that keep oneDNN's blocked layout from one layer to the next, or
+        kernels of our own for 4 to 28
         channels (oneDNN's direct ones are no faster there: padded_channels above). Fusing the
         ESP blocks' sums and concatenation into one kernel, as was done for BatchNorm + PReLU,
         would not close the gap: over the 13 blocks of the step, forward and backward, the sums

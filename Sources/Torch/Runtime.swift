@@ -74,7 +74,8 @@ public enum Runtime {
     /// config:espnet_480x360 --threads 2 --repeats 5` takes 148 000-164 000 minor faults
     /// instead of 320 000-400 000 and 0.6 s of system time instead of 1.0-1.35 s, at the same
     /// peak resident memory, and its step 474 ms instead of 540 ms (medians of 6 runs each,
-    /// in turn, 2026-11-23); blocks above 32 MiB still get mappings of their own.
+    /// in turn, 2026-11-23); blocks above 32 MiB still get mappings of their own. The price: the
+    /// process's resident memory stays near its peak between frames instead of falling back.
     public static var keepsFreedMemory: Bool { defaultsKeptFreedMemory }
 
     /// The bytes glibc's allocator holds in its main heap and in blocks mapped on their own,
