@@ -33,8 +33,8 @@ inline ct_tensor wrap(at::Tensor t) {
 /// libtorch's OpenMP pool, as `at::parallel_for` does in libtorch's own kernels (which cannot
 /// be compiled in parallel here: parallel.cpp says why). At most one range per `grain`
 /// iterations; serial on one thread, inside a parallel region, or without libgomp. The first
-/// exception thrown by a range is rethrown.
-void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &body);
+/// exception thrown by a range is rethrown. Returns the number of threads that ran a range.
+int parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &body);
 
 inline at::IntArrayRef dims(const int64_t *p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
 

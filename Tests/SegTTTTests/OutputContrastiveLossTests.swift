@@ -56,7 +56,8 @@ final class OutputContrastiveLossTests: XCTestCase {
     }
 
     /// The reductions use a fixed partition of the pixels, so the value and the gradient are
-    /// the same bits on one thread as on two (each thread then takes half of the chunks); and the kernel does run on two.
+    /// the same bits on one thread as on two (each thread then takes half of the chunks); and
+    /// the kernel does run on two.
     func testFusedKernelGivesTheSameBitsOnOneAndTwoThreads() throws {
         let logits = try Tensor.normal([2, 19, 64, 96], generator: Generator(seed: 5)) * 3.0
         let original = Runtime.numThreads
