@@ -9,6 +9,8 @@
 // Finished measurements are kept in docs/benchmarks-cache.json (by job and thread count), so
 // the slow ones can be run separately (--only) and the document is always written from all
 // of them; --fresh measures the selected jobs again.
+// `segttt-bench --child profile:NAME[,shapes] --threads N [--repeats R]` prints where a
+// configuration's step spends its time, per libtorch operator (and input sizes).
 // NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul;
 // deeplab_1024x512 also runs the step with the published Gram negative term at stride 4, for
 // the peak memory the published code needs at its own resolution. Every
@@ -28,6 +30,7 @@
 // same network and input; FLOP/s = those FLOPs / the median time of each side.
 import Foundation
 import SegTTT
+import SegTTTReports
 import Torch
 import TorchNN
 
@@ -141,6 +144,13 @@ func resetPeak() {
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
 }
 
+/// This process's minor page faults so far.
+func minorPageFaults() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_minflt
+}
+
 /// Peak resident set size since the last `resetPeak`, in MiB.
 func peakMiB() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
@@ -217,6 +227,42 @@ func measureStep(
     ]
 }
 
+/// The OCL step of a configuration under libtorch's operator profiler (`OperatorTime`), with
+/// `byShapes` per operator and input sizes. Two plain warm-up steps, then `repeats` steps
+/// profiled and thrown away, then `repeats` steps profiled for the table: the profiler's own
+/// records, kept until it stops, push later tensors onto fresh heap pages, whose page faults
+/// would be charged to the operators that first touch them; the second profile finds the
+/// heap laid out by the first. Prints each operator's self and total time per step, from the
+/// largest self time, and the page faults per profiled step; returns the profiled step's
+/// time and the summed self times.
+func runProfile(_ name: String, byShapes: Bool, options: Options) throws -> [String: Any] {
+    let (network, x, repeats) = try setUp(name, options: options)
+    let method = try OCL(model: network, config: .defaults(for: .ocl))
+    for _ in 0..<2 { _ = try method.process(x) }
+    let steps = { for _ in 0..<repeats { _ = try method.process(x) } }
+    _ = try OperatorTime.profile(byShapes: byShapes, steps)
+    let faultsBefore = minorPageFaults()
+    let start = DispatchTime.now().uptimeNanoseconds
+    let (_, operators) = try OperatorTime.profile(byShapes: byShapes, steps)
+    let stepMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(repeats)
+    let faults = minorPageFaults() - faultsBefore
+    let perStep = { (ms: Double) in String(format: "%.2f", ms / Double(repeats)) }
+    let rows = operators.prefix(40).map {
+        [$0.name, String($0.calls / repeats), perStep($0.selfMilliseconds), perStep($0.totalMilliseconds)]
+    }
+    print(
+        TextTable(header: ["operator or node", "calls per step", "self ms per step", "total ms per step"], rows: rows)
+            .terminal())
+    let selfMs = operators.reduce(0) { $0 + $1.selfMilliseconds } / Double(repeats)
+    print(
+        "step under the profiler: \(String(format: "%.1f", stepMs)) ms; operators' self times: "
+            + "\(String(format: "%.1f", selfMs)) ms; page faults per step: \(faults / repeats)")
+    return [
+        "name": name, "repeats": repeats, "step_ms": stepMs, "self_ms": selfMs,
+        "page_faults_per_step": faults / repeats,
+    ]
+}
+
 func runNegative(form: String, stride: Int, repeats: Int, on device: Device) throws -> [String: Any] {
     let n = (negativeShape[2] / stride) * (negativeShape[3] / stride)
     var result: [String: Any] = ["form": form, "stride": stride, "pixels_per_view": n]
@@ -257,6 +303,9 @@ func child(_ job: String, options: Options) throws {
     let result: [String: Any]
     switch parts[0] {
     case "config": result = try runConfiguration(parts[1], options: options)
+    case "profile":
+        let spec = parts[1].split(separator: ",").map(String.init)
+        result = try runProfile(spec[0], byShapes: spec.dropFirst().contains("shapes"), options: options)
     case "gram-step":
         let spec = parts[1].split(separator: ",").map(String.init)
         result = try runGramStep(spec[0], stride: Int(spec[1]) ?? 1, options: options)

@@ -14,6 +14,7 @@
 // libtorch's batch_norm and prelu take two passes forward and four or more backward; this
 // takes one forward and one backward (y is recomputed from x). Each channel is reduced
 // serially, so the sums do not depend on the thread count.
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
@@ -137,6 +138,7 @@ ct_status ct_batch_norm_prelu(ct_tensor input, ct_tensor mean, ct_tensor var, ct
         const at::Tensor &a = slope->tensor;
         TORCH_CHECK(a.dim() == 1 && (a.size(0) == 1 || a.size(0) == channels) && a.device().is_cpu(),
                     "the fused batch norm and PReLU needs one PReLU slope or ", channels, ", got ", a.sizes());
+        RECORD_FUNCTION("segttt::batch_norm_prelu", std::vector<c10::IValue>{});
         *out = ctorch::wrap(BatchNormPReLUFunction::apply(x, mean->tensor.detach(), var->tensor.detach(),
                                                           weight->tensor, bias->tensor, a, eps));
     })

@@ -19,6 +19,7 @@
 // |p| >= 1 / sqrt(C) for a softmax output, so the eps clamp never acts and needs no branch
 // in the gradient. Pixels are split into a fixed number of chunks and the partial sums are
 // added in chunk order, so the value does not depend on the thread count.
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -200,6 +201,7 @@ ct_status ct_output_contrastive_loss(ct_tensor logits, double pos_coeff, double 
         TORCH_CHECK(z.device().is_cpu() && z.scalar_type() == at::kFloat,
                     "the fused output contrastive loss runs on float32 CPU logits, got ", z.scalar_type(), " on ",
                     z.device());
+        RECORD_FUNCTION("segttt::output_contrastive_loss", std::vector<c10::IValue>{});
         auto outputs = OutputContrastiveFunction::apply(z, pos_coeff, neg_coeff);
         *loss = ctorch::wrap(outputs[0]);
         *pos = ctorch::wrap(outputs[1]);

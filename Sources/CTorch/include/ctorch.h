@@ -63,6 +63,14 @@ void ct_clear_parallel_loop_record(void);
 /** The most threads that any of the shim's parallel loops has run on since the record was
  *  last cleared (0 where none ran). */
 int ct_parallel_loop_record(void);
+/** Starts libtorch's CPU operator profiler on this thread (and the threads it hands work to),
+ *  recording each operator's input sizes with `record_shapes`. */
+ct_status ct_profiler_start(bool record_shapes);
+/** Stops the profiler and summarises what ran since `ct_profiler_start`: one line per
+ *  operator or autograd node name (followed by its input sizes, "[2,20,360,480]", where they
+ *  were recorded), "name\tcalls\ttotal_us\tself_us", by self time (time outside the
+ *  profiled ranges nested in it) from the largest; freed with ct_string_free. */
+ct_status ct_profiler_stop(char **out);
 bool ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 /** Waits for every kernel queued on CUDA device `device_index` to finish. */
