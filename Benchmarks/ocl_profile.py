@@ -47,6 +47,10 @@ or the rounding, its loss is still that of the first step, taken before any rest
   multiple of 8 run with both padded by zero channels to the next multiple of 8, and its
   output cut back (the extra weights are zero and their gradient is dropped, so the step
   is unchanged).
+- branches_nhwc, branches_nhwc_64 (ESPNet): the ESP blocks' five dilated 3x3 convolutions
+  on a channels-last copy of the block's reduced features, the concatenation of their sums
+  turned back to NCHW; in every block, or only in those with 12-channel branches (64
+  channels out, level 2), where oneDNN's kernels gained most in channels-last alone.
 - foreach: SGD with torch._foreach ops (foreach=True) instead of the per-tensor loop.
 - zero_grad_zeros: gradients zeroed in place instead of set to None.
 - restore_lerp / restore_where_out / restore_index: the restoration as p.lerp_(s, m)
@@ -58,6 +62,7 @@ or the rounding, its loss is still that of the first step, taken before any rest
 import argparse
 import collections
 import copy
+import types
 import os
 import statistics
 import sys
@@ -285,6 +290,27 @@ class ZeroGradZeros(OCLStep):
         optimizer.zero_grad = lambda set_to_none: torch.optim.SGD.zero_grad(optimizer, set_to_none=False)
 
 
+def esp_branches_channels_last(model, fits):
+    """Makes every ESP block for which fits(block) holds run its five dilated branches on a
+    channels-last copy of the reduced features, and turn the concatenation back to NCHW."""
+    from espnet import ESP
+
+    def forward(self, x):
+        r = self.c1(x).contiguous(memory_format=torch.channels_last)
+        d = [getattr(self, f"d{k}")(r) for k in (1, 2, 4, 8, 16)]
+        a = [d[1]]
+        for t in d[2:]:
+            a.append(a[-1] + t)
+        y = torch.cat([d[0]] + a, 1).contiguous()
+        if self.residual:
+            y = y + x
+        return self.act(self.bn(y)) if self.down else self.bn(y)
+    for module in model.modules():
+        if isinstance(module, ESP) and fits(module):
+            module.forward = types.MethodType(forward, module)
+    return model
+
+
 def variant_steps(config, threads):
     """name -> step callable; each owns its model copy."""
     plain = fresh_step(config)
@@ -315,6 +341,11 @@ def variant_steps(config, threads):
     replace_convs(padded.model, PaddedChannelsConv, lambda c: isinstance(c, nn.Conv2d) and c.groups == 1
                   and c.kernel_size == (3, 3) and (c.in_channels % 8 or c.out_channels % 8))
     steps["padded_channels"] = padded
+    if config.startswith("espnet"):
+        steps["branches_nhwc"] = fresh_step(config)
+        esp_branches_channels_last(steps["branches_nhwc"].model, lambda block: True)
+        steps["branches_nhwc_64"] = fresh_step(config)
+        esp_branches_channels_last(steps["branches_nhwc_64"].model, lambda block: block.d2.conv.in_channels == 12)
     steps["foreach"] = fresh_step(config, foreach=True)
     steps["zero_grad_zeros"] = fresh_step(config, ZeroGradZeros)
     steps["restore_lerp"] = fresh_step(config, LerpRestore)

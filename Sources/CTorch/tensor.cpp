@@ -178,6 +178,16 @@ ct_status ct_cat(const ct_tensor *ts, int count, int64_t dim, ct_tensor *out) {
     CT_PROTECT(*out = wrap(at::cat(tensor_list(ts, count), dim)))
 }
 
+ct_status ct_unbind(ct_tensor t, int64_t dim, ct_tensor *out, int capacity, int *count) {
+    CT_PROTECT({
+        const auto parts = at::unbind(t->tensor, dim);
+        TORCH_CHECK(static_cast<int64_t>(parts.size()) <= capacity, "unbind gives ", parts.size(),
+                    " tensors, room was made for ", capacity);
+        for (size_t i = 0; i < parts.size(); ++i) out[i] = wrap(parts[i]);
+        *count = static_cast<int>(parts.size());
+    })
+}
+
 ct_status ct_stack(const ct_tensor *ts, int count, int64_t dim, ct_tensor *out) {
     CT_PROTECT(*out = wrap(at::stack(tensor_list(ts, count), dim)))
 }

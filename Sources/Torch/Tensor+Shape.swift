@@ -61,6 +61,23 @@ extension Tensor {
         }
     }
 
+    /// The views of this tensor along `dim`, one per index, that dimension removed; their
+    /// gradients are stacked back in one copy (where `narrow`s each scatter into a zero
+    /// tensor of the full size).
+    public func unbind(dim: Int = 0) throws -> [Tensor] {
+        let shape = self.shape
+        let axis = dim < 0 ? dim + shape.count : dim
+        // An out-of-range `dim` gets libtorch's own error.
+        let size = shape.indices.contains(axis) ? shape[axis] : 0
+        var handles = [OpaquePointer?](repeating: nil, count: size)
+        var count: Int32 = 0
+        try check(ct_unbind(handle, Int64(dim), &handles, Int32(size), &count))
+        return try handles.prefix(Int(count)).map { handle in
+            guard let handle else { throw TorchError("libtorch returned no tensor") }
+            return Tensor(handle: handle)
+        }
+    }
+
     /// Joins tensors along a new dimension.
     public static func stack(_ tensors: [Tensor], dim: Int = 0) throws -> Tensor {
         let handles: [OpaquePointer?] = tensors.map { $0.handle }

@@ -126,6 +126,21 @@ final class TensorBehaviourTests: XCTestCase {
         try assertValues(x, [Float(1), 8, 8, 1, 0, 7, 7, 0, 1, 8, 8, 1], shape: [3, 4])
     }
 
+    func testUnbindGivesViewsAndStacksTheirGradients() throws {
+        let x = try Tensor.arange(0, 6, dtype: .float32).reshape([2, 3]).requiresGrad(true)
+        let rows = try x.unbind(dim: 0)
+        XCTAssertEqual(rows.count, 2)
+        try assertValues(rows[1], [Float(3), 4, 5], shape: [3])
+        let columns = try x.unbind(dim: -1)
+        XCTAssertEqual(columns.count, 3)
+        try assertValues(columns[2], [Float(2), 5], shape: [2])
+        try (rows[0] * 2 + rows[1] * 3).sum().backward()
+        try assertValues(try XCTUnwrap(x.grad), [Float(2), 2, 2, 3, 3, 3], shape: [2, 3])
+        XCTAssertThrowsError(try x.unbind(dim: 2)) { error in
+            XCTAssertTrue("\(error)".contains("out of range"), "\(error)")
+        }
+    }
+
     // MARK: memory
 
     func testToArrayForEachDtype() throws {

@@ -127,6 +127,8 @@ ct_status ct_slice(ct_tensor t, int64_t dim, int64_t start, int64_t end, int64_t
 ct_status ct_index_select(ct_tensor t, int64_t dim, ct_tensor index, ct_tensor *out);
 ct_status ct_cat(const ct_tensor *ts, int count, int64_t dim, ct_tensor *out);
 ct_status ct_stack(const ct_tensor *ts, int count, int64_t dim, ct_tensor *out);
+/** The views along `dim`, one per index (`*count` of them, at most `capacity`), into `out`. */
+ct_status ct_unbind(ct_tensor t, int64_t dim, ct_tensor *out, int capacity, int *count);
 
 /* ---- elementwise ------------------------------------------------------------------------- */
 enum {

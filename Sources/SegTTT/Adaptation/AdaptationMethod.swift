@@ -80,12 +80,13 @@ public class AdaptationMethod {
     }
 
     /// Logits [V, C, H, W] of the image and, with `flip`, of its mirror image flipped back
-    /// into the image's frame (V = 2), from one batched forward pass.
+    /// into the image's frame (V = 2), from one batched forward pass. The batch is taken apart
+    /// by `unbind`, whose backward stacks the views' gradients in one copy; two `narrow`s
+    /// would each scatter theirs into a zero-filled tensor of the whole batch, then add the two.
     func viewLogits(_ input: Tensor) throws -> Tensor {
         guard config.flip else { return try model.logits(input) }
-        let logits = try model.logits(Tensor.cat([input, input.flip([3])], dim: 0))
-        let second = try logits.narrow(dim: 0, start: 1, length: 1).flip([3])
-        return try Tensor.cat([logits.narrow(dim: 0, start: 0, length: 1), second], dim: 0)
+        let views = try model.logits(Tensor.cat([input, input.flip([3])], dim: 0)).unbind(dim: 0)
+        return try Tensor.stack([views[0], views[1].flip([2])], dim: 0)
     }
 
     /// Takes the configured number of gradient steps on `loss(logits)`, the first one on the
@@ -101,7 +102,8 @@ public class AdaptationMethod {
             if step > 0 { logits = try viewLogits(input) }
             let classes = model.card.classNames.count
             let (total, terms) = try loss(
-                config.taskOutputsOnly && classes < logits.shape[1] ? logits.narrow(dim: 1, start: 0, length: classes) : logits)
+                config.taskOutputsOnly && classes < logits.shape[1]
+                    ? logits.narrow(dim: 1, start: 0, length: classes) : logits)
             let value = try total.item()
             if step == 0 {
                 reported = try terms.mapValues { try $0.item() }
@@ -128,7 +130,9 @@ public class AdaptationMethod {
     /// graph exists); when their argmax disagrees with the adapted one on more than the
     /// threshold's fraction of pixels, the method resets to the source, the logits are
     /// recomputed from it, and the frame is predicted from the bn-prior scores.
-    func monitoredForward(_ input: Tensor) throws -> (logits: Tensor, scores: Tensor, reset: Bool, disagreement: Double?) {
+    func monitoredForward(_ input: Tensor) throws -> (
+        logits: Tensor, scores: Tensor, reset: Bool, disagreement: Double?
+    ) {
         let anchor = try config.resetThreshold == nil || optimizer == nil ? nil : bnPriorSourceScores(input)
         let teacherScores = try teacher.isEmpty ? nil : self.teacherScores(input)
         let logits = try viewLogits(input)

@@ -117,12 +117,12 @@ final class ESPBlock: Module, UnaryModule {
     }
 }
 
-/// ESPNet's input projection: average pooling 3x3, stride 2, padding 1 (padding counted in
-/// the divisor), applied `times` times to the normalised image.
-func inputProjection(_ image: Tensor, times: Int) throws -> Tensor {
-    var x = image
-    for _ in 0..<times { x = try avgPool2d(x, kernelSize: 3, stride: 2, padding: 1, countIncludePad: true) }
-    return x
+/// One level of ESPNet's input projection: average pooling 3x3, stride 2, padding 1 (padding
+/// counted in the divisor). The published code pools the normalised image once for 1/2 and
+/// twice, from the image again, for 1/4; the encoder pools the 1/2 image once more instead,
+/// the same values with one pooling fewer.
+func inputProjection(_ image: Tensor) throws -> Tensor {
+    try avgPool2d(image, kernelSize: 3, stride: 2, padding: 1, countIncludePad: true)
 }
 
 /// The ESPNet-C encoder (prefix `encoder.`): logits at 1/8 resolution and the features the
@@ -166,10 +166,12 @@ final class ESPNetEncoder: Module {
     /// o1c (b2, 131 ch, 1/4) and the encoder's logits (1/8).
     func features(_ image: Tensor) throws -> (o0: Tensor, o0c: Tensor, o1c: Tensor, logits: Tensor) {
         let o0 = try level1(image)
-        let o0c = try b1(Tensor.cat([o0, inputProjection(image, times: 1)], dim: 1))
+        let half = try inputProjection(image)
+        let quarter = try inputProjection(half)
+        let o0c = try b1(Tensor.cat([o0, half], dim: 1))
         let o10 = try level2_0(o0c)
         let o1 = try level2(o10)
-        let o1c = try b2(Tensor.cat([o1, o10, inputProjection(image, times: 2)], dim: 1))
+        let o1c = try b2(Tensor.cat([o1, o10, quarter], dim: 1))
         let o20 = try level3_0(o1c)
         let o2 = try level3(o20)
         let o2c = try b3(Tensor.cat([o20, o2], dim: 1))
