@@ -184,27 +184,6 @@ ct_status ct_batch_norm(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_te
                                           momentum, eps, /*cudnn_enabled=*/true)))
 }
 
-ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
-                                     double momentum) {
-    CT_PROTECT({
-        // libtorch writes one element per channel without checking the sizes, and divides by
-        // the channel count.
-        const auto &x = input->tensor;
-        TORCH_CHECK(x.dim() >= 2 && x.size(1) > 0, "batch norm statistics need an input [N, C, ...] with C > 0, got ",
-                    x.sizes());
-        for (const auto *stat : {&running_mean->tensor, &running_var->tensor}) {
-            TORCH_CHECK(stat->dim() == 1 && stat->size(0) == x.size(1), "batch norm statistics: the running ones must have ",
-                        x.size(1), " elements, one per input channel, got ", stat->sizes());
-        }
-        at::batch_norm_update_stats(x, running_mean->tensor, running_var->tensor, momentum);
-        // Written in place, but libtorch's schema does not say so: bump their versions as an
-        // in-place op does, so that a graph which saved them fails its backward instead of
-        // using the new values.
-        running_mean->tensor.unsafeGetTensorImpl()->bump_version();
-        running_var->tensor.unsafeGetTensorImpl()->bump_version();
-    })
-}
-
 ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out) {
     CT_PROTECT(*out = wrap(at::prelu(input->tensor, weight->tensor)))
 }

@@ -149,6 +149,30 @@ final class ConvolutionParityTests: XCTestCase {
         }
     }
 
+    /// SegTTT's kernel (float32, contiguous: channels split between the threads) against the
+    /// float64 formula, and against libtorch's kernel, which a channels-last copy of the same
+    /// input takes.
+    func testBatchNormUpdateStatisticsOnALargeInputMatchesTheFormulaAndLibtorch() throws {
+        let input = try Tensor.normal([2, 40, 45, 61], generator: Generator(seed: 4)) * 3.0 + 1.5
+        let start = (mean: try Tensor.uniform([40], generator: Generator(seed: 5)), var: try Tensor.ones([40]))
+        func updated(_ x: Tensor) throws -> (mean: Tensor, var: Tensor) {
+            let (mean, variance) = (try start.mean.clone(), try start.var.clone())
+            try batchNormUpdateStatistics(x, runningMean: mean, runningVar: variance, momentum: 0.15)
+            return (mean, variance)
+        }
+        let ours = try updated(input)
+        let libtorchs = try updated(input.contiguous(.channelsLast))
+        let (variance, mean) = try input.to(.float64).varMean(dims: [0, 2, 3], unbiased: true)
+        let expected = (
+            mean: try (0.15 * mean + 0.85 * start.mean.to(.float64)).to(.float32),
+            var: try (0.15 * variance + 0.85 * start.var.to(.float64)).to(.float32)
+        )
+        assertClose(ours.mean, expected.mean, rtol: 1e-6, "mean against the formula")
+        assertClose(ours.var, expected.var, rtol: 1e-6, "variance against the formula")
+        assertClose(ours.mean, libtorchs.mean, "mean against libtorch's kernel")
+        assertClose(ours.var, libtorchs.var, "variance against libtorch's kernel")
+    }
+
     func testBatchNormUpdateStatisticsRejectsAnInputWithoutChannels() throws {
         XCTAssertThrowsError(
             try batchNormUpdateStatistics(
