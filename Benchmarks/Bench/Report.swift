@@ -39,6 +39,27 @@ struct BenchmarkReport {
           kernels ran on the main thread only (their samples: 3.4 % on it, none on OpenMP's
           worker). Both are fixed below.
 
+        SegTTT's own ESPNet step, per libtorch operator (`segttt-bench --child
+        profile:espnet_480x360,shapes --threads 2 --repeats 4`: libtorch's profiler, self time
+        per operator and input sizes, 4 steps after 2 plain and 4 profiled warm-up steps, no
+        page faults in the profiled steps; 2026-11-23, 20:20, 3a9c1ee, 759 ms per step under
+        the profiler on a machine then slower than the one of the tables):
+
+        - Convolutions take about 520 ms, 70 % (backward 370, forward 150). The ESP blocks'
+          dilated 3x3 convolutions with 25 channels at 45x60 take 179 ms, those with 12
+          channels at 90x120 99 ms, the decoder's 3x3 convolution from 36 to 20 channels at
+          180x240 60 ms (43 of them its backward).
+        - The rest: the loss (libtorch's softmax 14 ms, the fused loss's forward 5 and backward
+          13), the views' batch taken apart by `narrow` (whose backward fills two zero tensors of
+          the whole batch's logits, 4 ms, and adds them, 4 ms), the reshuffle of the last
+          transposed convolution (7 ms forward, 5 backward), the ESP blocks' concatenations
+          (11 ms), the BN prior's statistics (libtorch's `batch_norm_update_stats`, 21 calls,
+          24 ms), additions (22 ms), the input projections' average pooling (7 ms).
+        - The profiler keeps its records until it stops; in a single profiled run they push
+          the step's tensors onto fresh heap pages, 38 000-51 000 page faults per step, which
+          then showed as 22 ms per zero fill of the logits. The profile child therefore
+          profiles the steps twice and reports the second run, with its page faults.
+
         DeepLabV2-ResNet-101 at 512x256, 2 threads, on 2026-11-23, before the classifier change
         below: oneDNN's convolutions take 17.0 s of the step (forward 5.4 s, input gradient
         5.5 s, weight gradient 6.0 s) and its reorders 1.0 s (`ONEDNN_VERBOSE=1 segttt-bench
@@ -133,6 +154,30 @@ struct BenchmarkReport {
           allocator and tcmalloc below had been tried on DeepLabV2 only, whose step is bound
           by its convolutions.
 
+        - Four changes from the operator profile above, each measured by the same profile of
+          both builds, three runs of each in turn (`segttt-bench --child
+          profile:espnet_480x360 --threads 2 --repeats 4`, 3a9c1ee against 1d7d514 and
+          f9170ef, 2026-11-23, 20:50-21:35):
+          - The views' logits taken apart by `unbind` and put together by `stack`, whose
+            backward is one copy: the two zero fills of the whole batch's logits and their sum
+            are gone (fills 4.1-4.5 -> 0.7 ms, additions 22.5-24.0 -> 19.5-20.6 ms).
+          - ESPNet's 1/4 input projection pooled from the 1/2 one instead of twice from the
+            image, as the published code does: average pooling 3 calls, 4.5-5.9 ms -> 2 calls,
+            3.8 ms; the same values.
+          - OCL's softmax computed tile by tile inside the fused loss (a Cephes polynomial
+            exponential in plain float code that the compiler vectorises, compiled also for
+            AVX2 and chosen at run time), instead of libtorch's softmax over the channels of
+            an NCHW tensor: the loss's forward pass 13.1-18.1 -> 7.9-10.7 ms.
+          - The BN prior's statistics by SegTTT's own kernel (`batch_norm_stats.cpp`, two
+            passes per channel summed in double, channels split between the threads):
+            24.1-24.3 -> 6.9-7.6 ms. libtorch's `batch_norm_update_stats` took 0.76 ms on
+            [2, 128, 45, 60] where a sum over the same values takes 0.06 ms.
+          The whole step, 3a9c1ee against 1d7d514 (the first three), 12 runs of each in turn
+          (`segttt-bench --child config:espnet_480x360 --threads 2 --repeats 5`): median 715
+          -> 672 ms, fastest 580 -> 492 ms; the machine's speed swung by a third between runs.
+          The loss moved by 2.2e-7 with the statistics kernel (-1.64118397 -> -1.64118433;
+          PyTorch's -1.64118373).
+
         Every row of the tables above was measured after these changes, on 2026-11-23 from 18:33
         to 18:59, on another machine than the figures above: an AMD EPYC with 2 cores and AVX2,
         on which the DeepLabV2 512x256 step takes about 10 s instead of 18.5 s and the 2048x2048
@@ -155,6 +200,12 @@ struct BenchmarkReport {
 
         ## Tried and not kept
 
+        - ESPNet's ESP blocks with their five dilated convolutions on a channels-last copy of
+          the block's reduced features (`ocl_profile.py variants --threads 2 --repeats 9 --only
+          branches_nhwc,branches_nhwc_64`, 2026-11-23): 1.032 and 1.037 of the plain step by the
+          median, 0.93 and 0.89 by the fastest run; alone, oneDNN's channels-last kernels were
+          faster for the 12-channel convolutions at 90x120 and no faster for the 25-channel
+          ones. Not taken.
         - ESPNet (`ocl_profile.py variants`, interleaved in one process, loss equal within
           2.4e-7): channels-last memory format (7-15 % slower), dilated convolutions as
           space-to-batch (2-22 % slower), oneDNN off (2.1x slower), foreach SGD and in-place

@@ -85,6 +85,31 @@ final class ConvolutionParityTests: XCTestCase {
         try checkConvTranspose2d("blocks_rect", hasBias: false, stride: [2, 3])
     }
 
+    /// The block shuffle's kernel against its definition as reshape, permute and reshape, in
+    /// values and in the gradient of a random upstream one, on inputs large enough to be split
+    /// between threads; and the error for channels that do not make whole blocks.
+    func testBlockShuffleMatchesItsDefinition() throws {
+        for (shape, sh, sw) in [([2, 12, 37, 53], 2, 2), ([1, 18, 20, 31], 2, 3), ([1, 8, 5, 3], 1, 4)] {
+            let blocks = try Tensor.normal(shape, generator: Generator(seed: 6)).requiresGrad(true)
+            let reference = try blocks.detach().requiresGrad(true)
+            let o = shape[1] / (sh * sw)
+            let out = try blockShuffle(blocks, height: sh, width: sw)
+            let expected = try reference.reshape([shape[0], o, sh, sw, shape[2], shape[3]])
+                .permute([0, 1, 4, 2, 5, 3]).reshape([shape[0], o, shape[2] * sh, shape[3] * sw])
+            XCTAssertEqual(out.shape, expected.shape)
+            assertClose(out, expected, rtol: 0, atol: 0, "values, \(shape) in \(sh)x\(sw) blocks")
+            let upstream = try Tensor.normal(expected.shape, generator: Generator(seed: 7))
+            try (out * upstream).sum().backward()
+            try (expected * upstream).sum().backward()
+            assertClose(
+                try XCTUnwrap(blocks.grad), try XCTUnwrap(reference.grad), rtol: 0, atol: 0,
+                "gradient, \(shape) in \(sh)x\(sw) blocks")
+        }
+        XCTAssertThrowsError(try blockShuffle(Tensor.zeros([1, 6, 2, 2]), height: 2, width: 2)) { error in
+            XCTAssertTrue("\(error)".contains("needs blocks [N, O * 2 * 2, H, W], got [1, 6, 2, 2]"), "\(error)")
+        }
+    }
+
     // MARK: batch norm
 
     func testBatchNormEvalUsesGivenStatistics() throws {

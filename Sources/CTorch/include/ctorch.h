@@ -180,6 +180,9 @@ ct_status ct_batch_norm(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_te
 ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
                                      double momentum);
 ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out);
+/** out[n, o, i sh + a, j sw + b] = blocks[n, (o sh + a) sw + b, i, j] for float32 CPU blocks
+ *  [N, O sh sw, H, W], with its own backward (the inverse gather). */
+ct_status ct_block_shuffle(ct_tensor blocks, int64_t sh, int64_t sw, ct_tensor *out);
 /** prelu(batch_norm(input)) with statistics that carry no gradient (mean, var per channel),
  *  for float32 CPU input, as one fused kernel with its own backward pass; gradients reach
  *  input, weight, bias and slope (one slope, or one per channel). */
