@@ -132,17 +132,6 @@ ct_status ct_var_mean(ct_tensor t, const int64_t *d, int ndims, bool unbiased, b
     })
 }
 
-ct_status ct_argmax(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *out) {
-    CT_PROTECT({
-        const at::Tensor &x = t->tensor;
-        // On CPU, libtorch 1.13's argmax over a dimension that is not the innermost one (the
-        // classes of [N, C, H, W] scores) takes 4-5x the time of max over it, which returns
-        // the same indices: the first maximum, or the first NaN.
-        bool by_max = x.device().is_cpu() && at::isFloatingType(x.scalar_type()) && x.dim() > 0;
-        *out = wrap(by_max ? std::get<1>(at::max(x, dim, keepdim)) : x.argmax(dim, keepdim));
-    })
-}
-
 ct_status ct_max_dim(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *values, ct_tensor *indices) {
     CT_PROTECT({
         auto result = t->tensor.max(dim, keepdim);

@@ -78,6 +78,24 @@ final class ReductionParityTests: XCTestCase {
         XCTAssertEqual(try integers.argmax(dim: 1).toArray(Int64.self), [1, 0])
     }
 
+    /// Contiguous float32 tensors reduced over a dimension that is not the innermost take
+    /// SegTTT's kernel; it gives libtorch's indices (those of the same values in float64),
+    /// ties and NaNs included, on tensors split into many tiles and between threads.
+    func testArgmaxKernelAgreesWithLibtorchOnLargeTensors() throws {
+        // Whole numbers tie often; a few NaNs among them.
+        var values = try (Tensor.normal([2, 7, 45, 61], generator: Generator(seed: 8)) * 2).floor().toArray(Float.self)
+        for i in stride(from: 5, to: values.count, by: 997) { values[i] = .nan }
+        let floats = try Tensor(values, shape: [2, 7, 45, 61])
+        let doubles = try floats.to(.float64)
+        for (dim, keep) in [(0, false), (1, false), (1, true), (2, false), (-2, true)] {
+            let ours = try floats.argmax(dim: dim, keepDim: keep)
+            let libtorchs = try doubles.argmax(dim: dim, keepDim: keep)
+            XCTAssertEqual(ours.shape, libtorchs.shape, "dim \(dim)")
+            let differing = zip(try ours.toArray(Int64.self), try libtorchs.toArray(Int64.self)).filter { $0 != $1 }
+            XCTAssertEqual(differing.count, 0, "indices that differ, dim \(dim), keep \(keep)")
+        }
+    }
+
     func testMaxAlongDimension() throws {
         let input = try Fixtures.tensor("max_dim.dim2.input")
         let (values, indices) = try input.max(dim: 2)
