@@ -154,10 +154,10 @@ struct BenchmarkReport {
           allocator and tcmalloc below had been tried on DeepLabV2 only, whose step is bound
           by its convolutions.
 
-        - Four changes from the operator profile above, each measured by the same profile of
-          both builds, three runs of each in turn (`segttt-bench --child
-          profile:espnet_480x360 --threads 2 --repeats 4`, 3a9c1ee against 1d7d514 and
-          f9170ef, 2026-11-23, 20:50-21:35):
+        - Six changes from the operator profile above, each measured by the same profile of
+          the builds before and after it, three runs of each in turn (`segttt-bench --child
+          profile:espnet_480x360[,shapes] --threads 2 --repeats 4`; 3a9c1ee against 1d7d514
+          and f9170ef, f9170ef against 8d69ff8 and ce765ff; 2026-11-23, 20:25-21:10):
           - The views' logits taken apart by `unbind` and put together by `stack`, whose
             backward is one copy: the two zero fills of the whole batch's logits and their sum
             are gone (fills 4.1-4.5 -> 0.7 ms, additions 22.5-24.0 -> 19.5-20.6 ms).
@@ -172,31 +172,49 @@ struct BenchmarkReport {
             passes per channel summed in double, channels split between the threads):
             24.1-24.3 -> 6.9-7.6 ms. libtorch's `batch_norm_update_stats` took 0.76 ms on
             [2, 128, 45, 60] where a sum over the same values takes 0.06 ms.
+          - The blocks of the transposed convolutions put into place by SegTTT's block-shuffle
+            kernel (`block_shuffle.cpp`: each output row written from its two block rows in one
+            pass, with its own backward) instead of libtorch's copy behind a reshape, permute
+            and reshape, whose innermost dimension has 2 elements: forward, the last layer's
+            copy alone 8.7-9.7 ms -> all three layers 3.8-5.4 ms; backward 5.2-8.0 -> 2.9 ms.
+          - The frame's prediction, the argmax over the classes of the views' mean logits, by
+            SegTTT's kernel (`argmax.cpp`: tiles of 256 pixels compared class by class) instead
+            of libtorch's max over the classes: 2.5-4.9 -> 1.9-3.1 ms.
           The whole step, 3a9c1ee against 1d7d514 (the first three), 12 runs of each in turn
           (`segttt-bench --child config:espnet_480x360 --threads 2 --repeats 5`): median 715
-          -> 672 ms, fastest 580 -> 492 ms; the machine's speed swung by a third between runs.
+          -> 672 ms, fastest 580 -> 492 ms; 3a9c1ee against f9170ef (the first four), 8 runs
+          each: median 686 -> 683 ms, fastest 639 -> 571 ms. The machine's speed swung by a
+          third between runs, more than these changes move the step.
           The loss moved by 2.2e-7 with the statistics kernel (-1.64118397 -> -1.64118433;
           PyTorch's -1.64118373).
 
-        Every row of the tables above was measured after these changes, on 2026-11-23 from 18:33
-        to 18:59, on another machine than the figures above: an AMD EPYC with 2 cores and AVX2,
-        on which the DeepLabV2 512x256 step takes about 10 s instead of 18.5 s and the 2048x2048
-        product runs at 129-140 GFLOP/s on two threads instead of 70-72. The espnet and 512x256
-        rows are 5 rounds each, the 1024x512 row and the memory tables 1 round. The ratios move
-        by several hundredths between runs. On this machine, before the allocator change, the
-        same jobs gave 0.58 (per round 0.55-0.66), 0.81 (0.77-0.85) and 0.85 (17:25-17:52), and
-        a second espnet run 0.65 (0.53-0.69, 18:25). With both sides at one OpenBLAS thread
-        (`OPENBLAS_NUM_THREADS=1 segttt-bench --threads 2 --only espnet_480x360 --rounds 5
-        --fresh --output OTHER --cache OTHER`), before the allocator change: 0.74 and 0.67
-        (748 against 1011 ms and 729 against 1094 ms); with both sides' glibc set as SegTTT
-        sets it (`MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647` in front of
-        the same command), after it: 0.54 (518 against 953 ms, per round 0.46-0.63). The
-        earlier machine's last runs gave 0.60 for espnet (16:35) and 0.89 and 0.94 for the two
-        DeepLabV2 rows (13:04-13:48, before the OpenBLAS pin). The matrix product runs OpenBLAS
-        on the benchmark's thread count in both processes: SegTTT's one-thread pin would
-        otherwise halve the reference rate. Swift's step with the Gram form at stride 4 peaked
-        at 14667 MiB here against 13634 MiB before the allocator change: with the heap never
-        trimmed, the blocks it frees stay in the process.
+        The figures above before the glibc change came from an earlier machine; the rest, and
+        every row of the tables, from an AMD EPYC with 2 cores and AVX2 on which the DeepLabV2
+        512x256 step takes 10-12 s instead of 18.5 s and the 2048x2048 product runs at 129-140
+        GFLOP/s on two threads instead of 70-72. The tables' rows, all on 2026-11-23: espnet at
+        ce765ff, 21:35-21:38, 11 rounds; deeplab_512x256 at f9170ef (before the block shuffle,
+        which it does not use, and the argmax kernel), 20:56-21:03, 3 rounds; deeplab_1024x512
+        and the memory tables at ce765ff, 21:18-21:28, 1 round; the negative term and the
+        matrix product at 7a9f24c, 18:33-18:59. On this machine the speed moves by a third
+        within minutes, PyTorch's step and Swift's not always together, so the espnet ratio
+        moves by several hundredths between runs of the same build: at ce765ff 0.55 (709.1
+        against 1287.4 ms, per round 0.51-0.65, 21:15) and 0.55 (623.8 against 1130.2 ms, per
+        round 0.48-0.59, 21:31) with 7 rounds, and 0.49 in the row above with 11 (per round
+        0.41-0.64, median of the per-round ratios 0.50); at f9170ef 0.48 (575.8 against 1200.1
+        ms, per round 0.42-0.60, 20:53); at 7a9f24c, before the changes of the evening, 0.54
+        (485 against 897 ms, 18:33) and 0.56 (748 against 1332 ms, per round 0.53-0.57,
+        20:01). The last two changes, the block shuffle and the argmax kernel, f9170ef against
+        ce765ff, 8 runs each in turn (`segttt-bench --child config:espnet_480x360 --threads 2
+        --repeats 5`, 21:34): median 555 -> 481 ms, fastest 530 -> 429 ms, every pair faster.
+        With both sides at one OpenBLAS thread (`OPENBLAS_NUM_THREADS=1 segttt-bench --threads
+        2 --only espnet_480x360 --rounds 5 --fresh --output OTHER --cache OTHER`), before the
+        glibc change: 0.74 and 0.67; with both sides' glibc set as SegTTT sets it
+        (`MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647` in front of the
+        same command), after it: 0.54 (518 against 953 ms). The matrix product runs OpenBLAS on
+        the benchmark's thread count in both processes: SegTTT's one-thread pin would otherwise
+        halve the reference rate. Swift's step with the Gram form at stride 4 peaked at
+        13692-14667 MiB in the runs after the glibc change against 13634 MiB before it: with
+        the heap never trimmed, the blocks it frees stay in the process.
 
         ## Tried and not kept
 
@@ -242,21 +260,21 @@ struct BenchmarkReport {
           split backward; the patch was not kept.
 
         What is left in the DeepLabV2 step is oneDNN's convolutions, the same kernels on both
-        sides. ESPNet's target, 0.5x of PyTorch's 897 ms, is 448 ms, and Swift's step takes 485
-        ms. In a run with oneDNN's log on (`ONEDNN_VERBOSE=1 segttt-bench --child
+        sides. ESPNet's step is at its 0.5x target by the 11-round row and above it by 0.05 in
+        two 7-round runs of the same build. About 70 % of it is oneDNN's convolutions (the
+        profile above: backward 370 ms, forward 150 ms of a 759 ms profiled step), the ESP
+        blocks' dilated ones with 12 and 25 channels in oneDNN's im2col path the largest share;
+        in a run with oneDNN's log on (`ONEDNN_VERBOSE=1 segttt-bench --child
         config:espnet_480x360 --threads 2 --repeats 1 > LOG`, then `python3
         Benchmarks/onednn_summary.py LOG --steps 2`, 2026-11-23, 19:00), whose step took 766 ms
-        with the log's own cost, oneDNN's convolutions took 395 ms and its reorders between
-        libtorch's NCHW layout and its own blocked one 120 ms; the rest, about 250 ms, is the
-        BN prior's statistics, the ESP blocks' sums and concatenations, the fused kernels,
-        autograd's bookkeeping, the update and the restoration, and the log. The missing 37 ms
-        are about a third of the reorders. Removing them takes what libtorch's eager API does
-        not give: convolutions that keep oneDNN's blocked layout from one layer to the next, or
-        kernels of our own for 4 to 28
-        channels (oneDNN's direct ones are no faster there: padded_channels above). Fusing the
-        ESP blocks' sums and concatenation into one kernel, as was done for BatchNorm + PReLU,
-        would not close the gap: over the 13 blocks of the step, forward and backward, the sums
-        and the concatenation take 11.5-13.8 ms and the concatenation alone 9.5-10.8 ms
+        with the log's own cost, its convolutions took 395 ms and its reorders between
+        libtorch's NCHW layout and its own blocked one 120 ms. Going further takes what
+        libtorch's eager API does not give, convolutions that keep oneDNN's blocked layout from
+        one layer to the next, or convolution kernels of our own for 4 to 28 channels (oneDNN's
+        direct ones are no faster there: padded_channels above). Of the rest, fusing the ESP
+        blocks' sums and concatenation into one kernel, as was done for BatchNorm + PReLU,
+        would save little: over the 13 blocks of the step, forward and backward, the sums and
+        the concatenation take 11.5-13.8 ms and the concatenation alone 9.5-10.8 ms
         (`/usr/bin/python3 Benchmarks/ocl_profile.py sums --threads 2 --repeats 30`, two runs,
         2026-11-23).
         """
