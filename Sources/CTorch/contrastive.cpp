@@ -41,7 +41,7 @@ constexpr int64_t kChunks = 64;   // fixed partition of the pixels for the reduc
 constexpr float kEps = 1e-12f;
 
 /// sum_b a[b] * w[b] over a tile, in eight lanes that the compiler vectorises.
-inline float tile_dot(const float *a, const float *w, int64_t len) {
+__attribute__((always_inline)) inline float tile_dot(const float *a, const float *w, int64_t len) {
     float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t b = 0;
     for (; b + 8 <= len; b += 8) {
@@ -78,9 +78,9 @@ inline float exp_nonpositive(float x) {
 }
 
 /// p[c * n + b] = softmax over c of z[c * n + b], for the `len` pixels of one tile of one
-/// view. Compiled also for AVX2, taken at run time where the CPU has it.
-__attribute__((target_clones("avx2", "default"))) void softmax_tile(const float *z, float *p, int64_t channels,
-                                                                        int64_t n, int64_t len) {
+/// view.
+__attribute__((always_inline)) inline void softmax_tile(const float *z, float *p, int64_t channels, int64_t n,
+                                                        int64_t len) {
     float top[kTile], inv_total[kTile];
     std::copy(z, z + len, top);
     for (int64_t c = 1; c < channels; ++c) {
@@ -113,7 +113,8 @@ struct TileNorms {
     float inv[2][kTile];
     float dot[kTile];
 
-    void compute(const float *p, int64_t channels, int64_t n, int64_t i0, int64_t len) {
+    __attribute__((always_inline)) void compute(const float *p, int64_t channels, int64_t n, int64_t i0,
+                                                int64_t len) {
         for (int v = 0; v < 2; ++v) {
             float *iv = inv[v];
             std::fill(iv, iv + len, 0.f);
@@ -132,6 +133,72 @@ struct TileNorms {
     }
 };
 
+/// The forward pass at the pixels [i0, i0 + len): p of both views from z, and their
+/// contributions to sum_i q_0 . q_1 (`pos`) and to sum_i q_v (`mean`, [2, C]). Compiled also
+/// for AVX2, taken at run time where the CPU has it.
+__attribute__((target_clones("avx2", "default"))) void forward_tile(const float *zp, float *pp, int64_t channels,
+                                                                        int64_t n, int64_t i0, int64_t len,
+                                                                        double &pos, double *mean) {
+    for (int64_t v = 0; v < 2; ++v) {
+        softmax_tile(zp + v * channels * n + i0, pp + v * channels * n + i0, channels, n, len);
+    }
+    TileNorms tile;
+    tile.compute(pp, channels, n, i0, len);
+    float cosine[kTile];
+    for (int64_t b = 0; b < len; ++b) cosine[b] = tile.dot[b] * tile.inv[0][b];
+    pos += tile_dot(cosine, tile.inv[1], len);
+    for (int v = 0; v < 2; ++v) {
+        for (int64_t c = 0; c < channels; ++c) {
+            mean[v * channels + c] += tile_dot(pp + (v * channels + c) * n + i0, tile.inv[v], len);
+        }
+    }
+}
+
+/// dL/dz at the pixels [i0, i0 + len) of both views, from p, the view means m [2, C] and the
+/// coefficients A (`a`), B (`b_coeff`) and 1/N (see the top of the file); `dp` is scratch for
+/// C x kTile values. Compiled also for AVX2, taken at run time where the CPU has it.
+__attribute__((target_clones("avx2", "default"))) void backward_tile(const float *pp, const float *m, float *out,
+                                                                         float *dp, int64_t channels, int64_t n,
+                                                                         int64_t i0, int64_t len, float a,
+                                                                         float b_coeff, float inv_n) {
+    TileNorms tile;
+    tile.compute(pp, channels, n, i0, len);
+    float pm[kTile], qg[kTile], s[kTile];
+    for (int v = 0; v < 2; ++v) {
+        const int w = 1 - v;
+        const float *mv = m + v * channels;
+        std::fill(pm, pm + len, 0.f);
+        for (int64_t c = 0; c < channels; ++c) {
+            const float *row = pp + (v * channels + c) * n + i0;
+            for (int64_t b = 0; b < len; ++b) pm[b] += row[b] * mv[c];
+        }
+        // q_v . g_v = (1/N) (-A q_0 . q_1 + B q_v . m_v)
+        for (int64_t b = 0; b < len; ++b) {
+            const float iv = tile.inv[v][b];
+            qg[b] = inv_n * (-a * tile.dot[b] * iv * tile.inv[w][b] + b_coeff * pm[b] * iv);
+        }
+        std::fill(s, s + len, 0.f);
+        for (int64_t c = 0; c < channels; ++c) {
+            const float *pv = pp + (v * channels + c) * n + i0;
+            const float *pw = pp + (w * channels + c) * n + i0;
+            float *d = dp + c * kTile;
+            const float bm = b_coeff * mv[c];
+            for (int64_t b = 0; b < len; ++b) {
+                const float iv = tile.inv[v][b];
+                const float g = inv_n * (-a * pw[b] * tile.inv[w][b] + bm);
+                d[b] = iv * (g - pv[b] * iv * qg[b]);
+                s[b] += pv[b] * d[b];
+            }
+        }
+        for (int64_t c = 0; c < channels; ++c) {
+            const float *pv = pp + (v * channels + c) * n + i0;
+            const float *d = dp + c * kTile;
+            float *o = out + (v * channels + c) * n + i0;
+            for (int64_t b = 0; b < len; ++b) o[b] = pv[b] * (d[b] - s[b]);
+        }
+    }
+}
+
 struct OutputContrastiveFunction : public torch::autograd::Function<OutputContrastiveFunction> {
     static variable_list forward(AutogradContext *ctx, const at::Tensor &logits, double pos_coeff, double neg_coeff) {
         const at::Tensor z = logits.contiguous();
@@ -143,24 +210,11 @@ struct OutputContrastiveFunction : public torch::autograd::Function<OutputContra
         // Per chunk: sum_i q_0 . q_1 and sum_i q_v[c], in double.
         std::vector<double> pos_part(chunks, 0.0), mean_part(chunks * 2 * channels, 0.0);
         ctorch::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
-            TileNorms tile;
             for (int64_t k = first; k < last; ++k) {
                 const auto [begin, end] = chunk_range(k, chunks, n);
                 double *mean = &mean_part[k * 2 * channels];
                 for (int64_t i0 = begin; i0 < end; i0 += kTile) {
-                    const int64_t len = std::min(kTile, end - i0);
-                    for (int64_t v = 0; v < 2; ++v) {
-                        softmax_tile(zp + v * channels * n + i0, pp + v * channels * n + i0, channels, n, len);
-                    }
-                    tile.compute(pp, channels, n, i0, len);
-                    float cosine[kTile];
-                    for (int64_t b = 0; b < len; ++b) cosine[b] = tile.dot[b] * tile.inv[0][b];
-                    pos_part[k] += tile_dot(cosine, tile.inv[1], len);
-                    for (int v = 0; v < 2; ++v) {
-                        for (int64_t c = 0; c < channels; ++c) {
-                            mean[v * channels + c] += tile_dot(pp + (v * channels + c) * n + i0, tile.inv[v], len);
-                        }
-                    }
+                    forward_tile(zp, pp, channels, n, i0, std::min(kTile, end - i0), pos_part[k], mean);
                 }
             }
         });
@@ -201,45 +255,10 @@ struct OutputContrastiveFunction : public torch::autograd::Function<OutputContra
         float *out = dz.data_ptr<float>();
         const int64_t tiles = (n + kTile - 1) / kTile;
         ctorch::parallel_for(0, tiles, 16, [&](int64_t first, int64_t last) {
-            TileNorms tile;
             std::vector<float> dp(channels * kTile);
-            float pm[kTile], qg[kTile], s[kTile];
             for (int64_t t = first; t < last; ++t) {
-                const int64_t i0 = t * kTile, len = std::min(kTile, n - i0);
-                tile.compute(pp, channels, n, i0, len);
-                for (int v = 0; v < 2; ++v) {
-                    const int w = 1 - v;
-                    const float *mv = &m[v * channels];
-                    std::fill(pm, pm + len, 0.f);
-                    for (int64_t c = 0; c < channels; ++c) {
-                        const float *row = pp + (v * channels + c) * n + i0;
-                        for (int64_t b = 0; b < len; ++b) pm[b] += row[b] * mv[c];
-                    }
-                    // q_v . g_v = (1/N) (-A q_0 . q_1 + B q_v . m_v)
-                    for (int64_t b = 0; b < len; ++b) {
-                        const float iv = tile.inv[v][b];
-                        qg[b] = inv_n * (-a * tile.dot[b] * iv * tile.inv[w][b] + b_coeff * pm[b] * iv);
-                    }
-                    std::fill(s, s + len, 0.f);
-                    for (int64_t c = 0; c < channels; ++c) {
-                        const float *pv = pp + (v * channels + c) * n + i0;
-                        const float *pw = pp + (w * channels + c) * n + i0;
-                        float *d = &dp[c * kTile];
-                        const float bm = b_coeff * mv[c];
-                        for (int64_t b = 0; b < len; ++b) {
-                            const float iv = tile.inv[v][b];
-                            const float g = inv_n * (-a * pw[b] * tile.inv[w][b] + bm);
-                            d[b] = iv * (g - pv[b] * iv * qg[b]);
-                            s[b] += pv[b] * d[b];
-                        }
-                    }
-                    for (int64_t c = 0; c < channels; ++c) {
-                        const float *pv = pp + (v * channels + c) * n + i0;
-                        const float *d = &dp[c * kTile];
-                        float *o = out + (v * channels + c) * n + i0;
-                        for (int64_t b = 0; b < len; ++b) o[b] = pv[b] * (d[b] - s[b]);
-                    }
-                }
+                const int64_t i0 = t * kTile;
+                backward_tile(pp, m.data(), out, dp.data(), channels, n, i0, std::min(kTile, n - i0), a, b_coeff, inv_n);
             }
         });
         return {dz, at::Tensor(), at::Tensor()};
