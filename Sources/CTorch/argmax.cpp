@@ -54,7 +54,10 @@ ct_status ct_argmax(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *out) {
         const bool middle = x.dim() > 0 && d < x.dim() - 1 && x.size(d) > 0;
         if (middle && x.device().is_cpu() && x.scalar_type() == at::kFloat && x.is_contiguous() && x.numel() > 0) {
             RECORD_FUNCTION("segttt::argmax", std::vector<c10::IValue>{});
-            const int64_t size = x.size(d), inner = x.stride(d), outer = x.numel() / (size * inner);
+            // The sizes, not the strides: a contiguous tensor's dimensions of size 1 may have
+            // any stride.
+            const int64_t size = x.size(d), inner = c10::multiply_integers(x.sizes().slice(d + 1)),
+                          outer = x.numel() / (size * inner);
             auto sizes = x.sizes().vec();
             sizes[d] = 1;
             at::Tensor indices = at::empty(sizes, x.options().dtype(at::kLong));

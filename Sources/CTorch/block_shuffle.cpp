@@ -21,38 +21,43 @@ using torch::autograd::variable_list;
 /// Rows of the output per parallel range: enough that a range moves about 64 KiB.
 int64_t row_grain(int64_t row_length) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_length)); }
 
-/// For every output row (n, o, i sh + a): interleaves (`gather` false) or separates (true) the
-/// sw block rows (n, (o sh + a) sw + b, i) of length w and the output row of length w sw.
-void shuffle_rows(float *blocks, float *out, int64_t planes, int64_t h, int64_t w, int64_t sh, int64_t sw,
-                  bool gather) {
+/// For every output row (n, o, i sh + a), with `Gather` false: writes it, of length w sw, from
+/// the sw block rows (n, (o sh + a) sw + b, i) of length w in `source` (blocks) to `target`;
+/// with `Gather` true, the inverse: from the rows of `source` (output-shaped) to the block rows
+/// of `target`.
+template <bool Gather>
+void shuffle_rows(const float *source, float *target, int64_t planes, int64_t h, int64_t w, int64_t sh,
+                  int64_t sw) {
     const int64_t rows = planes * h * sh;
     ctorch::parallel_for(0, rows, row_grain(w * sw), [&](int64_t first, int64_t last) {
         for (int64_t row = first; row < last; ++row) {
             const int64_t a = row % sh, i = (row / sh) % h, o = row / (sh * h);
-            float *line = out + row * w * sw;
-            float *block = blocks + (((o * sh + a) * sw) * h + i) * w;  // b = 0; b steps by h w
+            const int64_t line = row * w * sw;                       // offset of the output row
+            const int64_t block = (((o * sh + a) * sw) * h + i) * w;  // of block row b = 0; b steps by h w
             if (sw == 2) {
-                float *even = block, *odd = block + h * w;
-                if (gather) {
+                if (Gather) {
+                    const float *from = source + line;
+                    float *even = target + block, *odd = target + block + h * w;
                     for (int64_t j = 0; j < w; ++j) {
-                        even[j] = line[2 * j];
-                        odd[j] = line[2 * j + 1];
+                        even[j] = from[2 * j];
+                        odd[j] = from[2 * j + 1];
                     }
                 } else {
+                    const float *even = source + block, *odd = source + block + h * w;
+                    float *to = target + line;
                     for (int64_t j = 0; j < w; ++j) {
-                        line[2 * j] = even[j];
-                        line[2 * j + 1] = odd[j];
+                        to[2 * j] = even[j];
+                        to[2 * j + 1] = odd[j];
                     }
                 }
                 continue;
             }
             for (int64_t b = 0; b < sw; ++b) {
-                float *source = block + b * h * w;
                 for (int64_t j = 0; j < w; ++j) {
-                    if (gather) {
-                        source[j] = line[j * sw + b];
+                    if (Gather) {
+                        target[block + b * h * w + j] = source[line + j * sw + b];
                     } else {
-                        line[j * sw + b] = source[j];
+                        target[line + j * sw + b] = source[block + b * h * w + j];
                     }
                 }
             }
@@ -65,8 +70,7 @@ struct BlockShuffleFunction : public torch::autograd::Function<BlockShuffleFunct
         const at::Tensor blocks = input.contiguous();
         const int64_t n = blocks.size(0), h = blocks.size(2), w = blocks.size(3), o = blocks.size(1) / (sh * sw);
         at::Tensor out = at::empty({n, o, h * sh, w * sw}, blocks.options());
-        shuffle_rows(const_cast<float *>(blocks.data_ptr<float>()), out.data_ptr<float>(), n * o, h, w, sh, sw,
-                     /*gather=*/false);
+        shuffle_rows</*Gather=*/false>(blocks.data_ptr<float>(), out.data_ptr<float>(), n * o, h, w, sh, sw);
         ctx->saved_data["sh"] = sh;
         ctx->saved_data["sw"] = sw;
         return out;
@@ -77,8 +81,7 @@ struct BlockShuffleFunction : public torch::autograd::Function<BlockShuffleFunct
         const at::Tensor grad = grads[0].contiguous();
         const int64_t n = grad.size(0), o = grad.size(1), h = grad.size(2) / sh, w = grad.size(3) / sw;
         at::Tensor dblocks = at::empty({n, o * sh * sw, h, w}, grad.options());
-        shuffle_rows(dblocks.data_ptr<float>(), const_cast<float *>(grad.data_ptr<float>()), n * o, h, w, sh, sw,
-                     /*gather=*/true);
+        shuffle_rows</*Gather=*/true>(grad.data_ptr<float>(), dblocks.data_ptr<float>(), n * o, h, w, sh, sw);
         return {dblocks, at::Tensor(), at::Tensor()};
     }
 };

@@ -11,8 +11,9 @@
 // backward nodes. Here the forward pass is one pass that computes p tile by tile (64 pixels
 // by C channels) and, while the tile is in cache, reduces it to pos and m; the backward pass
 // is one pass that writes dL/dz. libtorch's softmax over C of an NCHW tensor, which the
-// forward pass called before, took about 14 ms of the ESPNet step at 480x360 on two threads. With upstream
-// gradients gl, gp, gn of (loss, pos, neg), A = gl * posCoeff + gp, B = gl * negCoeff + gn:
+// forward pass called before, took about 14 ms of the ESPNet step at 480x360 on two threads.
+// With upstream gradients gl, gp, gn of (loss, pos, neg), A = gl * posCoeff + gp,
+// B = gl * negCoeff + gn:
 //
 //     g_v   = dL/dq_v = (1/N) (-A q_{1-v} + B m_v)
 //     dp_v  = (g_v - q_v (q_v . g_v)) / |p_v|          (through the normalisation)
@@ -56,9 +57,10 @@ __attribute__((always_inline)) inline float tile_dot(const float *a, const float
 /// e^x for x <= 0, the softmax's shifted logits: e^x = 2^k e^r with k = round(x / ln 2) and
 /// r = x - k ln 2 in [-ln 2 / 2, ln 2 / 2] (ln 2 split in two parts, so that k ln 2 is exact),
 /// e^r by Cephes's degree-7 polynomial (relative error about 1e-7), and 2^k put into the
-/// exponent bits. Below -87 the result would be subnormal; x is clamped there, giving 1.6e-38
-/// instead of less, which no softmax sum (at least 1) can tell apart. Written with plain
-/// float operations so that the loops calling it vectorise.
+/// exponent bits, which hold 2^k only for k >= -126: x is clamped at -87 (k = -125 or -126),
+/// giving 1.6e-38 instead of less, which no softmax sum (at least 1) can tell apart. A NaN
+/// logit gives NaN, as libtorch's softmax does. Written with plain float operations so that
+/// the loops calling it vectorise.
 inline float exp_nonpositive(float x) {
     x = std::max(x, -87.f);
     const float shifter = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer

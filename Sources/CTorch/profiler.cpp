@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iomanip>
 #include <map>
 #include <sstream>
 #include <vector>
@@ -22,7 +23,7 @@ struct Totals {
 };
 
 /// The event's name, followed with `by_shapes` by its inputs' sizes ("[2,20,360,480]", "[]"
-/// for an input that is not a tensor), the trailing non-tensor inputs left out.
+/// for an input that is not a tensor or has no dimensions), the trailing "[]" left out.
 std::string key(const profiler::LegacyEvent &event, bool by_shapes) {
     std::string key = event.name();
     if (!by_shapes) return key;
@@ -36,8 +37,10 @@ std::string key(const profiler::LegacyEvent &event, bool by_shapes) {
     return key;
 }
 
-/// Pairs each thread's push and pop events (they nest as a stack on their thread) and sums
-/// per key: total = pop - push, self = total minus the totals of the ranges directly inside.
+/// Pairs each push event with the pop of the same handle and sums per key: total = pop -
+/// push, self = total minus the totals of the ranges directly inside it on its thread. Each
+/// thread's list holds its pushes in order; a range popped on another thread is filed with
+/// its push, out of nesting order, and counts with its total only, inside no other range.
 std::map<std::string, Totals> summarize(const profiler::thread_event_lists &threads, bool by_shapes) {
     std::map<std::string, Totals> by_name;
     for (const auto &events : threads) {
@@ -49,23 +52,28 @@ std::map<std::string, Totals> summarize(const profiler::thread_event_lists &thre
         for (const auto &event : events) {
             if (event.kind() == profiler::EventKind::PushRange) {
                 stack.push_back({&event, 0});
-            } else if (event.kind() == profiler::EventKind::PopRange && !stack.empty()) {
-                const Open open = stack.back();
-                stack.pop_back();
-                const double elapsed = open.push->cpuElapsedUs(event);
-                Totals &totals = by_name[key(*open.push, by_shapes)];
-                totals.calls += 1;
-                totals.total_us += elapsed;
-                totals.self_us += elapsed - open.children_us;
-                if (!stack.empty()) stack.back().children_us += elapsed;
+                continue;
             }
+            if (event.kind() != profiler::EventKind::PopRange) continue;
+            const auto open = std::find_if(stack.rbegin(), stack.rend(), [&](const Open &candidate) {
+                return candidate.push->handle() == event.handle();
+            });
+            if (open == stack.rend()) continue;
+            const bool nested = open == stack.rbegin();
+            const double elapsed = open->push->cpuElapsedUs(event);
+            Totals &totals = by_name[key(*open->push, by_shapes)];
+            totals.calls += 1;
+            totals.total_us += elapsed;
+            totals.self_us += elapsed - open->children_us;
+            stack.erase(std::next(open).base());
+            if (nested && !stack.empty()) stack.back().children_us += elapsed;
         }
     }
     return by_name;
 }
 
-/// Whether the running profile records its operators' input sizes.
-bool recording_shapes = false;
+/// Whether this thread's running profile records its operators' input sizes.
+thread_local bool recording_shapes = false;
 
 }  // namespace
 
@@ -85,6 +93,7 @@ ct_status ct_profiler_stop(char **out) {
         std::vector<std::pair<std::string, Totals>> rows(by_name.begin(), by_name.end());
         std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) { return a.second.self_us > b.second.self_us; });
         std::ostringstream text;
+        text << std::setprecision(17);
         for (const auto &[name, totals] : rows) {
             text << name << '\t' << totals.calls << '\t' << totals.total_us << '\t' << totals.self_us << '\n';
         }

@@ -91,8 +91,8 @@ func nonOverlappingConvTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor
 /// blocks[n, (o s_h + a) s_w + b, i, j], giving [N, O, H s_h, W s_w] (pixel shuffle with
 /// rectangular blocks). Float32 CPU tensors take SegTTT's kernel, which writes each output row
 /// from its s_w block rows in one pass (libtorch's copy behind the reshape-permute-reshape
-/// took 7 ms forward and 5 ms backward at ESPNet's last decoder layer); others that
-/// composition.
+/// took 7 ms forward and 5 ms backward at ESPNet's last decoder layer), with a backward pass
+/// for first derivatives only; other tensors take the reshape-permute-reshape itself.
 public func blockShuffle(_ blocks: Tensor, height sh: Int, width sw: Int) throws -> Tensor {
     guard sh > 0, sw > 0, blocks.rank == 4, blocks.shape[1] % (sh * sw) == 0 else {
         throw TorchError("the block shuffle needs blocks [N, O * \(sh) * \(sw), H, W], got \(blocks.shape)")
@@ -127,9 +127,10 @@ public func batchNorm(
 /// Folds the per-channel statistics of `input` [N, C, ...] into running ones, in place:
 /// running_mean = m * mean(x) + (1 - m) * running_mean and running_var = m * var(x) +
 /// (1 - m) * running_var, var unbiased (over the N * H * W values of a channel), m = `momentum`.
-/// No gradient flows; nothing is normalised. Float32 CPU input takes SegTTT's own kernel (two
-/// passes per channel, summed in double), others libtorch's `batch_norm_update_stats`, which
-/// is about 3x faster than `varMean` but 13x slower than a sum over the same values.
+/// No gradient flows; nothing is normalised. Contiguous float32 CPU input with contiguous
+/// float32 running statistics and at least two values per channel takes SegTTT's own kernel
+/// (two passes per channel, summed in double); the rest libtorch's `batch_norm_update_stats`,
+/// which is about 3x faster than `varMean` but 13x slower than a sum over the same values.
 public func batchNormUpdateStatistics(_ input: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: Double)
     throws
 {

@@ -11,7 +11,8 @@ internal import CTorch
 /// few microseconds to every operator.
 public struct OperatorTime: Sendable, Equatable {
     /// The operator's or node's name, followed by its input sizes where they were recorded
-    /// (`aten::add [2,20,360,480] [2,20,360,480]`; `[]` for an input that is not a tensor).
+    /// (`aten::add [2,20,360,480] [2,20,360,480]`; `[]` for an input that is not a tensor or
+    /// has no dimensions).
     public var name: String
     /// How many times it ran.
     public var calls: Int
@@ -28,8 +29,9 @@ public struct OperatorTime: Sendable, Equatable {
     }
 
     /// Runs `body` under libtorch's profiler and returns its result with the operators that
-    /// ran meanwhile on this thread, by self time from the largest; `byShapes` tells the calls
-    /// of an operator apart by their input sizes.
+    /// this thread ran meanwhile (work on OpenMP's threads inside an operator counts in its
+    /// time), by self time from the largest; `byShapes` tells the calls of an operator apart
+    /// by their input sizes.
     public static func profile<T>(byShapes: Bool = false, _ body: () throws -> T) throws -> (
         result: T, operators: [OperatorTime]
     ) {

@@ -116,7 +116,9 @@ extension Tensor {
     }
 
     /// Variance and mean over `dims` in one pass over the data (`torch.var_mean`).
-    public func varMean(dims: [Int], unbiased: Bool = true, keepDim: Bool = false) throws -> (variance: Tensor, mean: Tensor) {
+    public func varMean(dims: [Int], unbiased: Bool = true, keepDim: Bool = false) throws -> (
+        variance: Tensor, mean: Tensor
+    ) {
         let d = dims.map(Int64.init)
         var variance: OpaquePointer?
         var mean: OpaquePointer?

@@ -86,11 +86,15 @@ final class ConvolutionParityTests: XCTestCase {
     }
 
     /// The block shuffle's kernel against its definition as reshape, permute and reshape, in
-    /// values and in the gradient of a random upstream one, on inputs large enough to be split
-    /// between threads; and the error for channels that do not make whole blocks.
+    /// values and in the gradient of a random, non-contiguous upstream one, on inputs large
+    /// enough to be split between threads (one channels-last); and the error for channels that
+    /// do not make whole blocks.
     func testBlockShuffleMatchesItsDefinition() throws {
-        for (shape, sh, sw) in [([2, 12, 37, 53], 2, 2), ([1, 18, 20, 31], 2, 3), ([1, 8, 5, 3], 1, 4)] {
-            let blocks = try Tensor.normal(shape, generator: Generator(seed: 6)).requiresGrad(true)
+        let cases = [([2, 12, 37, 53], 2, 2), ([2, 18, 60, 47], 2, 3), ([1, 8, 5, 3], 1, 4)]
+        for (index, (shape, sh, sw)) in cases.enumerated() {
+            // The first case starts from a channels-last tensor.
+            let drawn = try Tensor.normal(shape, generator: Generator(seed: 6))
+            let blocks = try (index == 0 ? drawn.contiguous(.channelsLast) : drawn).requiresGrad(true)
             let reference = try blocks.detach().requiresGrad(true)
             let o = shape[1] / (sh * sw)
             let out = try blockShuffle(blocks, height: sh, width: sw)
@@ -98,7 +102,11 @@ final class ConvolutionParityTests: XCTestCase {
                 .permute([0, 1, 4, 2, 5, 3]).reshape([shape[0], o, shape[2] * sh, shape[3] * sw])
             XCTAssertEqual(out.shape, expected.shape)
             assertClose(out, expected, rtol: 0, atol: 0, "values, \(shape) in \(sh)x\(sw) blocks")
-            let upstream = try Tensor.normal(expected.shape, generator: Generator(seed: 7))
+            // A non-contiguous upstream gradient: the transpose of a drawn one.
+            let drawnUpstream = try Tensor.normal(
+                [expected.shape[0], expected.shape[1], expected.shape[3], expected.shape[2]],
+                generator: Generator(seed: 7))
+            let upstream = try drawnUpstream.transpose(2, 3)
             try (out * upstream).sum().backward()
             try (expected * upstream).sum().backward()
             assertClose(
@@ -196,6 +204,12 @@ final class ConvolutionParityTests: XCTestCase {
         assertClose(ours.var, expected.var, rtol: 1e-6, "variance against the formula")
         assertClose(ours.mean, libtorchs.mean, "mean against libtorch's kernel")
         assertClose(ours.var, libtorchs.var, "variance against libtorch's kernel")
+        // Two values per channel, the fewest that have an unbiased variance.
+        let pairs = try Tensor([Float(1), 3, -2, 2, 0.5, 0.5], shape: [1, 3, 1, 2])
+        let (pairMean, pairVar) = (try Tensor.zeros([3]), try Tensor.zeros([3]))
+        try batchNormUpdateStatistics(pairs, runningMean: pairMean, runningVar: pairVar, momentum: 1)
+        try assertValues(pairMean, [Float(2), 0, 0.5], shape: [3])
+        try assertValues(pairVar, [Float(2), 8, 0], shape: [3])
     }
 
     func testBatchNormUpdateStatisticsRejectsAnInputWithoutChannels() throws {

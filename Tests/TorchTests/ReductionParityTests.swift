@@ -94,6 +94,11 @@ final class ReductionParityTests: XCTestCase {
             let differing = zip(try ours.toArray(Int64.self), try libtorchs.toArray(Int64.self)).filter { $0 != $1 }
             XCTAssertEqual(differing.count, 0, "indices that differ, dim \(dim), keep \(keep)")
         }
+        // A contiguous tensor's dimensions of size 1 may have any stride: here dim 0 keeps the
+        // stride of the 7 channels that were narrowed to 1.
+        let narrowed = try floats.narrow(dim: 0, start: 1, length: 1).narrow(dim: 1, start: 2, length: 1)
+        try assertValues(narrowed.argmax(dim: 0), [Int64](repeating: 0, count: 45 * 61), shape: [1, 45, 61])
+        try assertValues(narrowed.argmax(dim: 1), [Int64](repeating: 0, count: 45 * 61), shape: [1, 45, 61])
     }
 
     func testMaxAlongDimension() throws {

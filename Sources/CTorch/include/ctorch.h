@@ -63,8 +63,10 @@ void ct_clear_parallel_loop_record(void);
 /** The most threads that any of the shim's parallel loops has run on since the record was
  *  last cleared (0 where none ran). */
 int ct_parallel_loop_record(void);
-/** Starts libtorch's CPU operator profiler on this thread (and the threads it hands work to),
- *  recording each operator's input sizes with `record_shapes`. */
+/** Starts libtorch's CPU operator profiler for the operators this thread runs (and those of
+ *  tasks it hands to libtorch's inter-op threads; work on OpenMP's threads inside an operator
+ *  counts in that operator's time), recording each operator's input sizes with
+ *  `record_shapes`. */
 ct_status ct_profiler_start(bool record_shapes);
 /** Stops the profiler and summarises what ran since `ct_profiler_start`: one line per
  *  operator or autograd node name (followed by its input sizes, "[2,20,360,480]", where they
