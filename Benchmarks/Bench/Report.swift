@@ -154,10 +154,11 @@ struct BenchmarkReport {
           allocator and tcmalloc below had been tried on DeepLabV2 only, whose step is bound
           by its convolutions.
 
-        - Six changes from the operator profile above, each measured by the same profile of
+        - Seven changes from the operator profile above, each measured by the same profile of
           the builds before and after it, three runs of each in turn (`segttt-bench --child
           profile:espnet_480x360[,shapes] --threads 2 --repeats 4`; 3a9c1ee against 1d7d514
-          and f9170ef, f9170ef against 8d69ff8 and ce765ff; 2026-11-23, 20:25-21:10):
+          and f9170ef, f9170ef against 8d69ff8 and ce765ff, ce765ff against f2f7e5a;
+          2026-11-23, 20:25-21:50):
           - The views' logits taken apart by `unbind` and put together by `stack`, whose
             backward is one copy: the two zero fills of the whole batch's logits and their sum
             are gone (fills 4.1-4.5 -> 0.7 ms, additions 22.5-24.0 -> 19.5-20.6 ms).
@@ -180,6 +181,12 @@ struct BenchmarkReport {
           - The frame's prediction, the argmax over the classes of the views' mean logits, by
             SegTTT's kernel (`argmax.cpp`: tiles of 256 pixels compared class by class) instead
             of libtorch's max over the classes: 2.5-4.9 -> 1.9-3.1 ms.
+          - The fused loss's work per tile, forward and backward, in functions compiled also
+            for AVX2 and chosen at run time (`target_clones`; the rest of the shim is compiled
+            for the baseline x86-64, SSE2): forward 7.6-11.8 -> 7.5-8.9 ms, backward 7.6-13.5
+            -> 6.3-7.9 ms. The same for the BatchNorm + PReLU kernel's planes gave nothing
+            (forward 6.7-11.1 against 6.6-7.4 ms, backward 12.3-25.5 against 10.9-13.0 ms):
+            that kernel waits on memory; not kept.
           The whole step, 3a9c1ee against 1d7d514 (the first three), 12 runs of each in turn
           (`segttt-bench --child config:espnet_480x360 --threads 2 --repeats 5`): median 715
           -> 672 ms, fastest 580 -> 492 ms; 3a9c1ee against f9170ef (the first four), 8 runs
@@ -192,15 +199,16 @@ struct BenchmarkReport {
         every row of the tables, from an AMD EPYC with 2 cores and AVX2 on which the DeepLabV2
         512x256 step takes 10-12 s instead of 18.5 s and the 2048x2048 product runs at 129-140
         GFLOP/s on two threads instead of 70-72. The tables' rows, all on 2026-11-23: espnet at
-        ce765ff, 21:35-21:38, 11 rounds; deeplab_512x256 at f9170ef (before the block shuffle,
+        0bb6654, 22:00-22:04, 11 rounds (the median of its per-round ratios is 0.47);
+        deeplab_512x256 at f9170ef (before the block shuffle,
         which it does not use, and the argmax kernel), 20:56-21:03, 3 rounds; deeplab_1024x512
         and the memory tables at ce765ff, 21:18-21:28, 1 round; the negative term and the
         matrix product at 7a9f24c, 18:33-18:59. On this machine the speed moves by a third
         within minutes, PyTorch's step and Swift's not always together, so the espnet ratio
         moves by several hundredths between runs of the same build: at ce765ff 0.55 (709.1
         against 1287.4 ms, per round 0.51-0.65, 21:15) and 0.55 (623.8 against 1130.2 ms, per
-        round 0.48-0.59, 21:31) with 7 rounds, and 0.49 in the row above with 11 (per round
-        0.41-0.64, median of the per-round ratios 0.50); at f9170ef 0.48 (575.8 against 1200.1
+        round 0.48-0.59, 21:31) with 7 rounds, and 0.49 (519.5 against 1057.8 ms, per round
+        0.41-0.64, 21:35) with 11; at f9170ef 0.48 (575.8 against 1200.1
         ms, per round 0.42-0.60, 20:53); at 7a9f24c, before the changes of the evening, 0.54
         (485 against 897 ms, 18:33) and 0.56 (748 against 1332 ms, per round 0.53-0.57,
         20:01). The last two changes, the block shuffle and the argmax kernel, f9170ef against
@@ -260,8 +268,8 @@ struct BenchmarkReport {
           split backward; the patch was not kept.
 
         What is left in the DeepLabV2 step is oneDNN's convolutions, the same kernels on both
-        sides. ESPNet's step is at its 0.5x target by the 11-round row and above it by 0.05 in
-        two 7-round runs of the same build. About 70 % of it is oneDNN's convolutions (the
+        sides. ESPNet's step is at its 0.5x target in the two 11-round runs (0.50 and 0.49) and
+        above it by 0.05 in two 7-round runs. About 70 % of it is oneDNN's convolutions (the
         profile above: backward 370 ms, forward 150 ms of a 759 ms profiled step), the ESP
         blocks' dilated ones with 12 and 25 channels in oneDNN's im2col path the largest share;
         in a run with oneDNN's log on (`ONEDNN_VERBOSE=1 segttt-bench --child
