@@ -17,7 +17,8 @@ MODE:
 - `bn-stats`: the BN prior's statistics at every batch norm's input in the step, as the
   script computes them (`torch.var_mean`, then mixed with the source statistics) and as
   SegTTT does (`torch.batch_norm_update_stats` on a copy of the source statistics with
-  momentum 1 - prior, which mixes them in the same pass), interleaved, summed over layers.
+  momentum 1 - prior, which mixes them in the same pass), interleaved, summed over layers;
+  and a plain sum over the same dimensions (`sum_only`), the least any pass can take.
 - `classifier`: DeepLabV2's main head in the step (two views of layer4's features, 2048
   channels at the configuration's stride-8 size; the published dilation-6 and -12 branches,
   19 classes), forward and backward, as the two dilated convolutions and as SegTTT computes
@@ -441,7 +442,10 @@ def compare_bn_stats(config, repeats):
             out.append((mean, var))
         return out
 
-    bodies = {"var_mean": var_mean, "batch_norm_update_stats": update_stats}
+    def sums():
+        return [x.sum(dim=(0, 2, 3)) for _, x in inputs]
+
+    bodies = {"var_mean": var_mean, "batch_norm_update_stats": update_stats, "sum_only": sums}
     difference = max(((a - b).abs() / b.abs().clamp_min(1e-6)).max().item()
                      for pair in zip(var_mean(), update_stats()) for a, b in zip(*pair))
     medians = interleaved_medians(bodies, repeats)

@@ -171,8 +171,10 @@ struct BenchmarkReport {
             an NCHW tensor: the loss's forward pass 13.1-18.1 -> 7.9-10.7 ms.
           - The BN prior's statistics by SegTTT's own kernel (`batch_norm_stats.cpp`, two
             passes per channel summed in double, channels split between the threads):
-            24.1-24.3 -> 6.9-7.6 ms. libtorch's `batch_norm_update_stats` took 0.76 ms on
-            [2, 128, 45, 60] where a sum over the same values takes 0.06 ms.
+            24.1-24.3 -> 6.9-7.6 ms. In PyTorch, over the same 21 inputs, libtorch's
+            `batch_norm_update_stats` takes 25.4 ms where a plain sum over the same values takes
+            4.5 ms (`/usr/bin/python3 Benchmarks/ocl_profile.py bn-stats --threads 2 --repeats
+            30`, 22:15).
           - The blocks of the transposed convolutions put into place by SegTTT's block-shuffle
             kernel (`block_shuffle.cpp`: each output row written from its two block rows in one
             pass, with its own backward) instead of libtorch's copy behind a reshape, permute

@@ -130,7 +130,8 @@ public func batchNorm(
 /// No gradient flows; nothing is normalised. Contiguous float32 CPU input with contiguous
 /// float32 running statistics and at least two values per channel takes SegTTT's own kernel
 /// (two passes per channel, summed in double); the rest libtorch's `batch_norm_update_stats`,
-/// which is about 3x faster than `varMean` but 13x slower than a sum over the same values.
+/// which is about 3x faster than `varMean` but takes 5.7x the time of a sum over the same
+/// values (over the ESPNet step's batch norms: `Benchmarks/ocl_profile.py bn-stats`).
 public func batchNormUpdateStatistics(_ input: Tensor, runningMean: Tensor, runningVar: Tensor, momentum: Double)
     throws
 {
