@@ -19,7 +19,8 @@ constexpr int64_t kTile = 256;  // pixels compared together, class by class
 void argmax_over_middle(const float *x, int64_t *indices, int64_t outer, int64_t size, int64_t inner) {
     TORCH_CHECK(size <= INT32_MAX, "argmax over ", size, " entries");
     const int64_t tiles = (inner + kTile - 1) / kTile;
-    ctorch::parallel_for(0, outer * tiles, std::max<int64_t>(1, 32768 / (kTile * size)), [&](int64_t first, int64_t last) {
+    const int64_t grain = std::max<int64_t>(1, 32768 / (kTile * size));
+    ctorch::parallel_for(0, outer * tiles, grain, [&](int64_t first, int64_t last) {
         float best[kTile];
         int32_t arg[kTile];  // 32 bits, so that the compare-and-select loop vectorises
         for (int64_t t = first; t < last; ++t) {

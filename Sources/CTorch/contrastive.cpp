@@ -260,7 +260,8 @@ struct OutputContrastiveFunction : public torch::autograd::Function<OutputContra
             std::vector<float> dp(channels * kTile);
             for (int64_t t = first; t < last; ++t) {
                 const int64_t i0 = t * kTile;
-                backward_tile(pp, m.data(), out, dp.data(), channels, n, i0, std::min(kTile, n - i0), a, b_coeff, inv_n);
+                backward_tile(pp, m.data(), out, dp.data(), channels, n, i0, std::min(kTile, n - i0), a, b_coeff,
+                              inv_n);
             }
         });
         return {dz, at::Tensor(), at::Tensor()};

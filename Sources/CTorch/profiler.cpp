@@ -91,7 +91,8 @@ ct_status ct_profiler_stop(char **out) {
     CT_PROTECT({
         const auto by_name = summarize(profiler::disableProfilerLegacy(), recording_shapes);
         std::vector<std::pair<std::string, Totals>> rows(by_name.begin(), by_name.end());
-        std::sort(rows.begin(), rows.end(), [](const auto &a, const auto &b) { return a.second.self_us > b.second.self_us; });
+        std::sort(rows.begin(), rows.end(),
+                  [](const auto &a, const auto &b) { return a.second.self_us > b.second.self_us; });
         std::ostringstream text;
         text << std::setprecision(17);
         for (const auto &[name, totals] : rows) {
