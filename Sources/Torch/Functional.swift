@@ -33,7 +33,23 @@ public struct Pair: Equatable, Hashable, Sendable, ExpressibleByIntegerLiteral, 
 }
 
 /// 2-d convolution of `input` [N, Cin, H, W] with `weight` [Cout, Cin / groups, kH, kW].
+/// Float32 CPU 3x3 convolutions that keep the input's size (stride 1, padding = dilation) with
+/// few channels, not all multiples of 8, take SegTTT's kernel (`dilatedConv3x3`); the rest
+/// take libtorch's.
 public func conv2d(
+    _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1,
+    groups: Int = 1
+) throws -> Tensor {
+    if stride == 1, groups == 1, padding == dilation, fitsDilatedConvKernel(input, weight: weight, bias: bias) {
+        return try dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
+    }
+    return try libtorchConv2d(
+        input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+}
+
+/// `conv2d` by libtorch's own kernels always (oneDNN's or its native ones): the reference
+/// that SegTTT's kernels are tested and benchmarked against.
+public func libtorchConv2d(
     _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1,
     groups: Int = 1
 ) throws -> Tensor {
@@ -43,6 +59,46 @@ public func conv2d(
                 input.handle, weight.handle, bias?.handle, stride.values, padding.values, dilation.values,
                 Int64(groups),
                 $0)
+        }
+    }
+}
+
+/// The most input or output channels for which `conv2d` takes `dilatedConv3x3`, which it
+/// does only where one of the two is not a multiple of 8. On two cores its forward and
+/// backward took 0.4-0.8x the time of libtorch's (oneDNN's im2col path) for ESPNet's
+/// dilated convolutions (4 to 28 channels) and 0.7x from 36 to 20 channels at 180x240, but
+/// 1.2-1.5x with 32 to 256 channels, multiples of 8, where oneDNN's direct kernels run
+/// (docs/BENCHMARKS.md).
+let dilatedConvKernelChannels = 36
+
+/// Whether `dilatedConv3x3` computes conv2d of these tensors faster than libtorch: float32
+/// CPU tensors, a 3x3 weight of the input's channels, at most `dilatedConvKernelChannels`
+/// channels in and out, not all multiples of 8.
+func fitsDilatedConvKernel(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Bool {
+    guard input.rank == 4, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3,
+        weight.shape[1] == input.shape[1]
+    else { return false }
+    let tensors = [input, weight] + (bias.map { [$0] } ?? [])
+    guard tensors.allSatisfy({ $0.device == .cpu && $0.dtype == .float32 }) else { return false }
+    let (channels, outputs) = (input.shape[1], weight.shape[0])
+    return max(channels, outputs) <= dilatedConvKernelChannels && (channels % 8 != 0 || outputs % 8 != 0)
+}
+
+/// 3x3 convolution of float32 CPU `input` [N, C, H, W] with `weight` [O, C, 3, 3] and
+/// optional `bias` [O], stride 1 and padding equal to the dilation (d_h, d_w), so that the
+/// output keeps H x W:
+///
+///     y[n, o, i, j] = b[o] + sum_{c, a, e} w[o, c, a, e] x[n, c, i + (a - 1) d_h, j + (e - 1) d_w]
+///
+/// with x = 0 outside the image. SegTTT's kernel, written for few channels: each output row
+/// is accumulated in vector registers, a few output channels at a time, over the taps that
+/// reach it; the backward pass computes dx as the same convolution of dy (weight transposed
+/// and flipped) and dw as per-tap sums, first derivatives only.
+public func dilatedConv3x3(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, dilation: Pair) throws -> Tensor {
+    try withExtendedLifetime(bias) {
+        try makeTensor {
+            ct_dilated_conv3x3(
+                input.handle, weight.handle, bias?.handle, Int64(dilation.height), Int64(dilation.width), $0)
         }
     }
 }

@@ -185,6 +185,11 @@ ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out);
 /** out[n, o, i sh + a, j sw + b] = blocks[n, (o sh + a) sw + b, i, j] for float32 CPU blocks
  *  [N, O sh sw, H, W], with its own backward (the inverse gather). */
 ct_status ct_block_shuffle(ct_tensor blocks, int64_t sh, int64_t sw, ct_tensor *out);
+/** 3x3 convolution of float32 CPU input [N, C, H, W] by weight [O, C, 3, 3] (bias [O] or null),
+ *  stride 1, dilation and padding (dh, dw): the output keeps H x W. SegTTT's kernel for few
+ *  channels, with its own backward pass (first derivatives). */
+ct_status ct_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, int64_t dh, int64_t dw,
+                             ct_tensor *out);
 /** prelu(batch_norm(input)) with statistics that carry no gradient (mean, var per channel),
  *  for float32 CPU input, as one fused kernel with its own backward pass; gradients reach
  *  input, weight, bias and slope (one slope, or one per channel). */

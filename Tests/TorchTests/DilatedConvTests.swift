@@ -1,0 +1,119 @@
+import Torch
+import XCTest
+
+/// SegTTT's 3x3 convolution kernel for few channels (`dilatedConv3x3`) against libtorch's
+/// convolution of the same tensors, in values and gradients, and the cases `conv2d` sends to it.
+final class DilatedConvTests: XCTestCase {
+    /// (input shape, output channels, dilation, bias, channels-last input)
+    private let cases: [([Int], Int, Pair, Bool, Bool)] = [
+        ([2, 25, 45, 60], 25, 2, false, false),  // an ESPNet branch, split between threads
+        ([3, 5, 9, 13], 7, 4, true, false),  // 5 outputs per block, 7 leave a partial one
+        ([1, 12, 11, 21], 13, [1, 8], true, false),  // rectangular dilation
+        ([2, 4, 6, 5], 4, 16, false, false),  // dilation beyond the image: the centre tap alone
+        ([2, 12, 17, 30], 16, 2, true, true),  // channels-last input
+        ([1, 3, 7, 70], 2, 3, false, false),  // blocks of 3 columns vectors and a partial one
+    ]
+
+    /// Against libtorch's convolution in float64: values and gradients within 2e-6 of the
+    /// largest magnitude of each, room for float32 rounding over the up to 5400 terms of a sum.
+    func testMatchesLibtorchInValuesAndGradients() throws {
+        for (index, (shape, outputs, dilation, hasBias, channelsLast)) in cases.enumerated() {
+            let label = "\(shape) -> \(outputs), dilation \(dilation)"
+            let drawn = try Tensor.normal(shape, generator: Generator(seed: UInt64(10 + index)))
+            let input = try (channelsLast ? drawn.contiguous(.channelsLast) : drawn).requiresGrad(true)
+            let weight = try (Tensor.normal([outputs, shape[1], 3, 3], generator: Generator(seed: 3)) * 0.2)
+                .requiresGrad(true)
+            let bias = hasBias ? try Tensor.normal([outputs], generator: Generator(seed: 4)).requiresGrad(true) : nil
+            let leaves = [input, weight] + (bias.map { [$0] } ?? [])
+            let references = try leaves.map { try $0.detach().to(.float64).requiresGrad(true) }
+
+            let out = try dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
+            let expected = try libtorchConv2d(
+                references[0], weight: references[1], bias: hasBias ? references[2] : nil, padding: dilation,
+                dilation: dilation)
+            try assertNear(out, expected, "values, \(label)")
+
+            // A non-contiguous upstream gradient: the transpose of a drawn one.
+            let upstream = try Tensor.normal(
+                [shape[0], outputs, shape[3], shape[2]], generator: Generator(seed: 5)
+            ).transpose(2, 3)
+            try (out * upstream).sum().backward()
+            try (expected * upstream.to(.float64)).sum().backward()
+            for (name, (leaf, reference)) in zip(["input", "weight", "bias"], zip(leaves, references)) {
+                try assertNear(
+                    try XCTUnwrap(leaf.grad), try XCTUnwrap(reference.grad), "gradient of the \(name), \(label)")
+            }
+        }
+    }
+
+    /// `actual` (float32) within 2e-6 of the largest magnitude of `expected` (float64).
+    private func assertNear(
+        _ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let scale = try expected.abs().amax().item()
+        assertClose(try actual.to(.float64), expected, rtol: 0, atol: 2e-6 * scale, label, file: file, line: line)
+    }
+
+    func testInputWithoutGradientGetsNone() throws {
+        let input = try Tensor.normal([1, 6, 8, 9], generator: Generator(seed: 1))
+        let weight = try Tensor.normal([5, 6, 3, 3], generator: Generator(seed: 2)).requiresGrad(true)
+        let reference = try weight.detach().to(.float64).requiresGrad(true)
+        try dilatedConv3x3(input, weight: weight, dilation: 2).sum().backward()
+        try libtorchConv2d(input.to(.float64), weight: reference, padding: 2, dilation: 2).sum().backward()
+        XCTAssertNil(input.grad)
+        try assertNear(try XCTUnwrap(weight.grad), try XCTUnwrap(reference.grad), "gradient of the weight")
+    }
+
+    /// conv2d takes the kernel for 3x3, stride 1, padding = dilation, ungrouped float32 CPU
+    /// convolutions of at most 36 channels in and out, not all multiples of 8; libtorch's
+    /// otherwise. Told apart by the profiler's record of the kernel.
+    func testConv2dTakesTheKernelWhereItFits() throws {
+        func takesKernel(
+            _ shape: [Int], outputs: Int, kernel: Int = 3, stride: Pair = 1, padding: Pair = 2, dilation: Pair = 2,
+            groups: Int = 1, dtype: DType = .float32
+        ) throws -> Bool {
+            let input = try Tensor.normal(shape, generator: Generator(seed: 1)).to(dtype)
+            let weight = try Tensor.normal([outputs, shape[1] / groups, kernel, kernel], generator: Generator(seed: 2))
+                .to(dtype)
+            let (_, operators) = try OperatorTime.profile {
+                _ = try conv2d(
+                    input, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            }
+            return operators.contains { $0.name == "segttt::dilated_conv3x3" }
+        }
+        XCTAssertTrue(try takesKernel([1, 25, 9, 10], outputs: 25))
+        XCTAssertTrue(try takesKernel([1, 36, 9, 10], outputs: 20, padding: 1, dilation: 1))
+        XCTAssertTrue(try takesKernel([1, 16, 9, 10], outputs: 12, padding: [1, 4], dilation: [1, 4]))
+        XCTAssertFalse(try takesKernel([1, 16, 9, 10], outputs: 32), "multiples of 8: oneDNN's direct kernels")
+        XCTAssertFalse(try takesKernel([1, 40, 9, 10], outputs: 20), "more than 36 channels")
+        XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, stride: 2), "strided")
+        XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, padding: 1), "padding other than the dilation")
+        XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, groups: 2), "grouped")
+        XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, kernel: 5, padding: 4), "5x5")
+        XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, dtype: .float64), "float64")
+    }
+
+    func testRejectsWhatItCannotCompute() throws {
+        let input = try Tensor.zeros([1, 4, 5, 5])
+        XCTAssertThrowsError(try dilatedConv3x3(input, weight: Tensor.zeros([2, 3, 3, 3]), dilation: 1)) { error in
+            XCTAssertTrue(
+                "\(error)".contains(
+                    "needs input [N, C, H, W] and weight [O, C, 3, 3], got [1, 4, 5, 5] and [2, 3, 3, 3]"),
+                "\(error)")
+        }
+        XCTAssertThrowsError(
+            try dilatedConv3x3(input, weight: Tensor.zeros([2, 4, 3, 3]), bias: Tensor.zeros([3]), dilation: 1)
+        ) { error in
+            XCTAssertTrue("\(error)".contains("needs a bias of 2 values, got [3]"), "\(error)")
+        }
+        XCTAssertThrowsError(try dilatedConv3x3(input, weight: Tensor.zeros([2, 4, 3, 3]), dilation: [0, 1])) {
+            error in
+            XCTAssertTrue("\(error)".contains("needs dilations of 1 or more, got 0x1"), "\(error)")
+        }
+        XCTAssertThrowsError(
+            try dilatedConv3x3(input.to(.float64), weight: Tensor.zeros([2, 4, 3, 3]).to(.float64), dilation: 1)
+        ) { error in
+            XCTAssertTrue("\(error)".contains("runs on float32 CPU tensors, got Double on cpu"), "\(error)")
+        }
+    }
+}
