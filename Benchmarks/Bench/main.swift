@@ -10,7 +10,9 @@
 // the slow ones can be run separately (--only) and the document is always written from all
 // of them; --fresh measures the selected jobs again.
 // `segttt-bench --child profile:NAME[,shapes] --threads N [--repeats R]` prints where a
-// configuration's step spends its time, per libtorch operator (and input sizes).
+// configuration's step spends its time, per libtorch operator (and input sizes);
+// `segttt-bench --child convs --threads N [--repeats R]` times SegTTT's 3x3 convolution kernel
+// against libtorch's at the shapes of ESPNet's step (ConvolutionKernels.swift).
 // NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul;
 // deeplab_1024x512 also runs the step with the published Gram negative term at stride 4, for
 // the peak memory the published code needs at its own resolution. Every
@@ -309,6 +311,7 @@ func child(_ job: String, options: Options) throws {
     case "gram-step":
         let spec = parts[1].split(separator: ",").map(String.init)
         result = try runGramStep(spec[0], stride: Int(spec[1]) ?? 1, options: options)
+    case "convs": result = try runConvolutionKernels(repeats: options.repeats ?? 15)
     case "negative":
         let spec = parts[1].split(separator: ",").map(String.init)
         result = try runNegative(

@@ -65,11 +65,12 @@ public func libtorchConv2d(
 
 /// The most input or output channels for which `conv2d` takes `dilatedConv3x3`, which it
 /// does only where one of the two is not a multiple of 8. On two cores its forward and
-/// backward took 0.4-0.8x the time of libtorch's (oneDNN's im2col path) for ESPNet's
-/// dilated convolutions (4 to 28 channels) and 0.7x from 36 to 20 channels at 180x240, but
-/// 1.2-1.5x with 32 to 256 channels, multiples of 8, where oneDNN's direct kernels run
-/// (docs/BENCHMARKS.md).
-let dilatedConvKernelChannels = 36
+/// backward took 0.30-0.77x the time of libtorch's (oneDNN's) at ESPNet's shapes with 4 to
+/// 28 channels and 0.65x from 19 to 12 channels at 180x240; from 36 to 20 channels it was
+/// as fast with the backward and 1.3-1.6x slower forward alone, and with 32 to 128
+/// channels, multiples of 8, where oneDNN's direct kernels run, 1.1-1.5x slower
+/// (`segttt-bench --child convs --threads 2`, docs/BENCHMARKS.md).
+let dilatedConvKernelChannels = 32
 
 /// Whether `dilatedConv3x3` computes conv2d of these tensors faster than libtorch: float32
 /// CPU tensors, a 3x3 weight of the input's channels, at most `dilatedConvKernelChannels`
