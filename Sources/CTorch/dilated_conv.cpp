@@ -11,15 +11,16 @@
 //
 // dx is the same convolution of dy, with w's two channel axes swapped and its taps flipped.
 // libtorch sends these convolutions to oneDNN, whose direct kernels want multiples of 8
-// channels and whose im2col path builds a 9 C x H W column matrix for a product with only
-// O <= 28 rows: about 20 GFLOP/s on two cores in ESPNet's step (25 channels at 45x60), a
-// sixth of the machine's matrix product. Here the input's rows are copied once with d_w
+// channels and whose im2col path (`gemm:jit`) builds a 9 C x H W column matrix for a product
+// with only O <= 28 rows: 40-46 GFLOP/s on two cores in ESPNet's step (25 channels at 45x60),
+// a third of the machine's matrix product. Here the input's rows are copied once with d_w
 // zero columns on either side, and every output row is accumulated in registers, 3 to 5
 // output channels by 16 or 24 columns at a time, over the 9 C taps that reach it; taps
-// whose source row lies outside the image are skipped. The weight gradient keeps 4 output
+// whose source row lies outside the image are skipped. The weight gradient keeps 3 output
 // channels by the 3 column taps of one (c, a) in registers over all n, i, j. Vectors of 8
 // floats through the compiler's vector extension: AVX2 with FMA where the CPU has both
-// (chosen at run time), SSE otherwise.
+// (chosen at run time), SSE otherwise. Forward and backward at ESPNet's shapes: 0.30-0.77x
+// libtorch's time (`segttt-bench --child convs --threads 2`).
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -68,9 +69,8 @@ struct Geometry {
 };
 
 /// The output channels computed together for `outputs` of them: of 5, 4 and 3, the one that
-/// leaves the fewest zero-weight channels in the last block (the first of a tie). Measured
-/// on one core at 45x60 with 25 channels (5: 66 GFLOP/s, 4: 55, 3: 59) and at 90x120 with 12
-/// (3 and 4: 61).
+/// leaves the fewest zero-weight channels in the last block (the first of a tie), so that
+/// ESPNet's 25 channels take blocks of 5 and its 12 blocks of 4.
 int64_t output_block(int64_t outputs) {
     int64_t best = 5;
     for (int64_t block : {4, 3}) {
