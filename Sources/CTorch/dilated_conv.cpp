@@ -41,8 +41,8 @@ constexpr int64_t kLanes = 8;
 constexpr int64_t kGradBlock = 3;
 
 /// Vectors of columns accumulated together per output channel when B output channels are:
-/// B x V accumulators, V input vectors and one broadcast weight fit AVX2's 16 registers with
-/// one to spare (B = 4, V = 3 would fill them all, and the compiler then spills).
+/// B x V accumulators, V input vectors and one broadcast weight take 13 or 11 of AVX2's 16
+/// registers (B = 4, V = 3 would take all 16, and the compiler then spills accumulators).
 template <int64_t B>
 constexpr int64_t kColumnVectors = B == 3 ? 3 : 2;
 
@@ -57,6 +57,19 @@ __attribute__((always_inline)) inline Vec splat(float t) { return Vec{t, t, t, t
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
+/// The AVX2 + FMA variants of the loops below, taken where the CPU has both; elsewhere (and
+/// off x86) the same code compiled for the baseline.
+#if defined(__x86_64__) || defined(__i386__)
+#define CT_AVX2_FMA __attribute__((target("avx2,fma")))
+bool has_avx2_fma() {
+    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return supported;
+}
+#else
+#define CT_AVX2_FMA
+bool has_avx2_fma() { return false; }
+#endif
+
 /// The sizes of one convolution: `channels` planes of h x w in, `outputs` planes out. The
 /// padded input holds `planes` >= `channels` planes per image, of rows of `stride` floats: the
 /// image's column j at `dw + j`, zeros elsewhere.
@@ -67,6 +80,15 @@ struct Geometry {
     /// Blocks of `block` output channels that cover `outputs`.
     int64_t blocks(int64_t block) const { return round_up(outputs, block) / block; }
 };
+
+/// The geometry of x [N, C, H, W] convolved to `outputs` channels. A dilation beyond the
+/// image's side is cut to the side (at least 1): the taps it moves reach only zeros either
+/// way, and the padded rows stay at most 3 W + 8 floats.
+Geometry geometry_of(const at::Tensor &x, int64_t outputs, int64_t dh, int64_t dw) {
+    const int64_t h = x.size(2), w = x.size(3);
+    return {x.size(0), x.size(1), x.size(1), outputs, h, w,
+            std::max<int64_t>(1, std::min(dh, h)), std::max<int64_t>(1, std::min(dw, w))};
+}
 
 /// The output channels computed together for `outputs` of them: of 5, 4 and 3, the one that
 /// leaves the fewest zero-weight channels in the last block (the first of a tie), so that
@@ -224,7 +246,7 @@ __attribute__((always_inline)) inline void weight_grad_units(const Geometry &g, 
 }
 
 template <int64_t B>
-__attribute__((target("avx2,fma"))) void correlate_rows_avx2(const Geometry &g, const float *input,
+CT_AVX2_FMA void correlate_rows_avx2(const Geometry &g, const float *input,
                                                               const float *packed, const float *bias, float *out,
                                                               int64_t first, int64_t last) {
     correlate_rows<B>(g, input, packed, bias, out, first, last);
@@ -236,7 +258,7 @@ void correlate_rows_generic(const Geometry &g, const float *input, const float *
     correlate_rows<B>(g, input, packed, bias, out, first, last);
 }
 
-__attribute__((target("avx2,fma"))) void weight_grad_units_avx2(const Geometry &g, const float *grad,
+CT_AVX2_FMA void weight_grad_units_avx2(const Geometry &g, const float *grad,
                                                                  const float *input, float *dweight, int64_t first,
                                                                  int64_t last) {
     weight_grad_units(g, grad, input, dweight, first, last);
@@ -257,7 +279,7 @@ at::Tensor correlate(const Geometry &g, const at::Tensor &padded, const at::Tens
     const float *input = padded.data_ptr<float>(), *w = packed.data();
     float *y = out.data_ptr<float>();
     using Rows = void (*)(const Geometry &, const float *, const float *, const float *, float *, int64_t, int64_t);
-    static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx2 = has_avx2_fma();
     const Rows rows = block == 5   ? (avx2 ? correlate_rows_avx2<5> : correlate_rows_generic<5>)
                       : block == 4 ? (avx2 ? correlate_rows_avx2<4> : correlate_rows_generic<4>)
                                    : (avx2 ? correlate_rows_avx2<3> : correlate_rows_generic<3>);
@@ -272,35 +294,38 @@ struct DilatedConvFunction : public torch::autograd::Function<DilatedConvFunctio
     static at::Tensor forward(AutogradContext *ctx, const at::Tensor &input, const at::Tensor &weight,
                               const at::Tensor &bias, int64_t dh, int64_t dw) {
         const at::Tensor x = input.contiguous(), b = bias.contiguous();
-        const Geometry g{x.size(0), x.size(1), x.size(1), weight.size(0), x.size(2), x.size(3), dh, dw};
+        const Geometry g = geometry_of(x, weight.size(0), dh, dw);
         ctx->save_for_backward({x, weight});
         ctx->saved_data["dh"] = dh;
         ctx->saved_data["dw"] = dw;
         ctx->saved_data["bias"] = b.numel() > 0;
-        return correlate(g, pad_rows(x, g.channels, dw, g.stride()), weight, /*transpose=*/false,
+        return correlate(g, pad_rows(x, g.channels, g.dw, g.stride()), weight, /*transpose=*/false,
                          b.numel() > 0 ? b.data_ptr<float>() : nullptr);
     }
 
     static variable_list backward(AutogradContext *ctx, variable_list grads) {
+        TORCH_CHECK(!at::GradMode::is_enabled(),
+                    "SegTTT's dilated 3x3 convolution has first derivatives only; for higher ones use "
+                    "libtorch's convolution (libtorchConv2d)");
         const auto saved = ctx->get_saved_variables();
         const at::Tensor &x = saved[0], &weight = saved[1];
         const int64_t dh = ctx->saved_data["dh"].toInt(), dw = ctx->saved_data["dw"].toInt();
         const at::Tensor dy = grads[0].contiguous();
-        const Geometry g{x.size(0), x.size(1), x.size(1), weight.size(0), x.size(2), x.size(3), dh, dw};
+        const Geometry g = geometry_of(x, weight.size(0), dh, dw);
         const int64_t planes = g.blocks(kGradBlock) * kGradBlock;  // dy's planes, zero past O
-        const at::Tensor dy_padded = pad_rows(dy, planes, dw, g.stride());
+        const at::Tensor dy_padded = pad_rows(dy, planes, g.dw, g.stride());
         at::Tensor dx, dweight, dbias;
         if (ctx->needs_input_grad(0)) {
             // dx is the convolution of dy's O planes (of the padded ones) by w'.
-            const Geometry back{g.batch, g.outputs, planes, g.channels, g.h, g.w, dh, dw};
+            const Geometry back{g.batch, g.outputs, planes, g.channels, g.h, g.w, g.dh, g.dw};
             dx = correlate(back, dy_padded, weight, /*transpose=*/true, nullptr);
         }
         if (ctx->needs_input_grad(1)) {
             dweight = at::empty_like(weight, at::MemoryFormat::Contiguous);
-            const at::Tensor x_padded = pad_rows(x, g.channels, dw, g.stride());
+            const at::Tensor x_padded = pad_rows(x, g.channels, g.dw, g.stride());
             const float *dyp = dy_padded.data_ptr<float>(), *xp = x_padded.data_ptr<float>();
             float *out = dweight.data_ptr<float>();
-            static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+            const bool avx2 = has_avx2_fma();
             ctorch::parallel_for(0, g.blocks(kGradBlock) * g.channels * 3, 1, [&](int64_t first, int64_t last) {
                 (avx2 ? weight_grad_units_avx2 : weight_grad_units_generic)(g, dyp, xp, out, first, last);
             });

@@ -119,3 +119,5 @@ extern "C" void ct_clear_parallel_loop_record(void) { most_loop_threads.store(0)
 extern "C" int ct_parallel_loop_record(void) { return most_loop_threads.load(); }
 
 extern "C" int ct_parallel_loop_threads(void) { return ctorch::parallel_for(0, 1 << 16, 1, [](int64_t, int64_t) {}); }
+
+extern "C" bool ct_parallel_loops_join_openmp(void) { return openmp().parallel != nullptr; }

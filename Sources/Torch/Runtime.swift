@@ -45,12 +45,17 @@ public enum Runtime {
     }
 
     /// Number of threads that SegTTT's own CPU kernels (the fused OCL loss, batch norm +
-    /// PReLU) run on: `numThreads` where libtorch runs on GCC's OpenMP runtime, whose team
-    /// they join, and 1 where it runs on another threading backend.
+    /// PReLU, the 3x3 convolution, ...) run on: `numThreads` where they join libtorch's OpenMP
+    /// team (`fusedKernelsJoinOpenMP`), and 1 otherwise.
     public static var fusedKernelThreads: Int {
         configureOnce()
         return Int(ct_parallel_loop_threads())
     }
+
+    /// Whether SegTTT's own CPU kernels join libtorch's OpenMP team: libtorch runs on GCC's
+    /// OpenMP runtime (libgomp) and the process has its entry points. Where libtorch runs on
+    /// another threading backend the kernels run on the calling thread.
+    public static var fusedKernelsJoinOpenMP: Bool { ct_parallel_loops_join_openmp() }
 
     /// Runs `body` and returns the most threads that any of SegTTT's own parallel loops (the
     /// fused kernels' passes) ran on meanwhile, in any thread of the process; 0 where none ran.

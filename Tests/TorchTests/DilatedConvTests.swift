@@ -7,11 +7,13 @@ final class DilatedConvTests: XCTestCase {
     /// (input shape, output channels, dilation, bias, channels-last input)
     private let cases: [([Int], Int, Pair, Bool, Bool)] = [
         ([2, 25, 45, 60], 25, 2, false, false),  // an ESPNet branch, split between threads
-        ([3, 5, 9, 13], 7, 4, true, false),  // 5 outputs per block, 7 leave a partial one
+        ([3, 5, 9, 13], 7, 4, true, false),  // 7 outputs in blocks of 4, the last partial
         ([1, 12, 11, 21], 13, [1, 8], true, false),  // rectangular dilation
         ([2, 4, 6, 5], 4, 16, false, false),  // dilation beyond the image: the centre tap alone
         ([2, 12, 17, 30], 16, 2, true, true),  // channels-last input
-        ([1, 3, 7, 70], 2, 3, false, false),  // blocks of 3 columns vectors and a partial one
+        ([1, 3, 7, 60], 2, 3, false, false),  // blocks of 3 outputs: 3 + 3 + 2 column vectors
+        ([1, 3, 5, 55], 2, 1, true, false),  // 3 + 3 + 1 column vectors
+        ([1, 3, 5, 7], 4, [2, 1000], false, false),  // a dilation far beyond the image
     ]
 
     /// Against libtorch's convolution in float64: values and gradients within 2e-6 of the

@@ -58,6 +58,9 @@ bool ct_keep_freed_memory(void);
 bool ct_allocator_bytes(int64_t *heap, int64_t *mapped);
 /** How many threads one of the shim's own parallel loops (fused kernels) runs on now. */
 int ct_parallel_loop_threads(void);
+/** Whether the shim's loops join libtorch's OpenMP team: libtorch runs on OpenMP and the
+ *  process has libgomp's entry points; otherwise they run on the calling thread. */
+bool ct_parallel_loops_join_openmp(void);
 /** Clears the record read by `ct_parallel_loop_record`. */
 void ct_clear_parallel_loop_record(void);
 /** The most threads that any of the shim's parallel loops has run on since the record was
