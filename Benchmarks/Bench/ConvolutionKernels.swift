@@ -1,8 +1,10 @@
-// `segttt-bench --child convs --threads N [--repeats R]`: SegTTT's 3x3 convolution kernel
-// (`dilatedConv3x3`) against libtorch's (`libtorchConv2d`, oneDNN on CPU) at the shapes of
-// ESPNet's step, both views in one batch, and at a few shapes with multiples of 8 channels,
-// where `conv2d` keeps libtorch's. Forward alone and forward + backward (input and weight
-// gradients), each the median of R runs, the two kernels run in turn, so that the machine's
+// `segttt-bench --child convs --threads N [--repeats R]`: SegTTT's convolution kernels against
+// what they replace, at the shapes of ESPNet's step (both views in one batch): the 3x3 kernel
+// (`dilatedConv3x3`) against libtorch's (`libtorchConv2d`, oneDNN on CPU), also at a few
+// shapes with multiples of 8 channels, where `conv2d` keeps libtorch's; the 2x2 transposed
+// one (`convTranspose2x2`) against the path it replaced, oneDNN's 1x1 convolution to 4 O
+// channels and SegTTT's block shuffle. Forward alone and forward + backward (input and weight
+// gradients), each the median of R runs, the two sides run in turn, so that the machine's
 // drift hits both alike.
 import Foundation
 import SegTTTReports
@@ -31,29 +33,67 @@ let convolutionShapes = [
     ConvolutionShape(input: [2, 128, 45, 60], outputs: 128, dilation: 2, role: "multiples of 8: libtorch's"),
 ]
 
-/// Times both kernels at every shape of `convolutionShapes`, prints the table and returns its
-/// rows.
-func runConvolutionKernels(repeats: Int) throws -> [String: Any] {
-    var rows: [[String]] = []
-    var results: [[String: Any]] = []
+/// ESPNet's decoder's 2x2 stride-2 transposed convolutions, 20 channels to 20: their inputs.
+let transposedShapes = [[2, 20, 45, 60], [2, 20, 90, 120], [2, 20, 180, 240]]
+
+/// One comparison: SegTTT's kernel and what it replaces on the same leaves, and the
+/// multiply-adds of one forward pass times 2.
+struct KernelComparison {
+    var label: String
+    var role: String
+    var flops: Double
+    var ours: () throws -> Tensor
+    var reference: () throws -> Tensor
+}
+
+func kernelComparisons() throws -> [KernelComparison] {
+    var comparisons: [KernelComparison] = []
     for (index, shape) in convolutionShapes.enumerated() {
         let generator = try Generator(seed: UInt64(index))
         let x = try Tensor.normal(shape.input, generator: generator).requiresGrad(true)
         let weight = try (Tensor.normal([shape.outputs, shape.input[1], 3, 3], generator: generator) * 0.2)
             .requiresGrad(true)
         let d = Pair(shape.dilation)
-        let kernels: [() throws -> Tensor] = [
-            { try dilatedConv3x3(x, weight: weight, dilation: d) },
-            { try libtorchConv2d(x, weight: weight, padding: d, dilation: d) },
-        ]
+        let pixels = Double(shape.input.reduce(1, *) / shape.input[1])
+        comparisons.append(
+            KernelComparison(
+                label: "\(shape.input) -> \(shape.outputs), d \(shape.dilation)", role: shape.role,
+                flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
+                ours: { try dilatedConv3x3(x, weight: weight, dilation: d) },
+                reference: { try libtorchConv2d(x, weight: weight, padding: d, dilation: d) }))
+    }
+    for (index, shape) in transposedShapes.enumerated() {
+        let generator = try Generator(seed: UInt64(100 + index))
+        let (c, o) = (shape[1], shape[1])
+        let x = try Tensor.normal(shape, generator: generator).requiresGrad(true)
+        let weight = try (Tensor.normal([c, o, 2, 2], generator: generator) * 0.3).requiresGrad(true)
+        comparisons.append(
+            KernelComparison(
+                label: "\(shape) -> \(o), 2x2 transposed", role: "decoder, against 1x1 + shuffle",
+                flops: 2 * Double(shape.reduce(1, *) / c) * Double(c * o * 4),
+                ours: { try convTranspose2x2(x, weight: weight) },
+                reference: {
+                    let pointwise = try weight.reshape([c, o * 4]).transpose(0, 1).reshape([o * 4, c, 1, 1])
+                    return try blockShuffle(libtorchConv2d(x, weight: pointwise), height: 2, width: 2)
+                }))
+    }
+    return comparisons
+}
+
+/// Times both sides of every comparison, prints the table and returns its rows.
+func runConvolutionKernels(repeats: Int) throws -> [String: Any] {
+    var rows: [[String]] = []
+    var results: [[String: Any]] = []
+    for comparison in try kernelComparisons() {
+        let sides = [comparison.ours, comparison.reference]
         var forward: [[Double]] = [[], []]
         var step: [[Double]] = [[], []]
         for round in 0...repeats {  // round 0 warms up
-            for (k, kernel) in kernels.enumerated() {
+            for (k, side) in sides.enumerated() {
                 let start = DispatchTime.now().uptimeNanoseconds
-                _ = try withNoGrad { try kernel() }
+                _ = try withNoGrad { try side() }
                 let middle = DispatchTime.now().uptimeNanoseconds
-                try kernel().sum().backward()
+                try side().sum().backward()
                 let end = DispatchTime.now().uptimeNanoseconds
                 if round > 0 {
                     forward[k].append(Double(middle - start) / 1e6)
@@ -64,24 +104,23 @@ func runConvolutionKernels(repeats: Int) throws -> [String: Any] {
         let median = { (times: [Double]) in times.sorted()[times.count / 2] }
         let (ours, theirs) = (median(forward[0]), median(forward[1]))
         let (oursStep, theirsStep) = (median(step[0]), median(step[1]))
-        let difference = try (kernels[0]() - kernels[1]()).abs().amax().item()
-        let flops = 2.0 * Double(shape.input.reduce(1, *) / shape.input[1]) * Double(shape.outputs * shape.input[1] * 9)
+        let difference = try (sides[0]() - sides[1]()).abs().amax().item()
         rows.append([
-            "\(shape.input) -> \(shape.outputs), d \(shape.dilation)", shape.role,
-            String(format: "%.2f", ours), String(format: "%.2f", theirs), String(format: "%.2f", ours / theirs),
-            String(format: "%.2f", oursStep), String(format: "%.2f", theirsStep),
-            String(format: "%.2f", oursStep / theirsStep), String(format: "%.0f", 3 * flops / oursStep / 1e6),
+            comparison.label, comparison.role, String(format: "%.2f", ours), String(format: "%.2f", theirs),
+            String(format: "%.2f", ours / theirs), String(format: "%.2f", oursStep), String(format: "%.2f", theirsStep),
+            String(format: "%.2f", oursStep / theirsStep),
+            String(format: "%.0f", 3 * comparison.flops / oursStep / 1e6),
             String(format: "%.1e", difference),
         ])
         results.append([
-            "input": shape.input, "outputs": shape.outputs, "dilation": shape.dilation, "forward_ms": ours,
-            "libtorch_forward_ms": theirs, "step_ms": oursStep, "libtorch_step_ms": theirsStep,
+            "label": comparison.label, "forward_ms": ours, "reference_forward_ms": theirs, "step_ms": oursStep,
+            "reference_step_ms": theirsStep,
         ])
     }
     print(
         TextTable(
             header: [
-                "convolution", "in ESPNet's step", "forward ms", "libtorch", "ratio", "fwd+bwd ms", "libtorch",
+                "convolution", "in ESPNet's step", "forward ms", "replaced", "ratio", "fwd+bwd ms", "replaced",
                 "ratio", "GFLOP/s", "max |diff|",
             ], rows: rows
         ).terminal())

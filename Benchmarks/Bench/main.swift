@@ -12,7 +12,8 @@
 // `segttt-bench --child profile:NAME[,shapes] --threads N [--repeats R]` prints where a
 // configuration's step spends its time, per libtorch operator (and input sizes);
 // `segttt-bench --child convs --threads N [--repeats R]` times SegTTT's 3x3 convolution kernel
-// against libtorch's at the shapes of ESPNet's step (ConvolutionKernels.swift).
+// and its 2x2 transposed one against what they replace, at the shapes of ESPNet's step
+// (ConvolutionKernels.swift).
 // NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul;
 // deeplab_1024x512 also runs the step with the published Gram negative term at stride 4, for
 // the peak memory the published code needs at its own resolution. Every

@@ -28,14 +28,20 @@
 #include <vector>
 
 #include "internal.h"
+#include "vector_kernels.h"
 
 namespace {
 
+using ctorch::vec::has_avx2_fma;
+using ctorch::vec::kLanes;
+using ctorch::vec::load;
+using ctorch::vec::round_up;
+using ctorch::vec::splat;
+using ctorch::vec::store;
+using ctorch::vec::Vec;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-typedef float Vec __attribute__((vector_size(32)));
-constexpr int64_t kLanes = 8;
 /// Output channels whose weight gradients are accumulated together, for the 3 column taps of
 /// one (c, a): 9 accumulators, 3 vectors of dy and one of x in registers (4 would spill).
 constexpr int64_t kGradBlock = 3;
@@ -45,30 +51,6 @@ constexpr int64_t kGradBlock = 3;
 /// registers (B = 4, V = 3 would take all 16, and the compiler then spills accumulators).
 template <int64_t B>
 constexpr int64_t kColumnVectors = B == 3 ? 3 : 2;
-
-__attribute__((always_inline)) inline Vec load(const float *p) {
-    Vec v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/// A vector of 8 copies of t.
-__attribute__((always_inline)) inline Vec splat(float t) { return Vec{t, t, t, t, t, t, t, t}; }
-
-inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
-
-/// The AVX2 + FMA variants of the loops below, taken where the CPU has both; elsewhere (and
-/// off x86) the same code compiled for the baseline.
-#if defined(__x86_64__) || defined(__i386__)
-#define CT_AVX2_FMA __attribute__((target("avx2,fma")))
-bool has_avx2_fma() {
-    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return supported;
-}
-#else
-#define CT_AVX2_FMA
-bool has_avx2_fma() { return false; }
-#endif
 
 /// The sizes of one convolution: `channels` planes of h x w in, `outputs` planes out. The
 /// padded input holds `planes` >= `channels` planes per image, of rows of `stride` floats: the
@@ -181,7 +163,7 @@ __attribute__((always_inline)) inline void output_tile(const Geometry &g, const 
         for (int64_t v = 0; v < V; ++v) {
             const int64_t j = j0 + v * kLanes, valid = std::min(kLanes, g.w - j);
             float values[kLanes];
-            __builtin_memcpy(values, &acc[o][v], sizeof values);
+            store(values, acc[o][v]);
             for (int64_t k = 0; k < valid; ++k) line[j + k] = values[k] + shift;
         }
     }
@@ -237,7 +219,7 @@ __attribute__((always_inline)) inline void weight_grad_units(const Geometry &g, 
         for (int64_t o = 0; o < kGradBlock && block * kGradBlock + o < g.outputs; ++o) {
             for (int64_t e = 0; e < 3; ++e) {
                 float values[kLanes], sum = 0.f;
-                __builtin_memcpy(values, &acc[o][e], sizeof values);
+                store(values, acc[o][e]);
                 for (int64_t k = 0; k < kLanes; ++k) sum += values[k];
                 dweight[((block * kGradBlock + o) * g.channels + c) * 9 + a * 3 + e] = sum;
             }

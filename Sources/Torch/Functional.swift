@@ -77,12 +77,15 @@ let dilatedConvKernelChannels = 32
 /// channels in and out, not all multiples of 8.
 func fitsDilatedConvKernel(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Bool {
     guard input.rank == 4, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3,
-        weight.shape[1] == input.shape[1]
+        weight.shape[1] == input.shape[1], onCPUInFloat32(input, weight, bias)
     else { return false }
-    let tensors = [input, weight] + (bias.map { [$0] } ?? [])
-    guard tensors.allSatisfy({ $0.device == .cpu && $0.dtype == .float32 }) else { return false }
     let (channels, outputs) = (input.shape[1], weight.shape[0])
     return max(channels, outputs) <= dilatedConvKernelChannels && (channels % 8 != 0 || outputs % 8 != 0)
+}
+
+/// Whether every given tensor is a float32 CPU one, the only kind SegTTT's own kernels take.
+func onCPUInFloat32(_ tensors: Tensor?...) -> Bool {
+    tensors.allSatisfy { $0.map { $0.device == .cpu && $0.dtype == .float32 } ?? true }
 }
 
 /// 3x3 convolution of float32 CPU `input` [N, C, H, W] with `weight` [O, C, 3, 3] and
@@ -114,7 +117,18 @@ public func convTranspose2d(
     if kernel == stride, padding == 0, outputPadding == 0, dilation == 1, groups == 1, input.rank == 4 {
         return try nonOverlappingConvTranspose2d(input, weight: weight, bias: bias)
     }
-    return try withExtendedLifetime(bias) {
+    return try libtorchConvTranspose2d(
+        input, weight: weight, bias: bias, stride: stride, padding: padding, outputPadding: outputPadding,
+        groups: groups, dilation: dilation)
+}
+
+/// `convTranspose2d` by libtorch's own kernels always: the reference that SegTTT's kernels
+/// are tested and benchmarked against.
+public func libtorchConvTranspose2d(
+    _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0,
+    outputPadding: Pair = 0, groups: Int = 1, dilation: Pair = 1
+) throws -> Tensor {
+    try withExtendedLifetime(bias) {
         try makeTensor {
             ct_conv_transpose2d(
                 input.handle, weight.handle, bias?.handle, stride.values, padding.values, outputPadding.values,
@@ -135,13 +149,40 @@ public func convTranspose2d(
 /// gets about 7 GFLOP/s from OpenBLAS at C = 20; oneDNN's 1x1 convolution, forward and
 /// backward together, took 0.66 and 0.80 of the product's time in two runs at ESPNet's largest
 /// decoder shape (2 x 20 channels at 180x240, two threads: `Benchmarks/conv_paths.py --threads 2`).
+/// 2x2 blocks of float32 CPU tensors with at most `convTranspose2x2KernelChannels` channels in
+/// and out (ESPNet's decoder) take SegTTT's kernel instead (`convTranspose2x2`).
 func nonOverlappingConvTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+    if weight.shape[2] == 2, weight.shape[3] == 2, weight.shape[0] == input.shape[1],
+        max(weight.shape[0], weight.shape[1]) <= convTranspose2x2KernelChannels,
+        onCPUInFloat32(input, weight, bias)
+    {
+        return try convTranspose2x2(input, weight: weight, bias: bias)
+    }
     let c = input.shape[1]
     let (o, sh, sw) = (weight.shape[1], weight.shape[2], weight.shape[3])
     let pointwise = try weight.reshape([c, o * sh * sw]).transpose(0, 1).reshape([o * sh * sw, c, 1, 1])
     var y = try blockShuffle(conv2d(input, weight: pointwise), height: sh, width: sw)
     if let bias { y = try y + bias.reshape([1, o, 1, 1]) }
     return y
+}
+
+/// The most input or output channels for which `convTranspose2d` takes `convTranspose2x2`:
+/// the channel counts it was measured at (ESPNet's 20; `segttt-bench --child convs`).
+let convTranspose2x2KernelChannels = 32
+
+/// Transposed convolution of float32 CPU `input` [N, C, H, W] with `weight` [C, O, 2, 2] and
+/// optional `bias` [O], stride 2, no padding: every input pixel paints its own 2x2 block,
+///
+///     y[n, o, 2 i + a, 2 j + b] = bias[o] + sum_c x[n, c, i, j] w[c, o, a, b].
+///
+/// SegTTT's kernel, in one pass: each output row is accumulated in vector registers and its
+/// two column taps interleaved on the way out, in place of a 1x1 convolution to 4 O channels
+/// and a reshuffle of the blocks; its backward pass splits dy's rows into even and odd
+/// columns, first derivatives only.
+public func convTranspose2x2(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+    try withExtendedLifetime(bias) {
+        try makeTensor { ct_conv_transpose2x2(input.handle, weight.handle, bias?.handle, $0) }
+    }
 }
 
 /// Puts blocks [N, O s_h s_w, H, W] into place: out[n, o, s_h i + a, s_w j + b] =

@@ -191,6 +191,10 @@ ct_status ct_block_shuffle(ct_tensor blocks, int64_t sh, int64_t sw, ct_tensor *
 /** 3x3 convolution of float32 CPU input [N, C, H, W] by weight [O, C, 3, 3] (bias [O] or null),
  *  stride 1, dilation and padding (dh, dw): the output keeps H x W. SegTTT's kernel for few
  *  channels, with its own backward pass (first derivatives). */
+/** Transposed convolution of float32 CPU input [N, C, H, W] by weight [C, O, 2, 2] (bias [O]
+ *  or null) with stride 2, no padding: output [N, O, 2H, 2W]. SegTTT's kernel, with its own
+ *  backward pass (first derivatives). */
+ct_status ct_conv_transpose2x2(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out);
 ct_status ct_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, int64_t dh, int64_t dw,
                              ct_tensor *out);
 /** prelu(batch_norm(input)) with statistics that carry no gradient (mean, var per channel),

@@ -1,0 +1,46 @@
+// Helpers of the shim's vectorised kernels (dilated_conv.cpp, conv_transpose2x2.cpp): 8-float
+// vectors through the compiler's vector extension, and the AVX2 + FMA variants of their loops.
+// Not part of the C interface.
+#pragma once
+
+#include <cstdint>
+
+namespace ctorch::vec {
+
+typedef float Vec __attribute__((vector_size(32)));
+constexpr int64_t kLanes = 8;
+
+/// 8 floats from p, any alignment.
+__attribute__((always_inline)) inline Vec load(const float *p) {
+    Vec v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/// v's 8 floats to p, any alignment.
+__attribute__((always_inline)) inline void store(float *p, Vec v) { __builtin_memcpy(p, &v, sizeof v); }
+
+/// A vector of 8 copies of t.
+__attribute__((always_inline)) inline Vec splat(float t) { return Vec{t, t, t, t, t, t, t, t}; }
+
+inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+}  // namespace ctorch::vec
+
+/// A kernel's loop compiled for AVX2 + FMA: call it only where `has_avx2_fma()` holds; its
+/// baseline twin is the same always-inline body in a plain function. Off x86 both are the
+/// baseline.
+#if defined(__x86_64__) || defined(__i386__)
+#define CT_AVX2_FMA __attribute__((target("avx2,fma")))
+namespace ctorch::vec {
+inline bool has_avx2_fma() {
+    static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return supported;
+}
+}  // namespace ctorch::vec
+#else
+#define CT_AVX2_FMA
+namespace ctorch::vec {
+inline bool has_avx2_fma() { return false; }
+}  // namespace ctorch::vec
+#endif

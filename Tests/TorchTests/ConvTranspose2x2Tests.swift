@@ -1,0 +1,95 @@
+import Torch
+import XCTest
+
+/// SegTTT's 2x2 stride-2 transposed convolution kernel (`convTranspose2x2`) against libtorch's
+/// transposed convolution in float64, in values and gradients, and the cases
+/// `convTranspose2d` sends to it.
+final class ConvTranspose2x2Tests: XCTestCase {
+    /// (input shape, output channels, bias, channels-last input)
+    private let cases: [([Int], Int, Bool, Bool)] = [
+        ([2, 20, 45, 60], 20, false, false),  // ESPNet's decoder, split between threads; 60 = 7.5 vectors
+        ([3, 5, 9, 13], 7, true, false),  // blocks of 3 outputs and 4 inputs, both partial
+        ([1, 3, 4, 32], 2, true, true),  // whole vectors, channels-last input
+        ([2, 6, 3, 1], 4, false, false),  // one column
+    ]
+
+    func testMatchesLibtorchInValuesAndGradients() throws {
+        for (index, (shape, outputs, hasBias, channelsLast)) in cases.enumerated() {
+            let label = "\(shape) -> \(outputs)"
+            let drawn = try Tensor.normal(shape, generator: Generator(seed: UInt64(20 + index)))
+            let input = try (channelsLast ? drawn.contiguous(.channelsLast) : drawn).requiresGrad(true)
+            let weight = try (Tensor.normal([shape[1], outputs, 2, 2], generator: Generator(seed: 3)) * 0.3)
+                .requiresGrad(true)
+            let bias = hasBias ? try Tensor.normal([outputs], generator: Generator(seed: 4)).requiresGrad(true) : nil
+            let leaves = [input, weight] + (bias.map { [$0] } ?? [])
+            let references = try leaves.map { try $0.detach().to(.float64).requiresGrad(true) }
+
+            let out = try convTranspose2x2(input, weight: weight, bias: bias)
+            let expected = try libtorchConvTranspose2d(
+                references[0], weight: references[1], bias: hasBias ? references[2] : nil, stride: 2)
+            try assertNear(out, expected, "values, \(label)")
+
+            // A non-contiguous upstream gradient: the transpose of a drawn one.
+            let upstream = try Tensor.normal(
+                [shape[0], outputs, 2 * shape[3], 2 * shape[2]], generator: Generator(seed: 5)
+            ).transpose(2, 3)
+            try (out * upstream).sum().backward()
+            try (expected * upstream.to(.float64)).sum().backward()
+            for (name, (leaf, reference)) in zip(["input", "weight", "bias"], zip(leaves, references)) {
+                try assertNear(
+                    try XCTUnwrap(leaf.grad), try XCTUnwrap(reference.grad), "gradient of the \(name), \(label)")
+            }
+        }
+    }
+
+    /// `actual` (float32) within 2e-6 of the largest magnitude of `expected` (float64).
+    private func assertNear(
+        _ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let scale = try expected.abs().amax().item()
+        assertClose(try actual.to(.float64), expected, rtol: 0, atol: 2e-6 * scale, label, file: file, line: line)
+    }
+
+    /// convTranspose2d takes the kernel for 2x2 stride-2 float32 CPU transposed convolutions of
+    /// at most 32 channels in and out; the 1x1 convolution and block shuffle, or libtorch's own
+    /// kernel, otherwise. Told apart by the profiler's record of the kernel.
+    func testConvTranspose2dTakesTheKernelWhereItFits() throws {
+        func takesKernel(
+            _ shape: [Int], outputs: Int, kernel: Pair = 2, stride: Pair = 2, padding: Pair = 0,
+            dtype: DType = .float32
+        ) throws -> Bool {
+            let input = try Tensor.normal(shape, generator: Generator(seed: 1)).to(dtype)
+            let weight = try Tensor.normal(
+                [shape[1], outputs, kernel.height, kernel.width], generator: Generator(seed: 2)
+            ).to(dtype)
+            let (_, operators) = try OperatorTime.profile {
+                _ = try convTranspose2d(input, weight: weight, stride: stride, padding: padding)
+            }
+            return operators.contains { $0.name == "segttt::conv_transpose2x2" }
+        }
+        XCTAssertTrue(try takesKernel([1, 20, 5, 6], outputs: 20))
+        XCTAssertTrue(try takesKernel([2, 32, 5, 6], outputs: 3))
+        XCTAssertFalse(try takesKernel([1, 40, 5, 6], outputs: 20), "more than 32 channels")
+        XCTAssertFalse(try takesKernel([1, 4, 5, 6], outputs: 4, kernel: [2, 3], stride: [2, 3]), "2x3 blocks")
+        XCTAssertFalse(try takesKernel([1, 4, 5, 6], outputs: 4, kernel: 3, padding: 1), "3x3, overlapping")
+        XCTAssertFalse(try takesKernel([1, 4, 5, 6], outputs: 4, dtype: .float64), "float64")
+    }
+
+    func testRejectsWhatItCannotCompute() throws {
+        let input = try Tensor.zeros([1, 4, 5, 5])
+        XCTAssertThrowsError(try convTranspose2x2(input, weight: Tensor.zeros([3, 2, 2, 2]))) { error in
+            XCTAssertTrue(
+                "\(error)".contains(
+                    "needs input [N, C, H, W] and weight [C, O, 2, 2], got [1, 4, 5, 5] and [3, 2, 2, 2]"),
+                "\(error)")
+        }
+        XCTAssertThrowsError(try convTranspose2x2(input, weight: Tensor.zeros([4, 2, 2, 2]), bias: Tensor.zeros([3]))) {
+            error in
+            XCTAssertTrue("\(error)".contains("needs a bias of 2 values, got [3]"), "\(error)")
+        }
+        XCTAssertThrowsError(try convTranspose2x2(input.to(.float64), weight: Tensor.zeros([4, 2, 2, 2]).to(.float64)))
+        { error in
+            XCTAssertTrue("\(error)".contains("runs on float32 CPU tensors, got Double on cpu"), "\(error)")
+        }
+    }
+}
