@@ -27,7 +27,7 @@ let convolutionShapes = [
     ConvolutionShape(input: [2, 12, 90, 120], outputs: 16, dilation: 1, role: "ESP level 2 first branch"),
     ConvolutionShape(input: [2, 4, 90, 120], outputs: 4, dilation: 2, role: "ESP level 1 branch"),
     ConvolutionShape(input: [2, 19, 180, 240], outputs: 12, dilation: 1, role: "decoder"),
-    ConvolutionShape(input: [2, 36, 180, 240], outputs: 20, dilation: 1, role: "decoder, libtorch's (36)"),
+    ConvolutionShape(input: [2, 36, 180, 240], outputs: 20, dilation: 1, role: "decoder"),
     ConvolutionShape(input: [2, 32, 90, 120], outputs: 32, dilation: 1, role: "multiples of 8: libtorch's"),
     ConvolutionShape(input: [2, 64, 90, 120], outputs: 64, dilation: 2, role: "multiples of 8: libtorch's"),
     ConvolutionShape(input: [2, 128, 45, 60], outputs: 128, dilation: 2, role: "multiples of 8: libtorch's"),

@@ -169,15 +169,16 @@ __attribute__((always_inline)) inline void output_tile(const Geometry &g, const 
     }
 }
 
-/// Output rows [first, last) of the flattened (n, block of B outputs, i): y = b + w * x, from
-/// the padded input and the weights packed in blocks of B; bias may be null.
+/// Output rows [first, last) of the flattened (n, i, block of B outputs): y = b + w * x, from
+/// the padded input and the weights packed in blocks of B; bias may be null. Consecutive
+/// units read the same input rows, which stay in cache.
 template <int64_t B>
 __attribute__((always_inline)) inline void correlate_rows(const Geometry &g, const float *input, const float *packed,
                                                           const float *bias, float *out, int64_t first, int64_t last) {
     constexpr int64_t V = kColumnVectors<B>;
     const int64_t stride = g.stride(), blocks = g.blocks(B);
     for (int64_t unit = first; unit < last; ++unit) {
-        const int64_t i = unit % g.h, block = (unit / g.h) % blocks, n = unit / (g.h * blocks);
+        const int64_t block = unit % blocks, i = (unit / blocks) % g.h, n = unit / (blocks * g.h);
         const float *image = input + n * g.planes * g.h * stride;
         const float *weights = packed + block * g.channels * 9 * B;
         for (int64_t v0 = 0; v0 < g.vectors(); v0 += V) {

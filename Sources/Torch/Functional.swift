@@ -65,12 +65,11 @@ public func libtorchConv2d(
 
 /// The most input or output channels for which `conv2d` takes `dilatedConv3x3`, which it
 /// does only where one of the two is not a multiple of 8. On two cores its forward and
-/// backward took 0.30-0.77x the time of libtorch's (oneDNN's) at ESPNet's shapes with 4 to
-/// 28 channels and 0.65x from 19 to 12 channels at 180x240; from 36 to 20 channels it was
-/// as fast with the backward and 1.3-1.6x slower forward alone, and with 32 to 128
-/// channels, multiples of 8, where oneDNN's direct kernels run, 1.1-1.5x slower
-/// (`segttt-bench --child convs --threads 2`, docs/BENCHMARKS.md).
-let dilatedConvKernelChannels = 32
+/// backward took 0.28-0.78x the time of libtorch's (oneDNN's) at ESPNet's shapes with 4 to
+/// 28 channels, 0.65-0.67x from 19 to 12 channels at 180x240 and 0.82-0.84x from 36 to 20;
+/// with 32 to 128 channels, multiples of 8, where oneDNN's direct kernels run, 0.98-1.25x,
+/// and forward alone 1.1-1.4x (`segttt-bench --child convs --threads 2`, docs/BENCHMARKS.md).
+let dilatedConvKernelChannels = 36
 
 /// Whether `dilatedConv3x3` computes conv2d of these tensors faster than libtorch: float32
 /// CPU tensors, a 3x3 weight of the input's channels, at most `dilatedConvKernelChannels`
