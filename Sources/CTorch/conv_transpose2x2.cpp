@@ -16,14 +16,13 @@
 // vector registers, 3 output channels by 16 input columns, and its two column taps b = 0, 1
 // are interleaved on the way out; the backward pass splits each dy row into its even and odd
 // columns on the way in. The weight gradient is summed per thread over the rows it takes and
-// the threads' sums added in the end. Rows whose width is not a multiple of 8 are first
+// the threads' sums added in the end, in a fixed order. Rows whose width is not a multiple of 8 are first
 // copied with zero columns up to it. Vectors of 8 floats through the compiler's vector
 // extension: AVX2 with FMA where the CPU has both (chosen at run time), SSE otherwise.
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
-#include <mutex>
 #include <vector>
 
 #include "internal.h"
@@ -33,6 +32,7 @@ namespace {
 
 using ctorch::vec::has_avx2_fma;
 using ctorch::vec::kLanes;
+using ctorch::vec::lane_sum;
 using ctorch::vec::load;
 using ctorch::vec::round_up;
 using ctorch::vec::splat;
@@ -194,11 +194,7 @@ __attribute__((always_inline)) inline void weight_grad_rows(const Geometry &g, c
                     }
                     for (int64_t c = 0; c < count; ++c) {
                         for (int64_t b = 0; b < 2; ++b) {
-                            float values[kLanes];
-                            store(values, acc[c][b]);
-                            double total = 0;
-                            for (float value : values) total += value;
-                            sums[(((c0 + c) * g.outputs + o) * 2 + a) * 2 + b] += total;
+                            sums[(((c0 + c) * g.outputs + o) * 2 + a) * 2 + b] += lane_sum(acc[c][b]);
                         }
                     }
                 }
@@ -285,16 +281,10 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
         if (ctx->needs_input_grad(1)) {
             const at::Tensor xp = padded_rows(x, g.width());
             const float *xs = xp.data_ptr<float>();
-            std::vector<double> total(g.channels * g.outputs * 4, 0.0);
-            std::mutex adding;
             const auto rows = has_avx2_fma() ? weight_grad_rows_avx2 : weight_grad_rows_generic;
-            ctorch::parallel_for(0, g.batch * g.h, grain(g.channels * g.outputs * 4 * g.w),
-                                 [&](int64_t first, int64_t last) {
-                                     std::vector<double> sums(total.size(), 0.0);
-                                     rows(g, xs, grad, sums.data(), first, last);
-                                     const std::lock_guard<std::mutex> lock(adding);
-                                     for (size_t k = 0; k < sums.size(); ++k) total[k] += sums[k];
-                                 });
+            const std::vector<double> total = ctorch::parallel_sum(
+                0, g.batch * g.h, grain(g.channels * g.outputs * 4 * g.w), g.channels * g.outputs * 4,
+                [&](int64_t first, int64_t last, double *sums) { rows(g, xs, grad, sums, first, last); });
             dweight = at::empty({g.channels, g.outputs, 2, 2}, weight.options());
             std::copy(total.begin(), total.end(), dweight.data_ptr<float>());
         }

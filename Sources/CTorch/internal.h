@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ctorch.h"
 
@@ -35,6 +36,12 @@ inline ct_tensor wrap(at::Tensor t) {
 /// iterations; serial on one thread, inside a parallel region, or without libgomp. The first
 /// exception thrown by a range is rethrown. Returns the number of threads that ran a range.
 int parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &body);
+
+/// Runs body(first, last, sums) over [begin, end) as `parallel_for` does, each range adding
+/// into its own `size` zeroed doubles, and returns their elementwise sum, added in the order
+/// of the ranges, so that it does not depend on which thread finished first.
+std::vector<double> parallel_sum(int64_t begin, int64_t end, int64_t grain, size_t size,
+                                 const std::function<void(int64_t, int64_t, double *)> &body);
 
 inline at::IntArrayRef dims(const int64_t *p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
 

@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <map>
+#include <mutex>
 
 #include "internal.h"
 
@@ -110,6 +112,23 @@ int parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<
     record_loop_threads(threads);
     if (loop.error) std::rethrow_exception(loop.error);
     return threads;
+}
+
+std::vector<double> parallel_sum(int64_t begin, int64_t end, int64_t grain, size_t size,
+                                 const std::function<void(int64_t, int64_t, double *)> &body) {
+    std::map<int64_t, std::vector<double>> ranges;  // by first index
+    std::mutex adding;
+    parallel_for(begin, end, grain, [&](int64_t first, int64_t last) {
+        std::vector<double> sums(size, 0.0);
+        body(first, last, sums.data());
+        const std::lock_guard<std::mutex> lock(adding);
+        ranges.emplace(first, std::move(sums));
+    });
+    std::vector<double> total(size, 0.0);
+    for (const auto &range : ranges) {
+        for (size_t k = 0; k < size; ++k) total[k] += range.second[k];
+    }
+    return total;
 }
 
 }  // namespace ctorch

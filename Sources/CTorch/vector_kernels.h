@@ -23,6 +23,13 @@ __attribute__((always_inline)) inline void store(float *p, Vec v) { __builtin_me
 /// A vector of 8 copies of t.
 __attribute__((always_inline)) inline Vec splat(float t) { return Vec{t, t, t, t, t, t, t, t}; }
 
+/// The sum of v's 8 lanes, added pairwise.
+__attribute__((always_inline)) inline float lane_sum(Vec v) {
+    const Vec half = v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+    const Vec quarter = half + __builtin_shufflevector(half, half, 2, 3, 0, 1, 2, 3, 0, 1);
+    return quarter[0] + quarter[1];
+}
+
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 }  // namespace ctorch::vec
