@@ -60,16 +60,16 @@ struct BenchmarkReport {
           then showed as 22 ms per zero fill of the logits. The profile child therefore
           profiles the steps twice and reports the second run, with its page faults.
 
-        The same profile after SegTTT's 3x3 convolution kernel (below), at f40ef99, 23:11,
-        367 ms per step under the profiler (without `shapes`; 7871 page faults per step): the
-        kernel's 65 convolutions take 102 ms (forward 35, backward 67), libtorch's remaining
-        20 take 130 ms (forward 44, backward 85). Of these (with `shapes`, 436 ms per step) the
-        decoder's 3x3 convolution from 36 to 20 channels at 180x240 takes 46 ms, the 1x1
-        convolution from 20 to 80 channels at 180x240 (the last transposed convolution's
-        blocks) 30 ms, the eight 1x1 reductions from 128 to 25 channels at 45x60 19 ms, the
-        strided 3x3 convolution from 131 to 25 channels 16 ms. Then the ESP blocks'
-        concatenations (15 ms) and additions (14 ms), BatchNorm + PReLU (19 ms), the loss
-        (16 ms), the block shuffle (9 ms), the BN prior's statistics (7 ms).
+        The same profile after SegTTT's convolution kernels (below), at b0851fc, 00:10 on
+        2026-11-24, 260 ms per step under the profiler (without `shapes`; 2 page faults per
+        step): the 3x3 kernel's 66 convolutions take 108 ms (forward 38, backward 69), 42 %
+        of the step; the 2x2 transposed kernel's three 16 ms; libtorch's remaining 16
+        convolutions 48 ms (forward 16, backward 32), 18 %. Of these (with `shapes`, 281 ms
+        per step) the eight 1x1 reductions from 128 to 25 channels at 45x60 take 13 ms, the
+        strided 3x3 convolution from 131 to 25 channels 12 ms, the 1x1 ones from 131 to 20
+        and from 64 to 12 channels at 90x120 6 and 5 ms. Then additions (10 ms), the ESP
+        blocks' concatenations (10 ms), BatchNorm + PReLU (19 ms), the loss (11 ms), the BN
+        prior's statistics (5 ms).
 
         DeepLabV2-ResNet-101 at 512x256, 2 threads, on 2026-11-23, before the classifier change
         below: oneDNN's convolutions take 17.0 s of the step (forward 5.4 s, input gradient
@@ -208,39 +208,61 @@ struct BenchmarkReport {
           The loss moved by 2.2e-7 with the statistics kernel (-1.64118397 -> -1.64118433;
           PyTorch's -1.64118373).
         - ESPNet's 3x3 convolutions with stride 1 and padding equal to their dilation, with
-          4 to 28 channels, by SegTTT's kernel (`dilated_conv.cpp`, `dilatedConv3x3`; `conv2d`
-          takes it for at most 32 channels in and out, not all multiples of 8). oneDNN sends
-          them to its im2col path, 40-46 GFLOP/s on two threads in the step. The kernel copies
-          the input's rows once with d_w zero columns on either side and accumulates each
-          output row in AVX2 registers, 3 to 5 output channels by 16 or 24 columns at a time
-          (so that the accumulators, the input vectors and a broadcast weight fit the 16
-          vector registers with one to spare: at 4 by 24 the compiler spilled accumulators to
-          the stack inside the loop), skipping the taps whose source row is outside the
-          image; dx is the same convolution of dy with the weight transposed and flipped, dw
-          is summed per tap, 3 output channels by the 3 column taps in registers. Forward and
-          backward against libtorch's at the step's shapes (`segttt-bench --child convs
-          --threads 2 --repeats 15`, 23:05): 25 channels at 45x60, dilation 2 and 16, 2.89
-          against 4.67 ms and 2.45 against 5.75 (63-74 GFLOP/s); 25 to 28 channels 3.02
-          against 4.37; 12 channels at 90x120, dilation 4, 2.79 against 7.64; 12 to 16 3.64
-          against 4.71; 4 channels 0.63 against 2.07; the decoder's 19 to 12 channels at
-          180x240 15.6-20.1 against 24.6-28.3 ms in three runs. The decoder's 36 to 20
-          channels was as fast with the backward (54.7-56.8 against 54.2-58.9 ms) but 1.3-1.6x
-          slower forward alone, and 32 to 128 channels, multiples of 8, where oneDNN runs its
-          direct kernels, 1.1-1.5x slower: those stay with libtorch. Outputs within 1.6e-5 of
-          libtorch's at the step's shapes, and in the tests within 2e-6 of the largest value of libtorch's float64
-          convolution. The whole step, 56f737e against f40ef99, 8 runs of each in turn
-          (`segttt-bench --child config:espnet_480x360 --threads 2 --repeats 5`, 23:14): median
-          594 -> 473 ms, fastest 397 -> 312 ms, every pair faster; the loss -1.64118433 ->
-          -1.64118409 (PyTorch's -1.64118373).
-
+          4 to 36 channels, by SegTTT's kernel (`dilated_conv.cpp`, `dilatedConv3x3`; `conv2d`
+          takes it for at most 36 channels in and out, not all multiples of 8). oneDNN sends
+          those with 4 to 28 channels to its im2col path, 40-46 GFLOP/s on two threads in the
+          step. The kernel copies the input's rows once with d_w zero columns on either side
+          and accumulates each output row in AVX2 registers, 3 to 5 output channels by 16 or
+          24 columns at a time (so that the accumulators, the input vectors and a broadcast
+          weight fit the 16 vector registers: at 4 by 24 the compiler spilled accumulators to
+          the stack inside the loop), the blocks of outputs of one row one after the other so
+          that its input rows stay in cache, skipping the taps whose source row is outside
+          the image; dx is the same convolution of dy with the weight transposed and flipped;
+          dw passes over pieces of at least 16 rows, 3 output channels by the 3 column taps in
+          registers, and adds the pieces' sums in double, in a fixed order. Forward and
+          backward against libtorch's (`segttt-bench --child convs --threads 2 --repeats 15`,
+          b0851fc, 00:15 on 2026-11-24): 25 channels at 45x60, dilation 2 and 16, 1.54
+          against 2.73 ms and 1.41 against 3.10 (118-129 GFLOP/s); 25 to 28 channels 1.61
+          against 2.51; 12 channels at 90x120, dilation 4, 1.81 against 4.88; 12 to 16 2.16
+          against 3.02; 4 channels 0.38 against 1.12; the decoder's 19 to 12 channels at
+          180x240 10.6 against 16.9 and 36 to 20 channels 28.7 against 38.7 ms (forward alone
+          10.2 against 10.6). With 32 to 128 channels, multiples of 8, where oneDNN runs its
+          direct kernels, 0.95-1.12x forward and backward and 1.16-1.25x forward alone: those
+          stay with libtorch. Outputs within 1.6e-5 of libtorch's at the step's shapes, and in the
+          tests within 2e-6 of the largest value of libtorch's float64 convolution. The whole
+          step (`segttt-bench --child config:espnet_480x360 --threads 2 --repeats 5`, the
+          builds in turn): the kernel for 4 to 28 channels, 56f737e against f40ef99, 8 runs
+          each (23:14): median 594 -> 473 ms, fastest 397 -> 312 ms, every pair faster, the
+          loss -1.64118433 -> -1.64118409 (PyTorch's -1.64118373); the kernel's rows in
+          cache order and the decoder's convolution from 36 channels, fff3f14 against
+          b035714, 12 runs each (23:59): 265 -> 254 ms, every pair faster; the weight
+          gradient by pieces of rows, b035714 against b0851fc, 12 runs each (00:09 on
+          2026-11-24): 254 -> 249 ms, 11 of 12 pairs faster (in a first try, with pieces of
+          4 rows and lane sums added one by one, 296 -> 389 ms: not kept).
+        - ESPNet's 2x2 stride-2 transposed convolutions by SegTTT's kernel
+          (`conv_transpose2x2.cpp`, `convTranspose2x2`), in place of oneDNN's 1x1 convolution
+          to 4 O channels and the block shuffle: each output row accumulated in registers, 3
+          output channels by 16 input columns, its two column taps interleaved on the way
+          out; dy's rows split into even and odd columns on the way in, the rows of dx's
+          blocks of 4 input channels one after the other so that dy's rows stay in cache
+          (in the other order dy was read from memory once per block); the weight gradient
+          summed per range of rows. Against the path it replaces (the same command), forward
+          and backward at 2 x 20 channels: 45x60 1.01 against 1.27 ms, 90x120 3.02 against
+          4.53, 180x240 16.6 against 26.1 (forward alone 3.7 against 8.7); the outputs equal to
+          the last bit (both sum the channels in order). The whole
+          step, 730bd89 against fff3f14, 20 runs each in two series (23:43): medians 303 ->
+          303 and 317 -> 297 ms, 14 of 20 pairs faster, the same loss to the last bit; the
+          step's peak memory 696 -> 643 MiB in the tables' runs.
         The figures above before the glibc change came from an earlier machine; the rest, and
         every row of the tables, from an AMD EPYC with 2 cores and AVX2 on which the DeepLabV2
         512x256 step takes 10-12 s instead of 18.5 s and the 2048x2048 product runs at 129-140
-        GFLOP/s on two threads instead of 70-72. The tables' rows, all on 2026-11-23: espnet at
-        f40ef99, 23:07-23:10, 11 rounds (before it, at 0bb6654, 22:00-22:04, 11 rounds: 0.50,
-        561.1 against 1123.4 ms, per round 0.38-0.64; at 4f8fd46, which also took the
-        decoder's 36-channel convolution, 23:02, 7 rounds: 0.38, 469.0 against 1230.0 ms, per
-        round 0.31-0.46);
+        GFLOP/s on two threads instead of 70-72. The tables' rows, all on 2026-11-23 but the
+        first: espnet at b0851fc, 00:15-00:18 on 2026-11-24, 11 rounds (before the
+        convolution kernels, at 0bb6654, 22:00-22:04, 11 rounds: 0.50, 561.1 against 1123.4
+        ms, per round 0.38-0.64; with the 3x3 kernel alone, at 4f8fd46, 23:02, 7 rounds: 0.38,
+        469.0 against 1230.0 ms, per round 0.31-0.46, and at f40ef99, 23:07, 11 rounds: 0.37,
+        410.9 against 1124.3 ms, per round 0.31-0.45; with the transposed kernel too, at
+        fff3f14, 23:45, 11 rounds: 0.38, 371.7 against 988.0 ms, per round 0.26-0.46);
         deeplab_512x256 at f9170ef (before the block shuffle,
         which it does not use, and the argmax kernel), 20:56-21:03, 3 rounds; deeplab_1024x512
         and the memory tables at ce765ff, 21:18-21:28, 1 round; the negative term and the
@@ -309,22 +331,21 @@ struct BenchmarkReport {
           split backward; the patch was not kept.
 
         What is left in the DeepLabV2 step is oneDNN's convolutions, the same kernels on both
-        sides. ESPNet's step is below its 0.5x target since SegTTT's 3x3 convolution kernel:
-        0.37 over 11 rounds and 0.38 over 7 (0.50 and 0.49 over 11 rounds before it, and
-        0.55 in two runs of 7). Of its profiled step the kernel's convolutions are 28 % and
-        libtorch's remaining ones 35 % (the profile above). Next in line: the decoder's 3x3
-        convolution from 36 channels at 180x240, where the kernel's forward pass is slower than
-        oneDNN's (each output row reads 108 input rows of 258 floats, more than the first-level
-        cache holds: blocking the channels would keep them there); the transposed
-        convolutions' 1x1 products and block shuffle as one kernel; the ESP blocks' sums and
-        concatenation, which would save little: over the 13 blocks of the step, forward and
-        backward, the sums and the concatenation take 11.5-13.8 ms and the concatenation alone
-        9.5-10.8 ms (`/usr/bin/python3 Benchmarks/ocl_profile.py sums --threads 2 --repeats
-        30`, two runs, 2026-11-23). Before the kernel, in a run with oneDNN's log on
-        (`ONEDNN_VERBOSE=1 segttt-bench --child config:espnet_480x360 --threads 2 --repeats 1
-        > LOG`, then `python3 Benchmarks/onednn_summary.py LOG --steps 2`, 2026-11-23, 19:00),
-        whose step took 766 ms with the log's own cost, oneDNN's convolutions took 395 ms and
-        its reorders between libtorch's NCHW layout and its own blocked one 120 ms.
+        sides. ESPNet's step is below its 0.5x target since SegTTT's convolution kernels:
+        0.33 over 11 rounds with both (0.50 and 0.49 over 11 rounds before them, and 0.55 in
+        two runs of 7). Of its profiled step the 3x3 kernel's convolutions are 42 %,
+        libtorch's remaining ones 18 % (the profile above). Next in line: the 3x3 kernel
+        itself (118-129 GFLOP/s at 45x60 forward and backward, about the matrix product's
+        rate); the 1x1 reductions and the strided convolution, with more channels, in
+        oneDNN; the ESP blocks' sums and concatenation, which would save little: over the 13
+        blocks of the step, forward and backward, the sums and the concatenation take
+        11.5-13.8 ms and the concatenation alone 9.5-10.8 ms (`/usr/bin/python3
+        Benchmarks/ocl_profile.py sums --threads 2 --repeats 30`, two runs, 2026-11-23).
+        Before the kernels, in a run with oneDNN's log on (`ONEDNN_VERBOSE=1 segttt-bench
+        --child config:espnet_480x360 --threads 2 --repeats 1 > LOG`, then `python3
+        Benchmarks/onednn_summary.py LOG --steps 2`, 2026-11-23, 19:00), whose step took 766
+        ms with the log's own cost, oneDNN's convolutions took 395 ms and its reorders
+        between libtorch's NCHW layout and its own blocked one 120 ms.
         """
     let threads: Int
     let device: Device

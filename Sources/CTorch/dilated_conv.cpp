@@ -20,7 +20,7 @@
 // channels by the 3 column taps of one (c, a) in registers over the rows of one piece of
 // the image, and the pieces' sums are added in double. Vectors of 8
 // floats through the compiler's vector extension: AVX2 with FMA where the CPU has both
-// (chosen at run time), SSE otherwise. Forward and backward at ESPNet's shapes: 0.30-0.77x
+// (chosen at run time), SSE otherwise. Forward and backward at ESPNet's shapes: 0.34-0.74x
 // libtorch's time (`segttt-bench --child convs --threads 2`).
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>

@@ -65,10 +65,10 @@ public func libtorchConv2d(
 
 /// The most input or output channels for which `conv2d` takes `dilatedConv3x3`, which it
 /// does only where one of the two is not a multiple of 8. On two cores its forward and
-/// backward took 0.28-0.78x the time of libtorch's (oneDNN's) at ESPNet's shapes with 4 to
-/// 28 channels, 0.65-0.67x from 19 to 12 channels at 180x240 and 0.82-0.84x from 36 to 20;
-/// with 32 to 128 channels, multiples of 8, where oneDNN's direct kernels run, 0.98-1.25x,
-/// and forward alone 1.1-1.4x (`segttt-bench --child convs --threads 2`, docs/BENCHMARKS.md).
+/// backward took 0.34-0.71x the time of libtorch's (oneDNN's) at ESPNet's shapes with 4 to
+/// 28 channels, 0.63x from 19 to 12 channels at 180x240 and 0.74x from 36 to 20; with 32 to
+/// 128 channels, multiples of 8, where oneDNN's direct kernels run, 0.95-1.12x, and forward
+/// alone 1.16-1.25x (`segttt-bench --child convs --threads 2`, docs/BENCHMARKS.md).
 let dilatedConvKernelChannels = 36
 
 /// Whether `dilatedConv3x3` computes conv2d of these tensors faster than libtorch: float32
@@ -165,8 +165,10 @@ func nonOverlappingConvTranspose2d(_ input: Tensor, weight: Tensor, bias: Tensor
     return y
 }
 
-/// The most input or output channels for which `convTranspose2d` takes `convTranspose2x2`:
-/// the channel counts it was measured at (ESPNet's 20; `segttt-bench --child convs`).
+/// The most input or output channels for which `convTranspose2d` takes `convTranspose2x2`.
+/// Measured at ESPNet's 20 channels: forward and backward 0.63-0.80x the time of the 1x1
+/// convolution and block shuffle (`segttt-bench --child convs --threads 2`); with more
+/// channels the 1x1 convolution, whose oneDNN kernels gain with them, is kept.
 let convTranspose2x2KernelChannels = 32
 
 /// Transposed convolution of float32 CPU `input` [N, C, H, W] with `weight` [C, O, 2, 2] and
