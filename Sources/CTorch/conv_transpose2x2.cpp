@@ -30,14 +30,7 @@
 
 namespace {
 
-using ctorch::vec::has_avx2_fma;
-using ctorch::vec::kLanes;
-using ctorch::vec::lane_sum;
-using ctorch::vec::load;
-using ctorch::vec::round_up;
-using ctorch::vec::splat;
-using ctorch::vec::store;
-using ctorch::vec::Vec;
+using namespace ctorch::vec;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -203,35 +196,18 @@ __attribute__((always_inline)) inline void weight_grad_rows(const Geometry &g, c
     }
 }
 
-CT_AVX2_FMA void forward_rows_avx2(const Geometry &g, const float *x, const float *packed, const float *bias,
-                                   float *y, int64_t first, int64_t last) {
-    forward_rows(g, x, packed, bias, y, first, last);
-}
+CT_KERNEL_TWINS(forward_rows, forward_rows,
+                (const Geometry &g, const float *x, const float *packed, const float *bias, float *y, int64_t first,
+                 int64_t last),
+                (g, x, packed, bias, y, first, last))
 
-void forward_rows_generic(const Geometry &g, const float *x, const float *packed, const float *bias, float *y,
-                          int64_t first, int64_t last) {
-    forward_rows(g, x, packed, bias, y, first, last);
-}
+CT_KERNEL_TWINS(input_grad_rows, input_grad_rows,
+                (const Geometry &g, const float *dy, const float *packed, float *dx, int64_t first, int64_t last),
+                (g, dy, packed, dx, first, last))
 
-CT_AVX2_FMA void input_grad_rows_avx2(const Geometry &g, const float *dy, const float *packed, float *dx,
-                                      int64_t first, int64_t last) {
-    input_grad_rows(g, dy, packed, dx, first, last);
-}
-
-void input_grad_rows_generic(const Geometry &g, const float *dy, const float *packed, float *dx, int64_t first,
-                             int64_t last) {
-    input_grad_rows(g, dy, packed, dx, first, last);
-}
-
-CT_AVX2_FMA void weight_grad_rows_avx2(const Geometry &g, const float *x, const float *dy, double *sums,
-                                       int64_t first, int64_t last) {
-    weight_grad_rows(g, x, dy, sums, first, last);
-}
-
-void weight_grad_rows_generic(const Geometry &g, const float *x, const float *dy, double *sums, int64_t first,
-                              int64_t last) {
-    weight_grad_rows(g, x, dy, sums, first, last);
-}
+CT_KERNEL_TWINS(weight_grad_rows, weight_grad_rows,
+                (const Geometry &g, const float *x, const float *dy, double *sums, int64_t first, int64_t last),
+                (g, x, dy, sums, first, last))
 
 /// Units of `work` floats per parallel range: about 16 K multiply-adds each.
 int64_t grain(int64_t work) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work)); }
@@ -304,13 +280,7 @@ ct_status ct_conv_transpose2x2(ct_tensor input, ct_tensor weight, ct_tensor bias
         TORCH_CHECK(x.dim() == 4 && w.dim() == 4 && w.size(0) == x.size(1) && w.size(2) == 2 && w.size(3) == 2,
                     "the 2x2 transposed convolution needs input [N, C, H, W] and weight [C, O, 2, 2], got ",
                     x.sizes(), " and ", w.sizes());
-        TORCH_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(1)),
-                    "the 2x2 transposed convolution needs a bias of ", w.size(1), " values, got ", b.sizes());
-        for (const at::Tensor *t : {&x, &w, &b}) {
-            TORCH_CHECK(!t->defined() || (t->device().is_cpu() && t->scalar_type() == at::kFloat),
-                        "the 2x2 transposed convolution runs on float32 CPU tensors, got ", t->scalar_type(), " on ",
-                        t->device());
-        }
+        ctorch::check_kernel_operands("the 2x2 transposed convolution", {&x, &w, &b}, b, w.size(1));
         RECORD_FUNCTION("segttt::conv_transpose2x2", std::vector<c10::IValue>{});
         *out = ctorch::wrap(ConvTranspose2x2Function::apply(x, w, b.defined() ? b : at::empty({0}, w.options())));
     })

@@ -33,14 +33,7 @@
 
 namespace {
 
-using ctorch::vec::has_avx2_fma;
-using ctorch::vec::kLanes;
-using ctorch::vec::lane_sum;
-using ctorch::vec::load;
-using ctorch::vec::round_up;
-using ctorch::vec::splat;
-using ctorch::vec::store;
-using ctorch::vec::Vec;
+using namespace ctorch::vec;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
@@ -238,9 +231,8 @@ __attribute__((always_inline)) inline void weight_grad_pieces(const Geometry &g,
 }
 
 template <int64_t B>
-CT_AVX2_FMA void correlate_rows_avx2(const Geometry &g, const float *input,
-                                                              const float *packed, const float *bias, float *out,
-                                                              int64_t first, int64_t last) {
+CT_AVX2_FMA void correlate_rows_avx2(const Geometry &g, const float *input, const float *packed, const float *bias,
+                                     float *out, int64_t first, int64_t last) {
     correlate_rows<B>(g, input, packed, bias, out, first, last);
 }
 
@@ -250,15 +242,10 @@ void correlate_rows_generic(const Geometry &g, const float *input, const float *
     correlate_rows<B>(g, input, packed, bias, out, first, last);
 }
 
-CT_AVX2_FMA void weight_grad_pieces_avx2(const Geometry &g, const float *grad, const float *input, double *sums,
-                                         int64_t rows, int64_t first, int64_t last) {
-    weight_grad_pieces(g, grad, input, sums, rows, first, last);
-}
-
-void weight_grad_pieces_generic(const Geometry &g, const float *grad, const float *input, double *sums, int64_t rows,
-                                int64_t first, int64_t last) {
-    weight_grad_pieces(g, grad, input, sums, rows, first, last);
-}
+CT_KERNEL_TWINS(weight_grad_pieces, weight_grad_pieces,
+                (const Geometry &g, const float *grad, const float *input, double *sums, int64_t rows, int64_t first,
+                 int64_t last),
+                (g, grad, input, sums, rows, first, last))
 
 /// y [N, O, H, W] = b + w * x for x padded by `pad_rows`; w [O, C, 3, 3], or with `transpose`
 /// w [C, O, 3, 3] read as w' (see `pack_weight`).
@@ -342,13 +329,7 @@ ct_status ct_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, 
         TORCH_CHECK(x.dim() == 4 && w.dim() == 4 && w.size(1) == x.size(1) && w.size(2) == 3 && w.size(3) == 3,
                     "the dilated 3x3 convolution needs input [N, C, H, W] and weight [O, C, 3, 3], got ", x.sizes(),
                     " and ", w.sizes());
-        TORCH_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)),
-                    "the dilated 3x3 convolution needs a bias of ", w.size(0), " values, got ", b.sizes());
-        for (const at::Tensor *t : {&x, &w, &b}) {
-            TORCH_CHECK(!t->defined() || (t->device().is_cpu() && t->scalar_type() == at::kFloat),
-                        "the dilated 3x3 convolution runs on float32 CPU tensors, got ", t->scalar_type(), " on ",
-                        t->device());
-        }
+        ctorch::check_kernel_operands("the dilated 3x3 convolution", {&x, &w, &b}, b, w.size(0));
         RECORD_FUNCTION("segttt::dilated_conv3x3", std::vector<c10::IValue>{});
         *out = ctorch::wrap(DilatedConvFunction::apply(x, w, b.defined() ? b : at::empty({0}, w.options()), dh, dw));
     })

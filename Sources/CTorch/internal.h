@@ -43,6 +43,18 @@ int parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<
 std::vector<double> parallel_sum(int64_t begin, int64_t end, int64_t grain, size_t size,
                                  const std::function<void(int64_t, int64_t, double *)> &body);
 
+/// Throws unless every defined tensor of `tensors` is a float32 CPU one and `bias` is
+/// undefined or holds `outputs` values; `kernel` names the kernel in the message.
+inline void check_kernel_operands(const char *kernel, std::initializer_list<const at::Tensor *> tensors,
+                                  const at::Tensor &bias, int64_t outputs) {
+    TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == outputs), kernel, " needs a bias of ",
+                outputs, " values, got ", bias.sizes());
+    for (const at::Tensor *t : tensors) {
+        TORCH_CHECK(!t->defined() || (t->device().is_cpu() && t->scalar_type() == at::kFloat), kernel,
+                    " runs on float32 CPU tensors, got ", t->scalar_type(), " on ", t->device());
+    }
+}
+
 inline at::IntArrayRef dims(const int64_t *p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
 
 inline at::Device device(int type, int index) {

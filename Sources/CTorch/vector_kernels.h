@@ -5,6 +5,13 @@
 
 #include <cstdint>
 
+// Every helper here and every kernel body that takes or returns a Vec is always inlined, so
+// no Vec crosses a call whose ABI would differ between the baseline and the AVX2 code; the
+// compiler's warning about that ABI does not apply.
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#endif
+
 namespace ctorch::vec {
 
 typedef float Vec __attribute__((vector_size(32)));
@@ -35,8 +42,8 @@ inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 }  // namespace ctorch::vec
 
 /// A kernel's loop compiled for AVX2 + FMA: call it only where `has_avx2_fma()` holds; its
-/// baseline twin is the same always-inline body in a plain function. Off x86 both are the
-/// baseline.
+/// baseline twin is the same always-inline body in a plain function (`CT_KERNEL_TWINS`). Off
+/// x86 both are the baseline.
 #if defined(__x86_64__) || defined(__i386__)
 #define CT_AVX2_FMA __attribute__((target("avx2,fma")))
 namespace ctorch::vec {
@@ -51,3 +58,10 @@ namespace ctorch::vec {
 inline bool has_avx2_fma() { return false; }
 }  // namespace ctorch::vec
 #endif
+
+/// Defines `name_avx2` (compiled for AVX2 + FMA) and `name_generic` (for the baseline), both
+/// calling the always-inline `body` with `arguments`; `parameters` and `arguments` come in
+/// parentheses.
+#define CT_KERNEL_TWINS(name, body, parameters, arguments) \
+    CT_AVX2_FMA void name##_avx2 parameters { body arguments; } \
+    void name##_generic parameters { body arguments; }

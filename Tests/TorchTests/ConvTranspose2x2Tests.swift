@@ -27,27 +27,8 @@ final class ConvTranspose2x2Tests: XCTestCase {
             let out = try convTranspose2x2(input, weight: weight, bias: bias)
             let expected = try libtorchConvTranspose2d(
                 references[0], weight: references[1], bias: hasBias ? references[2] : nil, stride: 2)
-            try assertNear(out, expected, "values, \(label)")
-
-            // A non-contiguous upstream gradient: the transpose of a drawn one.
-            let upstream = try Tensor.normal(
-                [shape[0], outputs, 2 * shape[3], 2 * shape[2]], generator: Generator(seed: 5)
-            ).transpose(2, 3)
-            try (out * upstream).sum().backward()
-            try (expected * upstream.to(.float64)).sum().backward()
-            for (name, (leaf, reference)) in zip(["input", "weight", "bias"], zip(leaves, references)) {
-                try assertNear(
-                    try XCTUnwrap(leaf.grad), try XCTUnwrap(reference.grad), "gradient of the \(name), \(label)")
-            }
+            try assertNearInValuesAndGradients(out, expected, leaves: leaves, references: references, label)
         }
-    }
-
-    /// `actual` (float32) within 2e-6 of the largest magnitude of `expected` (float64).
-    private func assertNear(
-        _ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line
-    ) throws {
-        let scale = try expected.abs().amax().item()
-        assertClose(try actual.to(.float64), expected, rtol: 0, atol: 2e-6 * scale, label, file: file, line: line)
     }
 
     /// convTranspose2d takes the kernel for 2x2 stride-2 float32 CPU transposed convolutions of

@@ -125,6 +125,37 @@ func assertClose(
     }
 }
 
+/// Asserts that a float32 result of SegTTT's own kernels is within 2e-6 of the largest
+/// magnitude of `expected`, computed in float64 by libtorch: room for float32 rounding over
+/// sums of thousands of terms.
+func assertNear(
+    _ actual: Tensor, _ expected: Tensor, _ label: String, file: StaticString = #filePath, line: UInt = #line
+) throws {
+    let scale = try expected.abs().amax().item()
+    assertClose(try actual.to(.float64), expected, rtol: 0, atol: 2e-6 * scale, label, file: file, line: line)
+}
+
+/// Asserts `out` (float32, [N, C, H, W], from `leaves`: input, weight and optional bias) near
+/// `expected` (float64, from `references`, the same leaves in float64), and so each leaf's
+/// gradient after the same upstream gradient goes back through both: a drawn one, made
+/// non-contiguous by a transpose.
+func assertNearInValuesAndGradients(
+    _ out: Tensor, _ expected: Tensor, leaves: [Tensor], references: [Tensor], _ label: String,
+    file: StaticString = #filePath, line: UInt = #line
+) throws {
+    try assertNear(out, expected, "values, \(label)", file: file, line: line)
+    let shape = out.shape
+    let upstream = try Tensor.normal([shape[0], shape[1], shape[3], shape[2]], generator: Generator(seed: 5))
+        .transpose(2, 3)
+    try (out * upstream).sum().backward()
+    try (expected * upstream.to(.float64)).sum().backward()
+    for (name, (leaf, reference)) in zip(["input", "weight", "bias"], zip(leaves, references)) {
+        try assertNear(
+            try XCTUnwrap(leaf.grad), try XCTUnwrap(reference.grad), "gradient of the \(name), \(label)", file: file,
+            line: line)
+    }
+}
+
 /// Asserts that a tensor holds exactly `values` (row-major) in `shape`.
 func assertValues<T: TensorScalar & Equatable>(
     _ tensor: Tensor, _ values: [T], shape: [Int], file: StaticString = #filePath, line: UInt = #line
