@@ -19,7 +19,8 @@ struct BenchmarkReport {
           dilated 3x3 convolutions to oneDNN, but at one thread it sends the 1x1 convolutions to
           its slow im2col path and the transposed ones always there; their backward costs 5.9x
           and 8.6x their forward. SegTTT computes a transposed convolution whose kernel equals
-          its stride as a 1x1 convolution to O s s channels and a reshuffle of the blocks (below).
+          its stride as a 1x1 convolution to O s s channels and a reshuffle of the blocks (below),
+          and now 2x2 ones, ESPNet's, in one kernel of its own.
         - Softmax, normalisation, the loss terms and the argmax over the 20 channels at full
           resolution take 13 %; additions and multiplications (the hierarchical sums of the
           ESP blocks, residuals, gradient accumulation) 11 %; BatchNorm 7 %, of which the BN
@@ -143,7 +144,8 @@ struct BenchmarkReport {
           backward at 2 x 20 x 180 x 240, 68.5 against 103.3 ms, and 0.80 of the product's time
           in a second run (`/usr/bin/python3 Benchmarks/conv_paths.py --threads 2`: oneDNN on two
           threads, OpenBLAS on one, as in SegTTT's step). ESPNet step 1041 -> 979 ms (medians of 4 runs
-          each, c42c87a against 58a51bf, in turn), same loss.
+          each, c42c87a against 58a51bf, in turn), same loss. ESPNet's 2x2 ones have since gone
+          to a kernel of their own (below).
         - The shim's parallel loops on OpenMP's threads. libtorch's `at::parallel_for` is a
           header template whose `#pragma omp parallel` is compiled into the caller, and only
           where the caller is compiled with OpenMP; the shim is not, because the Swift
