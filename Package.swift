@@ -89,7 +89,10 @@ let package = Package(
             name: "CImageIO",
             linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
         ),
-        .target(name: "SegTTT", dependencies: ["TorchNN", "CImageIO"]),
+        .target(
+            name: "SegTTT",
+            dependencies: ["TorchNN", "CImageIO", .product(name: "Yams", package: "Yams")]
+        ),
         // Terminal and file reports: colour predictions, plots, tables, progress, CSV logs.
         .target(name: "SegTTTReports", dependencies: ["SegTTT"]),
         // The segttt command-line tool, as a library so that its commands can be tested.

@@ -290,4 +290,6 @@ ct_status ct_zero_grad(ct_tensor t) { CT_PROTECT(t->tensor.mutable_grad().reset(
 
 ct_status ct_detach(ct_tensor t, ct_tensor *out) { CT_PROTECT(*out = wrap(t->tensor.detach())) }
 
+ct_status ct_tensor_share(ct_tensor t, ct_tensor *out) { CT_PROTECT(*out = wrap(t->tensor)) }
+
 }  // extern "C"

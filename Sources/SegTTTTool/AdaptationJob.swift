@@ -44,8 +44,9 @@ final class AdaptationJob {
     /// The configuration as run: every method setting resolved to its value.
     var effectiveConfiguration: RunConfiguration {
         var c = configuration
-        c.model = plan.modelKind.rawValue
+        c.model = plan.family.name
         c.checkpoint = plan.checkpoint.path
+        c.card = plan.cardFile?.path
         c.method = plan.method.rawValue
         c.preset = plan.preset.rawValue
         c.frameStep = plan.frameStep
@@ -180,7 +181,7 @@ final class AdaptationJob {
 
     /// The keys whose values change a run's numbers (not threads, outputs or the frame limit).
     private static let resultKeys = [
-        "model", "checkpoint", "class-map", "dataset", "corruption", "corruption-seed", "frame-step", "method", "preset", "lr", "momentum",
+        "model", "checkpoint", "card", "class-map", "dataset", "corruption", "corruption-seed", "frame-step", "method", "preset", "lr", "momentum",
         "weight-decay", "optimizer", "steps-per-frame", "parameters", "episodic", "bn-prior", "flip", "pos-coeff",
         "neg-coeff", "mask-ratio", "negative-stride", "seed", "max-grad-norm", "task-outputs-only", "bn-momentum",
         "reset-threshold", "teacher-momentum",

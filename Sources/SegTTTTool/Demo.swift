@@ -62,7 +62,7 @@ struct Demo: ParsableCommand {
             var curves: [LinePlot.Series] = []
             for kind in kinds {
                 var configuration = RunConfiguration()
-                configuration.model = ModelKind.espnet.rawValue
+                configuration.model = ESPNetFamily().name
                 configuration.checkpoint = checkpoint.path
                 configuration.dataset = "synthetic:\(style.rawValue):\(frames):2"
                 configuration.method = kind.rawValue

@@ -9,7 +9,7 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what a checkpoint holds: format, tensors, and which model it fits.")
 
-    @Argument(help: "A PyTorch .pth (zip or legacy) or safetensors file.")
+    @Argument(help: "A PyTorch .pth (zip or legacy), safetensors or TorchScript (.pt) file.")
     var checkpoint: String
 
     @Flag(help: "List every tensor with its shape and type.")
@@ -18,7 +18,11 @@ struct Info: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: checkpoint)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw ToolError("\(checkpoint): no such file; give the path of a .pth or .safetensors checkpoint")
+            throw ToolError("\(checkpoint): no such file; give the path of a .pth, .safetensors or .pt file")
+        }
+        if Checkpoint.isTorchScript(url) {
+            print(try TorchScriptInfo(url).report(listingTensors: tensors))
+            return
         }
         let format = try Checkpoint.format(of: url)
         let state = try Checkpoint.load(url)
@@ -38,14 +42,14 @@ struct Info: ParsableCommand {
         }
         var fits: [String] = []
         var reasons: [String] = []
-        for kind in ModelKind.allCases {
+        for family in ModelFamilies.all where !(family is TorchScriptFamily) {
             do {
-                let model = try ModelFile.load(url, kind: kind)
+                let model = try ModelFile.load(url, family: family)
                 fits.append(
-                    "\(kind.rawValue): \(model.card.name), \(model.card.numOutputs) outputs, "
+                    "\(family.name): \(model.card.name), \(model.card.numOutputs) outputs, "
                         + "\(model.trainableParameters().reduce(0) { $0 + $1.value.count }) parameters")
             } catch {
-                reasons.append("\(kind.rawValue): \(error)")
+                reasons.append("\(family.name): \(error)")
             }
         }
         guard !fits.isEmpty else {

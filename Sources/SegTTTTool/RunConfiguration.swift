@@ -9,6 +9,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     // Model
     public var model: String?
     public var checkpoint: String?
+    public var card: String?
     public var classMap: String?
     // Stream
     public var dataset: String?
@@ -51,7 +52,7 @@ public struct RunConfiguration: Codable, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, checkpoint
+        case model, checkpoint, card
         case classMap = "class-map"
         case dataset, corruption
         case corruptionSeed = "corruption-seed"

@@ -4,11 +4,14 @@ import SegTTT
 
 /// The model flags shared by `adapt` and `compare`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Network family: \(ModelKind.validNames).")
+    @Option(help: "Network family: \(ModelFamilies.validNames).")
     var model: String?
 
-    @Option(help: "Weights: a PyTorch .pth (zip or legacy) or safetensors file.")
+    @Option(help: "Weights: a PyTorch .pth (zip or legacy) or safetensors file; for torchscript, the .pt file.")
     var checkpoint: String?
+
+    @Option(help: "torchscript: the model card file (default: FILE.yaml or FILE.json beside the .pt file).")
+    var card: String?
 
     @Option(help: "JSON file mapping model classes to dataset classes (or null), when no known mapping applies.")
     var classMap: String?
@@ -125,6 +128,7 @@ extension RunConfiguration {
         self.init()
         self.model = model.model
         checkpoint = model.checkpoint
+        card = model.card
         classMap = model.classMap
         dataset = stream.dataset
         corruption = stream.corruption

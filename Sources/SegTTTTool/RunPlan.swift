@@ -6,8 +6,9 @@ import Torch
 /// configuration (the method's documented defaults overridden by the given fields), the
 /// stream, the model file, the device.
 struct RunPlan {
-    var modelKind: ModelKind
+    var family: any ModelFamily
     var checkpoint: URL
+    var cardFile: URL?
     var classMap: URL?
     var dataset: DatasetSpec
     var corruption: CorruptionSchedule?
@@ -27,9 +28,9 @@ struct RunPlan {
 
     /// - Throws: `ToolError` naming the option and its valid values.
     init(_ c: RunConfiguration) throws {
-        guard let model = c.model else { throw ToolError("missing --model; use one of \(ModelKind.validNames)") }
-        guard let kind = ModelKind(rawValue: model.lowercased()) else {
-            throw ToolError("unknown --model '\(model)'; use one of \(ModelKind.validNames)")
+        guard let model = c.model else { throw ToolError("missing --model; use one of \(ModelFamilies.validNames)") }
+        guard let family = ModelFamilies.named(model) else {
+            throw ToolError("unknown --model '\(model)'; use one of \(ModelFamilies.validNames)")
         }
         guard let checkpoint = c.checkpoint else {
             throw ToolError("missing --checkpoint; give the model's weights (.pth or .safetensors)")
@@ -41,8 +42,12 @@ struct RunPlan {
         guard let method = MethodKind(rawValue: methodName) else {
             throw ToolError("unknown --method '\(methodName)'; use one of \(Self.methodNames)")
         }
-        modelKind = kind
+        self.family = family
         self.checkpoint = URL(fileURLWithPath: (checkpoint as NSString).expandingTildeInPath)
+        cardFile = c.card.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
+        if let cardFile, !FileManager.default.fileExists(atPath: cardFile.path) {
+            throw ToolError("--card \(cardFile.path): no such file; give the model card (YAML or JSON)")
+        }
         classMap = c.classMap.map { URL(fileURLWithPath: $0) }
         self.dataset = DatasetSpec(dataset)
         corruption = try c.corruption.map { try CorruptionSchedule(parsing: $0) }
@@ -156,7 +161,7 @@ struct RunPlan {
 
     /// The model on its device.
     func loadModel() throws -> any SegmentationModel {
-        let model = try ModelFile.load(checkpoint, kind: modelKind)
+        let model = try ModelFile.load(checkpoint, family: family, cardFile: cardFile)
         if device != .cpu { try model.move(to: device) }
         return model
     }

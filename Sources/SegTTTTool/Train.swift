@@ -19,7 +19,7 @@ struct Train: ParsableCommand {
                 --output Sources/SegTTTTool/Resources/synthetic-espnet.safetensors
             """)
 
-    @Option(help: "Network family: \(ModelKind.validNames).")
+    @Option(help: "Network family: \(ModelFamilies.all.filter { $0.name != "torchscript" }.map(\.name).joined(separator: ", ")).")
     var model: String = "espnet"
 
     @Option(help: "Start from these weights instead of a fresh initialisation.")
@@ -57,8 +57,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if let threads { Runtime.numThreads = threads }
-        guard let kind = ModelKind(rawValue: model) else {
-            throw ToolError("unknown --model '\(model)'; use one of \(ModelKind.validNames)")
+        guard let family = ModelFamilies.named(model) else {
+            throw ToolError("unknown --model '\(model)'; use one of \(ModelFamilies.validNames)")
         }
         var training = try DatasetSpec(dataset).open()
         let validation: any SegmentationDataset
@@ -78,7 +78,7 @@ struct Train: ParsableCommand {
         // Synthetic frames are rendered, not read: render each once instead of once per epoch.
         if dataset.hasPrefix("synthetic:") { training = try InMemoryDataset(training) }
 
-        let network = try makeModel(kind, classNames: training.classNames)
+        let network = try makeModel(family, classNames: training.classNames)
         let config = SourceTrainingConfig(
             iterations: iterations, batchSize: batchSize, learningRate: lr, momentum: momentum,
             weightDecay: weightDecay, seed: seed, cropSize: try crop.map(Self.parseSize))
@@ -93,7 +93,7 @@ struct Train: ParsableCommand {
         progress.finish(fields: [("loss", String(format: "%.4f", lastLoss))])
         let url = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try ModelFile.save(network, kind: kind, to: url)
+        try ModelFile.save(network, family: family, to: url)
         let mapping = try ClassMapping.resolve(
             modelClasses: network.card.classNames, numOutputs: network.card.numOutputs,
             datasetClasses: validation.classNames)
@@ -104,22 +104,16 @@ struct Train: ParsableCommand {
                 Date().timeIntervalSince(started), matrix.meanIoU * 100, validation.name, validation.count, output))
     }
 
-    private func makeModel(_ kind: ModelKind, classNames: [String]) throws -> any SegmentationModel {
-        let generator = try Generator(seed: seed)
-        let model: any SegmentationModel
-        switch kind {
-        case .espnet:
-            if let checkpoint { return try ModelFile.load(URL(fileURLWithPath: checkpoint), kind: kind) }
-            var card = ESPNet.defaultCard(outputs: classNames.count, p: espnetP, q: espnetQ)
-            card.classNames = classNames
-            let outputs = classNames.count
-            model = try ESPNet(outputs: outputs, p: espnetP, q: espnetQ, card: card, generator: generator)
-        case .deeplabv2:
-            if let checkpoint { return try ModelFile.load(URL(fileURLWithPath: checkpoint), kind: kind) }
-            guard let depth = ResNetDepth(rawValue: backbone) else {
-                throw ToolError("--backbone \(backbone): use 18, 34, 50 or 101")
-            }
-            model = try DeepLabV2(.init(backbone: depth, numClasses: classNames.count), generator: generator)
+    private func makeModel(_ family: any ModelFamily, classNames: [String]) throws -> any SegmentationModel {
+        guard !(family is TorchScriptFamily) else {
+            throw ToolError("--model torchscript is trained in PyTorch, where its code lives; segttt adapts it")
+        }
+        if let checkpoint { return try ModelFile.load(URL(fileURLWithPath: checkpoint), family: family) }
+        guard ResNetDepth(rawValue: backbone) != nil else { throw ToolError("--backbone \(backbone): use 18, 34, 50 or 101") }
+        let architecture = ["p": espnetP, "q": espnetQ, "backbone": backbone]
+        guard let model = try family.fresh(classNames: classNames, architecture: architecture, generator: Generator(seed: seed))
+        else {
+            throw ToolError("--model \(family.name) is trained in PyTorch, not by segttt train; export it and adapt it")
         }
         return model
     }

@@ -129,7 +129,7 @@ open class Module {
     // MARK: modes
 
     /// Sets training mode (or evaluation mode with `false`) here and in every descendant.
-    public func train(_ mode: Bool = true) {
+    open func train(_ mode: Bool = true) {
         for (_, module) in namedModules() { module.isTraining = mode }
     }
 
@@ -149,7 +149,7 @@ open class Module {
     }
 
     /// Moves every parameter and buffer to `device`.
-    public func move(to device: Device) throws {
+    open func move(to device: Device) throws {
         for (_, parameter) in namedParameters() { try parameter.move(to: device) }
         for (_, buffer) in namedBuffers() { try buffer.move(to: device) }
     }

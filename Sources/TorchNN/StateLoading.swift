@@ -45,7 +45,7 @@ extension Module {
     /// are loaded and the returned report lists the rest. Nothing is changed when it throws.
     @discardableResult
     public func load(_ state: StateDict, strict: Bool = true) throws -> StateDictMismatch {
-        let state = state.names.allSatisfy { $0.hasPrefix("module.") } ? state.removingPrefix("module.") : state
+        let state = state.removingDataParallelPrefix()
         var report = StateDictMismatch()
         var targets: [(Tensor, Tensor)] = []
         var known = Set<String>()

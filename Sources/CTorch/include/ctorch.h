@@ -262,6 +262,55 @@ ct_status ct_grad(ct_tensor t, ct_tensor *out);
 /** Drops the accumulated gradient (as zero_grad(set_to_none=True)). */
 ct_status ct_zero_grad(ct_tensor t);
 ct_status ct_detach(ct_tensor t, ct_tensor *out);
+/** A second handle to the same tensor, autograd history included (for handing a Swift
+ *  tensor back to libtorch, which frees the handle). */
+ct_status ct_tensor_share(ct_tensor t, ct_tensor *out);
+
+/* ---- TorchScript modules (script_module.cpp) --------------------------------------------- */
+typedef struct ct_script_module_s *ct_script_module;
+/** Asked by every BatchNorm call that `ct_script_module_redirect_batch_norm` redirected:
+ *  normalise `input` (a new handle the callee frees) as layer `layer` of model `model`, and
+ *  return a new handle in `out`. On CT_ERROR the message set by `ct_set_last_error` becomes
+ *  the forward pass's error. */
+typedef ct_status (*ct_batch_norm_callback)(int64_t model, int64_t layer, ct_tensor input, ct_tensor *out);
+/** Sets the process's one BatchNorm callback (NULL: redirected calls run aten::batch_norm). */
+void ct_set_batch_norm_callback(ct_batch_norm_callback callback);
+/** Sets this thread's ct_last_error() text (for callbacks that fail). */
+void ct_set_last_error(const char *message);
+/** Number of script module handles alive now (for leak tests). */
+int64_t ct_live_script_modules(void);
+/** Loads a file saved by torch.jit.save on the CPU. A file of a newer file format version
+ *  than this libtorch reads, or one that uses operators it does not know, fails with a
+ *  message naming both versions and the fix. */
+ct_status ct_script_module_load(const char *path, ct_script_module *out);
+void ct_script_module_free(ct_script_module m);
+/** "name\ttype\n" per submodule, depth first, the root first with name "". */
+ct_status ct_script_module_submodules(ct_script_module m, char **out);
+/** The parameters (or buffers) in state-dict order: `count` is set; when `capacity` >= it,
+ *  `tensors` receives new handles sharing the module's tensors and `names` their dotted
+ *  names, one a line (freed with ct_string_free); otherwise *names = NULL. */
+ct_status ct_script_module_tensors(ct_script_module m, bool buffers, char **names, ct_tensor *tensors, int capacity,
+                                   int *count);
+ct_status ct_script_module_train(ct_script_module m, bool on);
+ct_status ct_script_module_to(ct_script_module m, int device_type, int device_index);
+/** Runs forward(input) unoptimised (operator by operator, as eager PyTorch) and returns the
+ *  logits: the output itself (key NULL, index < 0), element `index` of a tuple or list, or
+ *  entry `key` of a dict. An output of another form fails with a description of it. */
+ct_status ct_script_module_forward(ct_script_module m, ct_tensor input, const char *key, int64_t index,
+                                   ct_tensor *out);
+/** Runs forward(input) and describes what it returned ("dict (out: tensor [1, 21, 64, 64])"). */
+ct_status ct_script_module_describe_output(ct_script_module m, ct_tensor input, char **out);
+/** The forward method's schema, "forward(__torch__.Net self, Tensor x) -> Tensor". */
+ct_status ct_script_module_schema(ct_script_module m, char **out);
+/** Counts over the inlined forward graph: nodes, BatchNorm calls, whether it reads a
+ *  module's `training` attribute (scripted code does; a trace fixed it) and has control flow. */
+ct_status ct_script_module_graph_summary(ct_script_module m, int64_t *nodes, int64_t *batch_norms,
+                                         bool *reads_training, bool *control_flow);
+/** Inlines the forward graph and replaces every aten::batch_norm call whose running
+ *  statistics are buffers of a submodule and whose eps and momentum are constants by a call
+ *  of the BatchNorm callback with (`model`, layer index). `layers` lists the layers,
+ *  "path\teps\tmomentum\n" in order of their index; `kept` counts the calls left as they were. */
+ct_status ct_script_module_redirect_batch_norm(ct_script_module m, int64_t model, char **layers, int64_t *kept);
 
 #ifdef __cplusplus
 }

@@ -302,10 +302,7 @@ public final class DeepLabV2: Module, SegmentationModel {
         _ state: StateDict, source: String = "the state dict", backbone: ResNetDepth? = nil, numClasses: Int? = nil,
         classifier: ClassifierBranches = .published, frozenBatchNorm: FrozenBatchNorm = .stem
     ) throws -> DeepLabV2 {
-        var state = state
-        if !state.names.isEmpty, state.names.allSatisfy({ $0.hasPrefix("module.") }) {
-            state = state.removingPrefix("module.")
-        }
+        let state = state.removingDataParallelPrefix()
         let headName = "layer6.conv2d_list.0.weight"
         guard let head = state[headName], head.rank == 4 else {
             let names = state.names.prefix(8).joined(separator: ", ")
@@ -441,5 +438,32 @@ private final class ModuleList: Module {
     init(_ modules: [Module]) {
         super.init()
         for (index, module) in modules.enumerated() { register(String(index), module) }
+    }
+}
+
+/// `--model deeplabv2`: the published DeeplabMulti state dicts and SegTTT's safetensors.
+public struct DeepLabV2Family: ModelFamily {
+    public init() {}
+    public var name: String { "deeplabv2" }
+    public var summary: String { "DeepLabV2 (DeeplabMulti) on a ResNet; the depth comes from the checkpoint" }
+
+    public func load(_ url: URL, cardFile: URL?) throws -> any SegmentationModel {
+        try refuseCardFile(cardFile)
+        do {
+            return try DeepLabV2.load(url)
+        } catch let error as DeepLabV2.LoadError where error.mismatch == nil {
+            throw CheckpointError(path: url.path, reason: error.reason + "; check --model")
+        }
+    }
+
+    /// Reads "backbone" (the ResNet's depth: 18, 34, 50 or 101; 101 when absent).
+    public func fresh(classNames: [String], architecture: [String: Int], generator: Generator) throws
+        -> (any SegmentationModel)?
+    {
+        let depth = architecture["backbone"] ?? 101
+        guard let backbone = ResNetDepth(rawValue: depth) else {
+            throw TorchError("a DeepLabV2 backbone of depth \(depth): use 18, 34, 50 or 101")
+        }
+        return try DeepLabV2(.init(backbone: backbone, numClasses: classNames.count), generator: generator)
     }
 }

@@ -179,8 +179,7 @@ final class ESPNetEncoder: Module {
     }
 }
 
-/// ESPNet with its decoder: logits at the input's resolution (sides multiples of 8 keep
-/// their size exactly).
+/// ESPNet with its decoder: logits at the input's resolution, for frames of any size.
 public final class ESPNet: Module, SegmentationModel {
     /// Which level-1 features the decoder's last convolution concatenates.
     public enum Skip: String, Sendable, Codable {
@@ -236,13 +235,19 @@ public final class ESPNet: Module, SegmentationModel {
         register("classifier", classifier)
     }
 
+    /// The encoder halves the input three times, so frames are padded to sides that are
+    /// multiples of 8 (`withSidesPadded`) and the logits cropped back.
+    public static let sideMultiple = 8
+
     public func logits(_ input: Tensor) throws -> Tensor {
-        let f = try encoder.features(input)
-        let u3 = try upLevel3(br(f.logits))
-        let c3 = try levelThreeProjection(f.o1c)
-        let up = try upLevel2(combine(Tensor.cat([c3, u3], dim: 1)))
-        let features = try conv(Tensor.cat([up, skip == .level1 ? f.o0 : f.o0c], dim: 1))
-        return try classifier(features)
+        try withSidesPadded(input, toMultipleOf: Self.sideMultiple) { input in
+            let f = try encoder.features(input)
+            let u3 = try upLevel3(br(f.logits))
+            let c3 = try levelThreeProjection(f.o1c)
+            let up = try upLevel2(combine(Tensor.cat([c3, u3], dim: 1)))
+            let features = try conv(Tensor.cat([up, skip == .level1 ? f.o0 : f.o0c], dim: 1))
+            return try classifier(features)
+        }
     }
 
     // MARK: checkpoints
@@ -253,8 +258,7 @@ public final class ESPNet: Module, SegmentationModel {
     /// - Parameter card: the model's card; nil = the released checkpoints' card for its
     ///   number of outputs (`ModelFile.load` passes the card a SegTTT file carries).
     public static func load(_ url: URL, card: ModelCard? = nil) throws -> ESPNet {
-        var state = try Checkpoint.load(url)
-        if state.names.allSatisfy({ $0.hasPrefix("module.") }) { state = state.removingPrefix("module.") }
+        let state = try Checkpoint.load(url).removingDataParallelPrefix()
         guard let classifier = state["encoder.classifier.conv.weight"], let last = state["conv.conv.weight"] else {
             throw CheckpointError(
                 path: url.path,
@@ -311,5 +315,27 @@ public final class ESPNet: Module, SegmentationModel {
             normalization: InputNormalization(
                 channelOrder: .bgr, mean: [72.3923111, 82.90893555, 73.15840149],
                 std: [45.3192215, 46.15289307, 44.91483307], scale: 1 / 255))
+    }
+}
+
+/// `--model espnet`: the authors' checkpoints and SegTTT's own safetensors.
+public struct ESPNetFamily: ModelFamily {
+    public init() {}
+    public var name: String { "espnet" }
+    public var summary: String { "ESPNet; outputs, p, q and the skip variant come from the checkpoint" }
+
+    public func load(_ url: URL, cardFile: URL?) throws -> any SegmentationModel {
+        try refuseCardFile(cardFile)
+        return try ESPNet.load(url, card: ModelFile.card(in: url))
+    }
+
+    /// Reads "p" and "q" (blocks at levels 2 and 3; 2 and 8 when absent).
+    public func fresh(classNames: [String], architecture: [String: Int], generator: Generator) throws
+        -> (any SegmentationModel)?
+    {
+        let (p, q) = (architecture["p"] ?? 2, architecture["q"] ?? 8)
+        var card = ESPNet.defaultCard(outputs: classNames.count, p: p, q: q)
+        card.classNames = classNames
+        return try ESPNet(outputs: classNames.count, p: p, q: q, card: card, generator: generator)
     }
 }

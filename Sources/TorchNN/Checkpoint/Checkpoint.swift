@@ -55,6 +55,14 @@ public enum Checkpoint {
         }
     }
 
+    /// Whether `url` is a TorchScript archive written by `torch.jit.save` (a zip holding
+    /// `<prefix>/constants.pkl` beside its `data.pkl`), which holds code as well as tensors.
+    public static func isTorchScript(_ url: URL) -> Bool {
+        guard let data = try? contents(of: url), (try? format(of: data)) == .zip, let archive = try? ZipArchive(data)
+        else { return false }
+        return archive.entries.contains { $0.name.hasSuffix("/constants.pkl") && $0.name.split(separator: "/").count == 2 }
+    }
+
     // MARK: format detection
 
     static func format(of data: Data) throws -> Format {

@@ -44,6 +44,12 @@ public struct StateDict: Sequence {
         StateDict(map { ($0.name.hasPrefix(prefix) ? String($0.name.dropFirst(prefix.count)) : $0.name, $0.tensor) })
     }
 
+    /// The same tensors without the `module.` that DataParallel puts before every name of a
+    /// model it wraps, when every name has it; otherwise the same state dict.
+    public func removingDataParallelPrefix() -> StateDict {
+        !names.isEmpty && names.allSatisfy({ $0.hasPrefix("module.") }) ? removingPrefix("module.") : self
+    }
+
     /// The same tensors with `prefix` put before every name.
     public func addingPrefix(_ prefix: String) -> StateDict {
         StateDict(map { (prefix + $0.name, $0.tensor) })

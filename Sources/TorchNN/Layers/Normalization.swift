@@ -49,6 +49,28 @@ public final class BatchNorm2d: Module, UnaryModule {
         registerBuffer("num_batches_tracked", numBatchesTracked)
     }
 
+    /// A layer over existing tensors (a TorchScript module's BatchNorm, whose graph calls
+    /// back here), registered under PyTorch's names; a missing `num_batches_tracked` is
+    /// counted in a tensor of its own, not registered.
+    public init(
+        weight: Parameter?, bias: Parameter?, runningMean: Buffer, runningVar: Buffer, numBatchesTracked: Buffer?,
+        eps: Double, momentum: Double
+    ) throws {
+        self.eps = eps
+        self.momentum = momentum
+        self.weight = weight
+        self.bias = bias
+        self.runningMean = runningMean
+        self.runningVar = runningVar
+        self.numBatchesTracked = try numBatchesTracked ?? Buffer(Tensor.zeros([], dtype: .int64))
+        super.init()
+        if let weight { registerParameter("weight", weight) }
+        if let bias { registerParameter("bias", bias) }
+        registerBuffer("running_mean", runningMean)
+        registerBuffer("running_var", runningVar)
+        if let numBatchesTracked { registerBuffer("num_batches_tracked", numBatchesTracked) }
+    }
+
     public func forward(_ input: Tensor) throws -> Tensor {
         if let (mean, variance) = try fixedStatistics(for: input) {
             return try normalize(input, mean: mean, variance: variance, training: false)
