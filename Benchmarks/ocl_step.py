@@ -4,7 +4,8 @@ step on libtorch. Run with Debian's python3-torch:
     /usr/bin/python3 Benchmarks/ocl_step.py [--threads N] [--repeats N] [--only NAME] [--json OUT]
         [--device cpu|cuda[:N]]
 
-NAME is a configuration (espnet_480x360, deeplab_512x256, deeplab_1024x512), `negative` or
+NAME is a configuration (espnet_480x360, espnet_torchscript_480x360, deeplab_512x256,
+deeplab_1024x512), `negative` or
 `matmul`. Every measurement runs in its own subprocess, so that its peak resident memory
 (VmHWM, reset through /proc/self/clear_refs before each phase) is its own. Times are
 medians over `repeats` runs after one warm-up run. With `--device cuda` the model and the
@@ -66,9 +67,13 @@ sys.path.insert(0, os.path.join(ROOT, "Scripts", "fixtures"))
 from deeplab import DeepLabMulti, draw_weights, rescale_convolutions  # noqa: E402
 from common import save_safetensors  # noqa: E402
 from espnet import ESPNet  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "Scripts"))
+from export_espnet_torchscript import card as espnet_card  # noqa: E402
 
 CONFIGS = {  # name: (network, height, width, default repeats)
     "espnet_480x360": ("espnet", 360, 480, 7),
+    # The same network and step in eager PyTorch; segttt-bench runs it from the scripted file.
+    "espnet_torchscript_480x360": ("espnet-torchscript", 360, 480, 7),
     "deeplab_512x256": ("deeplab", 256, 512, 3),
     "deeplab_1024x512": ("deeplab", 512, 1024, 1),
 }
@@ -76,6 +81,7 @@ ESPNET_WEIGHTS = os.path.join(ROOT, "..", "shared", "data", "weights", "espnet",
 # Model cards: BGR order, 0..255 scale; y = (x - mean) / std * scale.
 CARDS = {
     "espnet": ((72.3923111, 82.90893555, 73.15840149), (45.3192215, 46.15289307, 44.91483307), 1 / 255),
+    "espnet-torchscript": ((72.3923111, 82.90893555, 73.15840149), (45.3192215, 46.15289307, 44.91483307), 1 / 255),
     "deeplab": ((104.00698793, 116.66876762, 122.67891434), (1.0, 1.0, 1.0), 1.0),
 }
 BN_PRIOR = 0.85
@@ -107,14 +113,20 @@ def peak_mib():
 def build(network, export=None):
     """The network of a configuration with its fixed weights, and a note on their origin.
     DeepLab's weights are also written to the folder `export` when given: segttt-bench loads
-    them from there, so that both sides compute the same loss."""
-    if network == "espnet":
+    them from there, so that both sides compute the same loss; so is ESPNet scripted, for the
+    TorchScript configuration."""
+    if network.startswith("espnet"):
         torch.manual_seed(0)
         model = ESPNet(20, 2, 8, 16)
+        origin = "torch.manual_seed(0) default init"
         if os.path.exists(ESPNET_WEIGHTS):
             model.load_state_dict(torch.load(ESPNET_WEIGHTS, map_location="cpu"), strict=True)
-            return model, "espnet_p_2_q_8.pth"
-        return model, "torch.manual_seed(0) default init"
+            origin = "espnet_p_2_q_8.pth"
+        if network == "espnet-torchscript" and export:
+            torch.jit.script(model.eval()).save(os.path.join(export, "espnet_p_2_q_8.scripted.pt"))
+            with open(os.path.join(export, "espnet_p_2_q_8.scripted.yaml"), "w") as f:
+                f.write(espnet_card("espnet_p_2_q_8 (scripted)", 20))
+        return model, origin
     model = DeepLabMulti("resnet101", 19)
     draw_weights(model, torch.Generator().manual_seed(101))
     rescale_convolutions(model)
@@ -240,7 +252,7 @@ def run_config(name, repeats, device, export=None):
     counter.remove()
     step_ms = median_ms(step, repeats, warm_up=False, device=device)
     step_flops = counter.forward + counter.backward
-    classes = model.classifier.out_channels if network == "espnet" else model.layer6.conv2d_list[0].out_channels
+    classes = model.classifier.out_channels if network.startswith("espnet") else model.layer6.conv2d_list[0].out_channels
     return {
         "name": name, "weights": weights, "height": height, "width": width, "repeats": repeats,
         "forward_ms": forward_ms, "forward_peak_mib": forward_peak,

@@ -14,7 +14,8 @@
 // `segttt-bench --child convs --threads N [--repeats R]` times SegTTT's 3x3 convolution kernel
 // and its 2x2 transposed one against what they replace, at the shapes of ESPNet's step
 // (ConvolutionKernels.swift).
-// NAME: espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul;
+// NAME: espnet_480x360, espnet_torchscript_480x360 (the same network from a scripted file),
+// deeplab_512x256, deeplab_1024x512, negative or matmul;
 // deeplab_1024x512 also runs the step with the published Gram negative term at stride 4, for
 // the peak memory the published code needs at its own resolution. Every
 // measurement runs in its own child process (this program with --child), so its peak
@@ -48,7 +49,8 @@ let usage = """
       --threads N   libtorch threads on both sides (default: all cores)
       --repeats N   timed runs after the warm-up (default: per job)
       --rounds N    run each job N times, PyTorch and Swift in turn; report medians (default 1)
-      --only NAME   espnet_480x360, deeplab_512x256, deeplab_1024x512, negative or matmul
+      --only NAME   espnet_480x360, espnet_torchscript_480x360, deeplab_512x256, deeplab_1024x512,
+                    negative or matmul
       --device D    cpu (default) or cuda[:N] (a CUDA libtorch through LIBTORCH)
       --python P    the Python with torch that runs the PyTorch side (default /usr/bin/python3)
     """
@@ -114,6 +116,7 @@ struct Options {
 /// (network, height, width, default repeats), as in ocl_step.py.
 let configurations: [(name: String, network: String, height: Int, width: Int, repeats: Int)] = [
     ("espnet_480x360", "espnet", 360, 480, 7),
+    ("espnet_torchscript_480x360", "espnet-torchscript", 360, 480, 7),
     ("deeplab_512x256", "deeplab", 256, 512, 3),
     ("deeplab_1024x512", "deeplab", 512, 1024, 1),
 ]
@@ -168,6 +171,13 @@ func peakMiB() -> Double {
 func model(_ network: String, weights: String) throws -> any SegmentationModel {
     if network == "espnet" {
         return try ESPNet.load(repoRoot.appendingPathComponent("../shared/data/weights/espnet/espnet_p_2_q_8.pth"))
+    }
+    if network == "espnet-torchscript" {
+        let scripted = URL(fileURLWithPath: weights).appendingPathComponent("espnet_p_2_q_8.scripted.pt")
+        guard FileManager.default.fileExists(atPath: scripted.path) else {
+            throw TorchError("\(scripted.path) is missing; the Python side exports it (run without --child)")
+        }
+        return try TorchScriptFamily().load(scripted, cardFile: nil)
     }
     let exported = URL(fileURLWithPath: weights).appendingPathComponent("deeplab_resnet101.safetensors")
     guard FileManager.default.fileExists(atPath: exported.path) else {

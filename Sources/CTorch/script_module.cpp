@@ -3,10 +3,9 @@
 // every BatchNorm call of its forward graph to the host language, so that test-time methods
 // decide which statistics each layer normalises with.
 #include <caffe2/serialize/inline_container.h>
-#include <caffe2/serialize/versions.h>
 #include <torch/csrc/api/include/torch/version.h>
 #include <torch/csrc/jit/passes/inliner.h>
-#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/library.h>
 #include <torch/script.h>
 
@@ -131,26 +130,45 @@ void redirect_block(torch::jit::Block *block, torch::jit::Value *self, int64_t m
     }
 }
 
+/// Removes the scripted BatchNorm code's own `num_batches_tracked.add_(1)` of the redirected
+/// layers: the host's layer counts the batches it normalises in training mode.
+void drop_batch_counts(torch::jit::Block *block, torch::jit::Value *self, const Redirection &r) {
+    for (auto it = block->nodes().begin(); it != block->nodes().end();) {
+        torch::jit::Node *node = *it;
+        ++it;
+        for (torch::jit::Block *inner : node->blocks()) drop_batch_counts(inner, self, r);
+        if (node->kind() != c10::aten::add_) continue;
+        std::string path = attribute_path(node->input(0), self);
+        const std::string suffix = ".num_batches_tracked";
+        if (path.size() <= suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0)
+            continue;
+        std::string layer = path.substr(0, path.size() - suffix.size());
+        if (std::find(r.layers.begin(), r.layers.end(), layer) == r.layers.end()) continue;
+        node->output()->replaceAllUsesWith(node->input(0));
+        node->destroy();
+    }
+}
+
 /// Checks the file format version a TorchScript archive declares against what this libtorch
 /// reads, so that a file from a newer PyTorch gets a message naming both.
 void check_file_version(const std::string &path) {
-    std::unique_ptr<caffe2::serialize::PyTorchStreamReader> opened;
+    std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
     try {
-        opened = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
-    } catch (const c10::Error &) {
+        reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    } catch (const c10::Error &e) {
+        // The reader refuses a newer file format in its constructor, in a sentence that names
+        // the file's version and the highest one it reads.
+        std::string what = e.what_without_backtrace();
+        what = what.substr(0, what.find('\n'));
+        TORCH_CHECK(what.find("maximum supported version") == std::string::npos, path,
+                    ": saved by a newer PyTorch than this libtorch (", TORCH_VERSION, ") reads (", what,
+                    "). Export the model again with PyTorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR,
+                    " (torch.jit.save), or build SegTTT against a libtorch as new as the exporter's (LIBTORCH=...)");
         TORCH_CHECK(false, path,
                     " is not a TorchScript file (not a readable zip archive); save the model with "
                     "torch.jit.save(torch.jit.script(model), path) or torch.jit.trace");
     }
-    caffe2::serialize::PyTorchStreamReader &reader = *opened;
-    uint64_t version = reader.version();
-    TORCH_CHECK(version <= caffe2::serialize::kMaxSupportedFileFormatVersion, path,
-                ": saved as TorchScript file format version ", version,
-                " by a newer PyTorch; this libtorch (", TORCH_VERSION, ") reads versions up to ",
-                caffe2::serialize::kMaxSupportedFileFormatVersion,
-                ". Export the model again with PyTorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR,
-                " (torch.jit.save), or build SegTTT against a libtorch as new as the exporter's (LIBTORCH=...)");
-    TORCH_CHECK(reader.hasRecord("data.pkl") && reader.hasRecord("constants.pkl"), path,
+    TORCH_CHECK(reader->hasRecord("data.pkl") && reader->hasRecord("constants.pkl"), path,
                 " is a zip archive but not a TorchScript module (no data.pkl and constants.pkl); save the model "
                 "with torch.jit.save(torch.jit.script(model), path) or torch.jit.trace");
 }
@@ -180,8 +198,10 @@ std::string describe(const c10::IValue &value) {
 
 c10::IValue run_forward(ct_script_module m, ct_tensor input) {
     // The interpreter runs the graph op by op, as eager PyTorch would: no profiling runs, no
-    // fusion, and autograd records the same operators.
-    torch::jit::setGraphExecutorOptimize(false);
+    // fusion, and autograd records the same operators. The setting is global and also read
+    // when code is compiled (a later load would keep more of its computations unfolded), so
+    // it is set for the forward pass only.
+    torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
     return m->module.forward({input->tensor});
 }
 
@@ -331,6 +351,7 @@ ct_status ct_script_module_redirect_batch_norm(ct_script_module m, int64_t model
         torch::jit::Inline(*graph);
         Redirection r;
         redirect_block(graph->block(), graph->inputs().at(0), model, r);
+        drop_batch_counts(graph->block(), graph->inputs().at(0), r);
         std::ostringstream s;
         s.precision(17);
         for (size_t i = 0; i < r.layers.size(); ++i) {

@@ -14,7 +14,7 @@ final class TrainInfoTests: XCTestCase {
                 "train", "--dataset", "synthetic:source:12:1", "--espnet-p", "1", "--espnet-q", "1", "--iterations", "2",
                 "--batch-size", "2", "--lr", "0.05", "--threads", "1", "--output", model.path,
             ]))
-        let loaded = try ModelFile.load(model, kind: .espnet)
+        let loaded = try ModelFile.load(model, family: ESPNetFamily())
         XCTAssertEqual(loaded.card.classNames, SyntheticStreets.classes)
         XCTAssertEqual(loaded.card.numOutputs, 8)
         XCTAssertNil(runTool(["info", model.path]))
@@ -28,7 +28,7 @@ final class TrainInfoTests: XCTestCase {
     }
 
     func testShippedModelScoresWellOnItsOwnStyle() throws {
-        let model = try ModelFile.load(try shippedModel(), kind: .espnet)
+        let model = try ModelFile.load(try shippedModel(), family: ESPNetFamily())
         let stream = try SyntheticStreets(style: .source, count: 20, seed: 2)
         let mapping = ClassMapping.identity(classes: 8, outputs: 8)
         let miou = try evaluateFrozen(model, on: stream, mapping: mapping).meanIoU
@@ -38,6 +38,6 @@ final class TrainInfoTests: XCTestCase {
     func testInfoRecognisesTheReleasedESPNet() throws {
         let file = try sharedData().appendingPathComponent("weights/espnet/espnet_p_2_q_8.pth")
         XCTAssertNil(runTool(["info", file.path]))
-        XCTAssertEqual(try ModelFile.load(file, kind: .espnet).card.numOutputs, 20)
+        XCTAssertEqual(try ModelFile.load(file, family: ESPNetFamily()).card.numOutputs, 20)
     }
 }

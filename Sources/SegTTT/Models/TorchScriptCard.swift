@@ -82,7 +82,8 @@ public struct TorchScriptCard: Equatable, Sendable {
             object = try Yams.load(yaml: text)
         } catch {
             throw Error(
-                file: file, key: "the file", problem: "is neither YAML nor JSON (\(error))",
+                file: file, key: "the file",
+                problem: "is neither YAML nor JSON (\("\(error)".split(separator: "\n").joined(separator: " "))",
                 example: "classes: [road, car]")
         }
         guard let root = object as? [String: Any] else {
