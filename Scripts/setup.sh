@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what SegTTT needs on Debian bookworm (safe to run again: it installs only what
 # is missing). libtorch comes from Debian's libtorch-dev unless LIBTORCH names another
-# libtorch folder; python3-torch is PyTorch for the fixture script and the benchmarks.
+# libtorch folder; python3-torch is PyTorch for the fixture scripts and the benchmarks, and
+# python3-torchvision gives the TorchScript tests networks of other shapes.
 set -euo pipefail
 
 # libopenblas0 gives libtorch an optimised BLAS (Debian otherwise falls back to the
