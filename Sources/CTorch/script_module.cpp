@@ -85,17 +85,40 @@ c10::optional<double> constant_double(torch::jit::Value *v) {
     return value->isDouble() ? value->toDouble() : static_cast<double>(value->toInt());
 }
 
+/// Whether `v` is None, or the parameter `name` of the submodule at `layer` read from `self`:
+/// the affine tensors the host's layer owns.
+bool is_layer_parameter(torch::jit::Value *v, torch::jit::Value *self, const torch::jit::Module &root,
+                        const std::string &layer, const std::string &name) {
+    if (v->type()->kind() == c10::TypeKind::NoneType) return true;
+    if (attribute_path(v, self) != layer + "." + name) return false;
+    c10::IValue module = root._ivalue();
+    size_t start = 0;
+    while (start <= layer.size()) {
+        size_t dot = layer.find('.', start);
+        std::string part = layer.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        if (!module.isObject() || !module.toObjectRef().type()->hasAttribute(part)) return false;
+        module = module.toObjectRef().getAttr(part);
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    if (!module.isObject()) return false;
+    auto type = module.toObjectRef().type();
+    auto slot = type->findAttributeSlot(name);
+    return slot && type->is_parameter(*slot);
+}
+
 struct Redirection {
     std::vector<std::string> layers;  // module paths, in order of first call
     std::vector<std::pair<double, double>> constants;  // eps, momentum
     int64_t kept = 0;  // batch_norm calls left to libtorch
 };
 
-void redirect_block(torch::jit::Block *block, torch::jit::Value *self, int64_t model, Redirection &r) {
+void redirect_block(torch::jit::Block *block, torch::jit::Value *self, const torch::jit::Module &root, int64_t model,
+                    Redirection &r) {
     for (auto it = block->nodes().begin(); it != block->nodes().end();) {
         torch::jit::Node *node = *it;
         ++it;
-        for (torch::jit::Block *inner : node->blocks()) redirect_block(inner, self, model, r);
+        for (torch::jit::Block *inner : node->blocks()) redirect_block(inner, self, root, model, r);
         if (node->kind() != c10::aten::batch_norm || node->inputs().size() != 9) continue;
         std::string mean_path = attribute_path(node->input(3), self);
         std::string var_path = attribute_path(node->input(4), self);
@@ -106,11 +129,15 @@ void redirect_block(torch::jit::Block *block, torch::jit::Value *self, int64_t m
                           mean_path.compare(mean_path.size() - suffix.size(), suffix.size(), suffix) == 0 &&
                           var_path == mean_path.substr(0, mean_path.size() - suffix.size()) + ".running_var" &&
                           eps && momentum;
+        std::string layer_path = resolvable ? mean_path.substr(0, mean_path.size() - suffix.size()) : "";
+        // The host's layer normalises with its own weight and bias: only calls that pass
+        // exactly those (or none) are its calls.
+        resolvable = resolvable && is_layer_parameter(node->input(1), self, root, layer_path, "weight") &&
+                     is_layer_parameter(node->input(2), self, root, layer_path, "bias");
         if (!resolvable) {
             ++r.kept;
             continue;
         }
-        std::string layer_path = mean_path.substr(0, mean_path.size() - suffix.size());
         auto found = std::find(r.layers.begin(), r.layers.end(), layer_path);
         int64_t layer = found - r.layers.begin();
         if (found == r.layers.end()) {
@@ -198,7 +225,7 @@ std::string describe(const c10::IValue &value) {
 
 c10::IValue run_forward(ct_script_module m, ct_tensor input) {
     // The interpreter runs the graph op by op, as eager PyTorch would: no profiling runs, no
-    // fusion, and autograd records the same operators. The setting is global and also read
+    // fusion, and autograd records the same operators. The setting (per thread) is also read
     // when code is compiled (a later load would keep more of its computations unfolded), so
     // it is set for the forward pass only.
     torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
@@ -267,7 +294,7 @@ ct_status ct_script_module_tensors(ct_script_module m, bool buffers, char **name
             for (const auto &e : m->module.named_parameters(true)) entries.emplace_back(e.name, e.value);
         }
         *count = static_cast<int>(entries.size());
-        if (capacity < *count) {
+        if (!tensors || capacity < *count) {
             *names = nullptr;
             return CT_OK;
         }
@@ -350,7 +377,7 @@ ct_status ct_script_module_redirect_batch_norm(ct_script_module m, int64_t model
         auto graph = m->module.get_method("forward").graph();
         torch::jit::Inline(*graph);
         Redirection r;
-        redirect_block(graph->block(), graph->inputs().at(0), model, r);
+        redirect_block(graph->block(), graph->inputs().at(0), m->module, model, r);
         drop_batch_counts(graph->block(), graph->inputs().at(0), r);
         std::ostringstream s;
         s.precision(17);

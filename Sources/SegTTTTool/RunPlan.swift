@@ -162,6 +162,12 @@ struct RunPlan {
     /// The model on its device.
     func loadModel() throws -> any SegmentationModel {
         let model = try ModelFile.load(checkpoint, family: family, cardFile: cardFile)
+        if let script = model as? TorchScriptModel, script.unredirectedBatchNormCalls > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    ("warning: \(checkpoint.lastPathComponent): \(script.unredirectedBatchNormCalls) BatchNorm call(s) "
+                        + "normalise as the file says whatever --method chooses (`segttt info` says why)\n").utf8))
+        }
         if device != .cpu { try model.move(to: device) }
         return model
     }

@@ -38,7 +38,7 @@ struct TorchScriptInfo {
             "  forward:    \(try script.schema())",
             "  parameters: \(count) numbers in \(parameters.count) tensors; \(buffers.count) buffers",
             "  batchnorm:  \(batchNorms.layers.count) layers that methods adapt (\(graph.batchNormCalls) calls in the graph"
-                + (batchNorms.kept > 0 ? "; \(batchNorms.kept) left to libtorch: their statistics are not buffers)" : ")"),
+                + (batchNorms.kept > 0 ? "; \(batchNorms.kept) left to libtorch: statistics or affine tensors not the layer's own, or eps and momentum computed at run time)" : ")"),
             "  graph:      \(graph.nodes) nodes once inlined; control flow: \(graph.hasControlFlow ? "yes" : "no")",
         ]
         let side = Self.probeSide

@@ -96,18 +96,35 @@ public final class ScriptModule {
     ///
     /// The graph runs operator by operator, as eager PyTorch would run the module's code.
     public func forward(_ input: Tensor, output: ScriptOutput = .tensor) throws -> Tensor {
-        try makeTensor { out in
+        try Self.withCause {
+            try makeTensor { out in
             switch output {
             case .tensor: return ct_script_module_forward(handle, input.handle, nil, -1, out)
             case .element(let index): return ct_script_module_forward(handle, input.handle, nil, Int64(index), out)
             case .key(let key): return ct_script_module_forward(handle, input.handle, key, -1, out)
             }
+            }
+        }
+    }
+
+    /// Runs `body`, keeping of a TorchScript interpreter error ("The following operation
+    /// failed in the TorchScript interpreter. Traceback of TorchScript ... RuntimeError:
+    /// CAUSE") only its cause.
+    static func withCause<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as TorchError where error.message.contains("failed in the TorchScript interpreter") {
+            let lines = error.message.split(separator: "\n", omittingEmptySubsequences: true)
+            guard let index = lines.lastIndex(where: { $0.contains("Error: ") }) else { throw error }
+            let line = lines[index]
+            let cause = line[line.range(of: "Error: ")!.upperBound...]
+            throw TorchError(([String(cause)] + lines[(index + 1)...].map(String.init)).joined(separator: " "))
         }
     }
 
     /// What the forward pass returns for `input`, in words: "dict (out: tensor [1, 21, 64, 64])".
     public func describeOutput(for input: Tensor) throws -> String {
-        try string { ct_script_module_describe_output(handle, input.handle, &$0) }
+        try Self.withCause { try string { ct_script_module_describe_output(handle, input.handle, &$0) } }
     }
 
     /// The forward method's signature.
@@ -241,8 +258,15 @@ final class BatchNormRedirect: @unchecked Sendable {
 /// What libtorch calls for a redirected BatchNorm: the input handle becomes a `Tensor`, the
 /// result a new handle; a Swift error becomes the forward pass's error.
 private let batchNormCallback: ct_batch_norm_callback = { model, layer, input, out in
-    guard let input, let out else { return Int32(CT_ERROR) }
+    guard let input else {
+        ct_set_last_error("a redirected BatchNorm call passed no input")
+        return Int32(CT_ERROR)
+    }
     let tensor = Tensor(handle: input)
+    guard let out else {
+        ct_set_last_error("a redirected BatchNorm call passed nowhere to put its output")
+        return Int32(CT_ERROR)
+    }
     guard let redirect = BatchNormRedirect.registry.find(model) else {
         ct_set_last_error("BatchNorm layer \(layer) of a script module that no longer exists")
         return Int32(CT_ERROR)

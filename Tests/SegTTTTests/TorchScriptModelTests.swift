@@ -214,3 +214,27 @@ final class TorchScriptModelTests: XCTestCase {
         }
     }
 }
+
+extension TorchScriptModelTests {
+    func testOnlyCallsWithTheLayersOwnAffineParametersAreRedirected() throws {
+        let card = try TorchScriptCard.parse("classes: [a, b, c, d]\ninput: {channel_order: RGB, mean: [0, 0, 0]}", file: "card")
+        let model = try TorchScriptModel(contentsOf: Self.file("tiny.mixed"), card: card)
+        XCTAssertEqual(model.batchNormLayers.count, 1, "the BatchNorm2d")
+        XCTAssertEqual(model.unredirectedBatchNormCalls, 1, "the norm with buffer weight and bias")
+        // Both normalise as in the file: bn with its running statistics, frozen with its own.
+        let x = try Tensor.normal([1, 3, 5, 6], generator: Generator(seed: 2))
+        let before = try withNoGrad { try model.logits(x) }
+        for bn in model.batchNormLayers { bn.statistics = .batch }
+        let after = try withNoGrad { try model.logits(x) }
+        XCTAssertGreaterThan(try (after - before).abs().reshape([-1]).max(dim: 0).values.item(), 1e-3)
+    }
+
+    func testAnErrorInsideTheGraphKeepsItsCauseOnly() throws {
+        let model = try load("scripted")
+        XCTAssertThrowsError(try model.script.forward(Tensor.zeros([1, 5, 8, 8]))) { error in
+            let text = "\(error)"
+            XCTAssertFalse(text.contains("Traceback"), text)
+            XCTAssertTrue(text.contains("channels"), text)
+        }
+    }
+}

@@ -253,6 +253,9 @@ private struct CardReader {
         guard let list = value as? [Any] else { throw fail(key, "is not a list", example) }
         return try list.map { element in
             if let text = element as? String { return text }
+            if element is Bool {
+                throw fail(key, "holds a name YAML reads as true or false (on, off, yes, no): quote it", example)
+            }
             if element is Int || element is Double { return "\(element)" }
             throw fail(key, "holds \(element), which is not a name", example)
         }

@@ -45,7 +45,10 @@ public final class TorchScriptModel: Module, SegmentationModel {
         var modules: [String: Module] = ["": self]
         for (path, type) in try script.submodules() {
             var own = try (parameters[path] ?? []).map { (Self.leaf(of: $0.name), try Parameter($0.tensor, trainable: $0.tensor.requiresGrad)) }
-            var ownBuffers = (buffers[path] ?? []).map { (Self.leaf(of: $0.name), Buffer($0.tensor)) }
+            var ownBuffers = (buffers[path] ?? []).map { entry -> (String, Buffer) in
+                let name = Self.leaf(of: entry.name)
+                return (name, Buffer(entry.tensor, optionalInCheckpoint: name == "num_batches_tracked"))
+            }
             let module: Module
             if path.isEmpty {
                 module = self
