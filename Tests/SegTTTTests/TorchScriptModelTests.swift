@@ -238,3 +238,40 @@ extension TorchScriptModelTests {
         }
     }
 }
+
+extension TorchScriptModelTests {
+    /// Every safeguard and BatchNorm option gives the same steps on the file as on the native
+    /// network with the same weights: the recommended preset (clipping, drift monitor), a
+    /// mean teacher, moving-average statistics, restoration.
+    func testSafeguardsAndStatisticsOptionsAdaptAsTheNativeNetwork() throws {
+        var presets: [(String, AdaptationConfig)] = []
+        var config = AdaptationConfig.defaults(for: .ocl, preset: .recommended)
+        config.learningRate = 0.1
+        config.maxGradientNorm = 0.5
+        presets.append(("recommended, clipped", config))
+        config = AdaptationConfig.defaults(for: .ocl)
+        config.learningRate = 0.1
+        config.teacherMomentum = 0.9
+        presets.append(("teacher", config))
+        config.teacherMomentum = nil
+        config.bnMomentum = 0.3
+        config.maskRatio = 0.2
+        presets.append(("moving average, restoration", config))
+        let initial = StateDict(fixture.filter { $0.name.hasPrefix("init.") }.map { (String($0.name.dropFirst(5)), $0.tensor) })
+        for (label, config) in presets {
+            let native = try TinySegNet()
+            try native.load(initial)
+            let file = try load("traced")
+            let a = try OCL(model: native, config: config)
+            let b = try OCL(model: file, config: config)
+            for (i, frame) in try frames().enumerated() {
+                let (x, y) = (try a.process(frame), try b.process(frame))
+                XCTAssertEqual(x.losses["loss"] ?? .nan, y.losses["loss"] ?? 0, accuracy: 1e-5, "\(label) frame \(i)")
+                XCTAssertEqual(x.reset, y.reset, label)
+            }
+            for (name, tensor) in native.stateDict() {
+                try assertTensorsClose(file.stateDict()[name], tensor, rtol: 1e-4, atol: 1e-6, "\(label) \(name)")
+            }
+        }
+    }
+}
