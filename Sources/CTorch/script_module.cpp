@@ -26,6 +26,7 @@ namespace {
 
 std::atomic<int64_t> live_script_modules{0};
 std::atomic<ct_batch_norm_callback> batch_norm_callback{nullptr};
+std::atomic<ct_convolution_callback> convolution_callback{nullptr};
 
 char *copy_string(const std::string &s) {
     char *out = static_cast<char *>(std::malloc(s.size() + 1));
@@ -58,11 +59,81 @@ at::Tensor redirected(const at::Tensor &input, const c10::optional<at::Tensor> &
     return result;
 }
 
+/// `segttt::convolution`: a 2-d convolution (or transposed convolution) by the host's
+/// `conv2d` / `convTranspose2d`, which take SegTTT's kernels where they are faster; without
+/// a callback, or for shapes other than 2-d, libtorch's.
+at::Tensor redirected_convolution(const at::Tensor &input, const at::Tensor &weight, const c10::optional<at::Tensor> &bias,
+                                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                  bool transposed, at::IntArrayRef output_padding, int64_t groups) {
+    ct_convolution_callback callback = convolution_callback.load();
+    bool planar = input.dim() == 4 && stride.size() == 2 && padding.size() == 2 && dilation.size() == 2 &&
+                  output_padding.size() == 2;
+    if (!callback || !planar) {
+        return at::convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups);
+    }
+    int64_t params[9] = {stride[0],   stride[1],   padding[0],        padding[1],        dilation[0],
+                         dilation[1], groups,      output_padding[0], output_padding[1]};
+    ct_tensor out = nullptr;
+    ct_tensor b = bias && bias->defined() ? ctorch::wrap(*bias) : nullptr;
+    ct_status status = callback(transposed, ctorch::wrap(input), ctorch::wrap(weight), b, params, &out);
+    if (status != CT_OK || !out) {
+        std::string message = ct_last_error();
+        if (out) ct_tensor_free(out);
+        TORCH_CHECK(false, message.empty() ? "the convolution callback returned no tensor" : message);
+    }
+    at::Tensor result = out->tensor;
+    ct_tensor_free(out);
+    return result;
+}
+
 TORCH_LIBRARY(segttt, m) {
     m.def(
         "batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, "
         "bool training, float momentum, float eps, bool cudnn_enabled, int model, int layer) -> Tensor");
     m.impl("batch_norm", c10::DispatchKey::CompositeImplicitAutograd, TORCH_FN(redirected));
+    m.def(
+        "convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, "
+        "bool transposed, int[] output_padding, int groups) -> Tensor");
+    m.impl("convolution", c10::DispatchKey::CompositeImplicitAutograd, TORCH_FN(redirected_convolution));
+}
+
+const c10::Symbol redirected_conv = c10::Symbol::fromQualString("segttt::convolution");
+
+/// Replaces the 2-d convolutions of a graph by `segttt::convolution`: aten::conv2d (scripted
+/// code, integer padding), aten::conv_transpose2d, and aten::_convolution (what a trace
+/// records) whose `transposed` flag is a constant. Returns how many it replaced.
+int64_t redirect_convolutions(torch::jit::Block *block) {
+    int64_t count = 0;
+    for (auto it = block->nodes().begin(); it != block->nodes().end();) {
+        torch::jit::Node *node = *it;
+        ++it;
+        for (torch::jit::Block *inner : node->blocks()) count += redirect_convolutions(inner);
+        torch::jit::Graph *graph = node->owningGraph();
+        torch::jit::WithInsertPoint guard(node);
+        std::vector<torch::jit::Value *> in(node->inputs().begin(), node->inputs().end());
+        std::vector<torch::jit::Value *> args;
+        auto int_list = [](torch::jit::Value *v) { return v->type()->kind() == c10::TypeKind::ListType; };
+        if (node->kind() == c10::aten::conv2d && in.size() == 7 && int_list(in[4])) {
+            // (input, weight, bias, stride, padding, dilation, groups)
+            args = {in[0], in[1], in[2], in[3], in[4], in[5], graph->insertConstant(false),
+                    graph->insertConstant(std::vector<int64_t>{0, 0}), in[6]};
+        } else if (node->kind() == c10::aten::conv_transpose2d && in.size() == 8) {
+            // (input, weight, bias, stride, padding, output_padding, groups, dilation)
+            args = {in[0], in[1], in[2], in[3], in[4], in[7], graph->insertConstant(true), in[5], in[6]};
+        } else if (node->kind() == c10::aten::_convolution && in.size() == 13 && torch::jit::toIValue(in[6])) {
+            // (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, ...)
+            args = {in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8]};
+        } else {
+            continue;
+        }
+        torch::jit::Node *call = graph->insertNode(graph->create(redirected_conv, args, 1));
+        call->output()->setType(node->output()->type());
+        call->output()->copyMetadata(node->output());
+        node->output()->replaceAllUsesWith(call->output());
+        node->destroy();
+        ++count;
+    }
+    return count;
 }
 
 /// The dotted attribute path from the graph's `self` to `v` ("encoder.bn.running_mean"), or
@@ -239,6 +310,16 @@ extern "C" {
 int64_t ct_live_script_modules(void) { return live_script_modules.load(); }
 
 void ct_set_batch_norm_callback(ct_batch_norm_callback callback) { batch_norm_callback.store(callback); }
+
+void ct_set_convolution_callback(ct_convolution_callback callback) { convolution_callback.store(callback); }
+
+ct_status ct_script_module_redirect_convolutions(ct_script_module m, int64_t *count) {
+    CT_PROTECT({
+        auto graph = m->module.get_method("forward").graph();
+        torch::jit::Inline(*graph);
+        *count = redirect_convolutions(graph->block());
+    })
+}
 
 void ct_set_last_error(const char *message) { ctorch::set_error(message ? message : ""); }
 

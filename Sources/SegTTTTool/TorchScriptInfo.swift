@@ -39,6 +39,8 @@ struct TorchScriptInfo {
             "  parameters: \(count) numbers in \(parameters.count) tensors; \(buffers.count) buffers",
             "  batchnorm:  \(batchNorms.layers.count) layers that methods adapt (\(graph.batchNormCalls) calls in the graph"
                 + (batchNorms.kept > 0 ? "; \(batchNorms.kept) left to libtorch: statistics or affine tensors not the layer's own, or eps and momentum computed at run time)" : ")"),
+            "  convolution: \(try ScriptModule(contentsOf: url).redirectConvolutions()) 2-d calls, run by SegTTT's conv2d "
+                + "(its own kernels where faster)",
             "  graph:      \(graph.nodes) nodes once inlined; control flow: \(graph.hasControlFlow ? "yes" : "no")",
         ]
         let side = Self.probeSide

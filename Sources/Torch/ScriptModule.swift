@@ -175,6 +175,17 @@ public final class ScriptModule {
         return (layers, Int(kept))
     }
 
+    /// Hands every 2-d convolution of the forward graph to `conv2d` / `convTranspose2d`, which
+    /// take SegTTT's kernels where they are faster than libtorch's (ESPNet's few-channel 3x3
+    /// and 2x2 transposed convolutions) and libtorch's elsewhere; returns how many calls it
+    /// redirected. Call it before the first forward pass.
+    public func redirectConvolutions() throws -> Int {
+        ct_set_convolution_callback(convolutionCallback)
+        var count: Int64 = 0
+        try check(ct_script_module_redirect_convolutions(handle, &count))
+        return Int(count)
+    }
+
     // MARK: helpers
 
     private func tensors(buffers: Bool) throws -> [(name: String, tensor: Tensor)] {
@@ -275,6 +286,34 @@ private let batchNormCallback: ct_batch_norm_callback = { model, layer, input, o
         let result = try redirect.normalize(Int(layer), tensor)
         var shared: OpaquePointer?
         try check(ct_tensor_share(result.handle, &shared))
+        out.pointee = shared
+        return Int32(CT_OK)
+    } catch {
+        ct_set_last_error("\(error)")
+        return Int32(CT_ERROR)
+    }
+}
+
+/// What libtorch calls for a redirected convolution: SegTTT's own `conv2d` or
+/// `convTranspose2d` on the operands, the result as a new handle.
+private let convolutionCallback: ct_convolution_callback = { transposed, input, weight, bias, params, out in
+    guard let input, let weight, let params, let out else {
+        ct_set_last_error("a redirected convolution passed no operands")
+        return Int32(CT_ERROR)
+    }
+    let (x, w) = (Tensor(handle: input), Tensor(handle: weight))
+    let b = bias.map { Tensor(handle: $0) }
+    let p = (0..<9).map { Int(params[$0]) }
+    do {
+        let (stride, padding, dilation) = (Pair(p[0], p[1]), Pair(p[2], p[3]), Pair(p[4], p[5]))
+        let y =
+            transposed
+            ? try convTranspose2d(
+                x, weight: w, bias: b, stride: stride, padding: padding, outputPadding: Pair(p[7], p[8]), groups: p[6],
+                dilation: dilation)
+            : try conv2d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: p[6])
+        var shared: OpaquePointer?
+        try check(ct_tensor_share(y.handle, &shared))
         out.pointee = shared
         return Int32(CT_OK)
     } catch {

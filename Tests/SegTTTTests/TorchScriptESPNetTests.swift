@@ -83,6 +83,18 @@ final class TorchScriptESPNetTests: XCTestCase {
         }
     }
 
+    func testTheExportsConvolutionsTakeSegTTTsKernels() throws {
+        let x = try Tensor.uniform([1, 3, 64, 96], low: -1, high: 1, generator: Generator(seed: 0))
+        for (kind, model) in try models() {
+            let script = try XCTUnwrap(model as? TorchScriptModel)
+            XCTAssertGreaterThan(script.convolutionCalls, 40, kind)
+            let (_, operators) = try OperatorTime.profile { try withNoGrad { try model.logits(x) } }
+            let names = Set(operators.map(\.name))
+            XCTAssertTrue(names.contains("segttt::dilated_conv3x3"), "\(kind): \(names.sorted())")
+            XCTAssertTrue(names.contains("segttt::conv_transpose2x2"), "\(kind): \(names.sorted())")
+        }
+    }
+
     func testAKITTISizedFrameRunsOnEveryModel() throws {
         // 1241x376 stopped inside ESPNet's concatenations before frames were padded.
         let x = try Tensor.uniform([1, 3, 376, 1241], low: -1, high: 1, generator: Generator(seed: 0))

@@ -275,6 +275,18 @@ typedef struct ct_script_module_s *ct_script_module;
 typedef ct_status (*ct_batch_norm_callback)(int64_t model, int64_t layer, ct_tensor input, ct_tensor *out);
 /** Sets the process's one BatchNorm callback (NULL: redirected calls run aten::batch_norm). */
 void ct_set_batch_norm_callback(ct_batch_norm_callback callback);
+/** Asked by every convolution `ct_script_module_redirect_convolutions` redirected: a 2-d
+ *  convolution (transposed or not) of `input` by `weight` and `bias` (NULL: none), new handles
+ *  the callee frees; `params` = stride h, w, padding h, w, dilation h, w, groups, output
+ *  padding h, w. Returns a new handle in `out`. */
+typedef ct_status (*ct_convolution_callback)(bool transposed, ct_tensor input, ct_tensor weight, ct_tensor bias,
+                                             const int64_t *params, ct_tensor *out);
+/** Sets the process's one convolution callback (NULL: redirected calls run libtorch's). */
+void ct_set_convolution_callback(ct_convolution_callback callback);
+/** Inlines the forward graph and replaces its 2-d convolutions (aten::conv2d with integer
+ *  padding, aten::conv_transpose2d, a trace's aten::_convolution) by calls of the
+ *  convolution callback; `count` says how many. */
+ct_status ct_script_module_redirect_convolutions(ct_script_module m, int64_t *count);
 /** Sets this thread's ct_last_error() text (for callbacks that fail). */
 void ct_set_last_error(const char *message);
 /** Number of script module handles alive now (for leak tests). */

@@ -11,7 +11,9 @@ import TorchNN
 /// the forward graph that normalises with a submodule's running statistics is redirected to
 /// a `BatchNorm2d` over that submodule's tensors, so the statistics each layer normalises
 /// with (running, batch, BN prior, moving average) are the method's choice, exactly as in
-/// the native networks; the layer's eps and momentum are the graph's.
+/// the native networks; the layer's eps and momentum are the graph's. Its 2-d convolutions
+/// run through `conv2d` and `convTranspose2d`, which pick SegTTT's kernels where they beat
+/// libtorch's, as the native networks' do.
 public final class TorchScriptModel: Module, SegmentationModel {
     public let script: ScriptModule
     public let scriptCard: TorchScriptCard
@@ -20,6 +22,9 @@ public final class TorchScriptModel: Module, SegmentationModel {
     /// The BatchNorm calls the forward graph leaves to libtorch (statistics that are not a
     /// submodule's buffers, or eps computed at run time): no method changes how they normalise.
     public let unredirectedBatchNormCalls: Int
+    /// The 2-d convolutions of the forward graph, which run through `conv2d` and
+    /// `convTranspose2d` (SegTTT's kernels where they are faster), as in the native networks.
+    public let convolutionCalls: Int
 
     /// Loads `url` with `card`, in evaluation mode.
     ///
@@ -37,6 +42,7 @@ public final class TorchScriptModel: Module, SegmentationModel {
             try layers.layers[index].forward(input)
         }
         unredirectedBatchNormCalls = kept
+        convolutionCalls = try script.redirectConvolutions()
         super.init()
 
         let parameters = Dictionary(grouping: try script.namedParameters(), by: { Self.owner(of: $0.name) })
