@@ -42,13 +42,15 @@ const c10::Symbol redirected_batch_norm = c10::Symbol::fromQualString("segttt::b
 at::Tensor redirected(const at::Tensor &input, const c10::optional<at::Tensor> &weight,
                       const c10::optional<at::Tensor> &bias, const c10::optional<at::Tensor> &running_mean,
                       const c10::optional<at::Tensor> &running_var, bool training, double momentum, double eps,
-                      bool cudnn_enabled, int64_t model, int64_t layer) {
+                      bool cudnn_enabled, int64_t model, int64_t layer, const c10::optional<at::Tensor> &slope) {
     ct_batch_norm_callback callback = batch_norm_callback.load();
     if (!callback) {
-        return at::batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled);
+        at::Tensor y =
+            at::batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled);
+        return slope ? at::prelu(y, *slope) : y;
     }
     ct_tensor out = nullptr;
-    ct_status status = callback(model, layer, ctorch::wrap(input), &out);
+    ct_status status = callback(model, layer, ctorch::wrap(input), slope ? ctorch::wrap(*slope) : nullptr, &out);
     if (status != CT_OK || !out) {
         std::string message = ct_last_error();
         if (out) ct_tensor_free(out);
@@ -57,6 +59,27 @@ at::Tensor redirected(const at::Tensor &input, const c10::optional<at::Tensor> &
     at::Tensor result = out->tensor;
     ct_tensor_free(out);
     return result;
+}
+
+at::Tensor redirected_batch_norm_only(const at::Tensor &input, const c10::optional<at::Tensor> &weight,
+                                     const c10::optional<at::Tensor> &bias,
+                                     const c10::optional<at::Tensor> &running_mean,
+                                     const c10::optional<at::Tensor> &running_var, bool training, double momentum,
+                                     double eps, bool cudnn_enabled, int64_t model, int64_t layer) {
+    return redirected(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled, model,
+                      layer, c10::nullopt);
+}
+
+/// `segttt::batch_norm_prelu`: the same, followed by PReLU with `slope`, in one call, so the
+/// host can run its fused kernel.
+at::Tensor redirected_batch_norm_prelu(const at::Tensor &input, const c10::optional<at::Tensor> &weight,
+                                       const c10::optional<at::Tensor> &bias,
+                                       const c10::optional<at::Tensor> &running_mean,
+                                       const c10::optional<at::Tensor> &running_var, bool training, double momentum,
+                                       double eps, bool cudnn_enabled, int64_t model, int64_t layer,
+                                       const at::Tensor &slope) {
+    return redirected(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled, model,
+                      layer, slope);
 }
 
 /// `segttt::convolution`: a 2-d convolution (or transposed convolution) by the host's
@@ -90,7 +113,11 @@ TORCH_LIBRARY(segttt, m) {
     m.def(
         "batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, "
         "bool training, float momentum, float eps, bool cudnn_enabled, int model, int layer) -> Tensor");
-    m.impl("batch_norm", c10::DispatchKey::CompositeImplicitAutograd, TORCH_FN(redirected));
+    m.impl("batch_norm", c10::DispatchKey::CompositeImplicitAutograd, TORCH_FN(redirected_batch_norm_only));
+    m.def(
+        "batch_norm_prelu(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, "
+        "bool training, float momentum, float eps, bool cudnn_enabled, int model, int layer, Tensor slope) -> Tensor");
+    m.impl("batch_norm_prelu", c10::DispatchKey::CompositeImplicitAutograd, TORCH_FN(redirected_batch_norm_prelu));
     m.def(
         "convolution(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, "
         "bool transposed, int[] output_padding, int groups) -> Tensor");
@@ -225,6 +252,32 @@ void redirect_block(torch::jit::Block *block, torch::jit::Value *self, const tor
         call->output()->copyMetadata(node->output());
         node->output()->replaceAllUsesWith(call->output());
         node->destroy();
+    }
+}
+
+const c10::Symbol redirected_batch_norm_prelu_symbol = c10::Symbol::fromQualString("segttt::batch_norm_prelu");
+
+/// Merges `aten::prelu(segttt::batch_norm(...), slope)`, where the PReLU is the only use of
+/// the normalised tensor, into one `segttt::batch_norm_prelu` call.
+void fuse_prelu(torch::jit::Block *block) {
+    for (auto it = block->nodes().begin(); it != block->nodes().end();) {
+        torch::jit::Node *node = *it;
+        ++it;
+        for (torch::jit::Block *inner : node->blocks()) fuse_prelu(inner);
+        if (node->kind() != c10::aten::prelu || node->inputs().size() != 2) continue;
+        torch::jit::Node *bn = node->input(0)->node();
+        if (bn->kind() != redirected_batch_norm || bn->output()->uses().size() != 1 || bn->owningBlock() != block)
+            continue;
+        torch::jit::Graph *graph = node->owningGraph();
+        torch::jit::WithInsertPoint guard(node);
+        std::vector<torch::jit::Value *> inputs(bn->inputs().begin(), bn->inputs().end());
+        inputs.push_back(node->input(1));
+        torch::jit::Node *call = graph->insertNode(graph->create(redirected_batch_norm_prelu_symbol, inputs, 1));
+        call->output()->setType(node->output()->type());
+        call->output()->copyMetadata(node->output());
+        node->output()->replaceAllUsesWith(call->output());
+        node->destroy();
+        bn->destroy();
     }
 }
 
@@ -442,7 +495,9 @@ ct_status ct_script_module_graph_summary(ct_script_module m, int64_t *nodes, int
         std::function<void(torch::jit::Block *)> visit = [&](torch::jit::Block *block) {
             for (torch::jit::Node *node : block->nodes()) {
                 ++*nodes;
-                if (node->kind() == c10::aten::batch_norm || node->kind() == redirected_batch_norm) ++*batch_norms;
+                if (node->kind() == c10::aten::batch_norm || node->kind() == redirected_batch_norm ||
+                    node->kind() == redirected_batch_norm_prelu_symbol)
+                    ++*batch_norms;
                 if (node->kind() == c10::prim::GetAttr && node->s(c10::attr::name) == "training")
                     *reads_training = true;
                 if (node->kind() == c10::prim::If || node->kind() == c10::prim::Loop) *control_flow = true;
@@ -460,6 +515,7 @@ ct_status ct_script_module_redirect_batch_norm(ct_script_module m, int64_t model
         Redirection r;
         redirect_block(graph->block(), graph->inputs().at(0), m->module, model, r);
         drop_batch_counts(graph->block(), graph->inputs().at(0), r);
+        fuse_prelu(graph->block());
         std::ostringstream s;
         s.precision(17);
         for (size_t i = 0; i < r.layers.size(); ++i) {

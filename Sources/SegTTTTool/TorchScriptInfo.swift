@@ -26,7 +26,7 @@ struct TorchScriptInfo {
         let parameters = try script.namedParameters()
         let buffers = try script.namedBuffers()
         let graph = try script.graphSummary()
-        let batchNorms = try ScriptModule(contentsOf: url).redirectBatchNorm { _, input in input }
+        let batchNorms = try ScriptModule(contentsOf: url).redirectBatchNorm { _, input, _ in input }
         let count = parameters.reduce(0) { $0 + $1.tensor.count }
         let kind =
             graph.readsTrainingFlag

@@ -153,13 +153,15 @@ public final class ScriptModule {
     }
 
     /// Hands every BatchNorm call of the forward graph that normalises with a submodule's
-    /// running statistics to `normalize(layer, input)`, `layer` indexing the returned list;
+    /// running statistics to `normalize(layer, input, slope)`, `layer` indexing the returned
+    /// list, `slope` the PReLU weight when the graph's only use of the result is a PReLU (the
+    /// callee applies it: prelu(bn(input), slope));
     /// the other calls (statistics that are not buffers, eps or momentum computed at run time)
     /// stay libtorch's and are counted in `kept`. Call it once, before the first forward pass.
     ///
     /// `normalize` runs inside the forward pass, on its thread; what it computes is part of
     /// the autograd graph. It must not hold the module (the module holds it).
-    public func redirectBatchNorm(to normalize: @escaping (Int, Tensor) throws -> Tensor) throws -> (
+    public func redirectBatchNorm(to normalize: @escaping (Int, Tensor, Tensor?) throws -> Tensor) throws -> (
         layers: [RedirectedBatchNorm], kept: Int
     ) {
         guard redirect == nil else { throw TorchError("\(url.path): BatchNorm calls are redirected already") }
@@ -218,11 +220,11 @@ public final class ScriptModule {
 /// number when libtorch calls back.
 final class BatchNormRedirect: @unchecked Sendable {
     let model: Int64
-    let normalize: (Int, Tensor) throws -> Tensor
+    let normalize: (Int, Tensor, Tensor?) throws -> Tensor
 
     private static let counter = Counter()
 
-    init(_ normalize: @escaping (Int, Tensor) throws -> Tensor) {
+    init(_ normalize: @escaping (Int, Tensor, Tensor?) throws -> Tensor) {
         model = BatchNormRedirect.counter.next()
         self.normalize = normalize
     }
@@ -268,12 +270,13 @@ final class BatchNormRedirect: @unchecked Sendable {
 
 /// What libtorch calls for a redirected BatchNorm: the input handle becomes a `Tensor`, the
 /// result a new handle; a Swift error becomes the forward pass's error.
-private let batchNormCallback: ct_batch_norm_callback = { model, layer, input, out in
+private let batchNormCallback: ct_batch_norm_callback = { model, layer, input, slope, out in
     guard let input else {
         ct_set_last_error("a redirected BatchNorm call passed no input")
         return Int32(CT_ERROR)
     }
     let tensor = Tensor(handle: input)
+    let slope = slope.map { Tensor(handle: $0) }
     guard let out else {
         ct_set_last_error("a redirected BatchNorm call passed nowhere to put its output")
         return Int32(CT_ERROR)
@@ -283,7 +286,7 @@ private let batchNormCallback: ct_batch_norm_callback = { model, layer, input, o
         return Int32(CT_ERROR)
     }
     do {
-        let result = try redirect.normalize(Int(layer), tensor)
+        let result = try redirect.normalize(Int(layer), tensor, slope)
         var shared: OpaquePointer?
         try check(ct_tensor_share(result.handle, &shared))
         out.pointee = shared

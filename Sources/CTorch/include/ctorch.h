@@ -269,10 +269,12 @@ ct_status ct_tensor_share(ct_tensor t, ct_tensor *out);
 /* ---- TorchScript modules (script_module.cpp) --------------------------------------------- */
 typedef struct ct_script_module_s *ct_script_module;
 /** Asked by every BatchNorm call that `ct_script_module_redirect_batch_norm` redirected:
- *  normalise `input` (a new handle the callee frees) as layer `layer` of model `model`, and
- *  return a new handle in `out`. On CT_ERROR the message set by `ct_set_last_error` becomes
- *  the forward pass's error. */
-typedef ct_status (*ct_batch_norm_callback)(int64_t model, int64_t layer, ct_tensor input, ct_tensor *out);
+ *  normalise `input` (a new handle the callee frees) as layer `layer` of model `model`, then,
+ *  when `slope` is not NULL (a new handle too: the graph applied PReLU to the result), apply
+ *  PReLU with that slope; return a new handle in `out`. On CT_ERROR the message set by
+ *  `ct_set_last_error` becomes the forward pass's error. */
+typedef ct_status (*ct_batch_norm_callback)(int64_t model, int64_t layer, ct_tensor input, ct_tensor slope,
+                                            ct_tensor *out);
 /** Sets the process's one BatchNorm callback (NULL: redirected calls run aten::batch_norm). */
 void ct_set_batch_norm_callback(ct_batch_norm_callback callback);
 /** Asked by every convolution `ct_script_module_redirect_convolutions` redirected: a 2-d
@@ -321,7 +323,8 @@ ct_status ct_script_module_graph_summary(ct_script_module m, int64_t *nodes, int
 /** Inlines the forward graph and replaces every aten::batch_norm call whose running
  *  statistics are buffers of a submodule and whose eps and momentum are constants by a call
  *  of the BatchNorm callback with (`model`, layer index). `layers` lists the layers,
- *  "path\teps\tmomentum\n" in order of their index; `kept` counts the calls left as they were. */
+ *  "path\teps\tmomentum\n" in order of their index; `kept` counts the calls left as they were. A PReLU that is the only use of
+ *  a redirected call's result is passed to the same callback, as ESPNet's fused layers are. */
 ct_status ct_script_module_redirect_batch_norm(ct_script_module m, int64_t model, char **layers, int64_t *kept);
 
 #ifdef __cplusplus

@@ -38,8 +38,10 @@ public final class TorchScriptModel: Module, SegmentationModel {
         }
         scriptCard = card
         let layers = LayerList()
-        let (redirected, kept) = try script.redirectBatchNorm { index, input in
-            try layers.layers[index].forward(input)
+        let (redirected, kept) = try script.redirectBatchNorm { index, input, slope in
+            let layer = layers.layers[index]
+            guard let slope else { return try layer.forward(input) }
+            return try layer.fusedForward(input, thenPReLU: slope) ?? prelu(layer.forward(input), weight: slope)
         }
         unredirectedBatchNormCalls = kept
         convolutionCalls = try script.redirectConvolutions()
