@@ -37,6 +37,18 @@ char *copy_string(const std::string &s) {
 
 const c10::Symbol redirected_batch_norm = c10::Symbol::fromQualString("segttt::batch_norm");
 
+/// The tensor a host callback returned in `out` (whose handle is freed), or its error.
+at::Tensor callback_result(ct_status status, ct_tensor out, const char *callback) {
+    if (status != CT_OK || !out) {
+        std::string message = ct_last_error();
+        if (out) ct_tensor_free(out);
+        TORCH_CHECK(false, message.empty() ? std::string(callback) + " returned no tensor" : message);
+    }
+    at::Tensor result = out->tensor;
+    ct_tensor_free(out);
+    return result;
+}
+
 /// `segttt::batch_norm`: aten::batch_norm's arguments, then the model and layer the host's
 /// callback is asked about. Without a callback it is aten::batch_norm.
 at::Tensor redirected(const at::Tensor &input, const c10::optional<at::Tensor> &weight,
@@ -51,14 +63,7 @@ at::Tensor redirected(const at::Tensor &input, const c10::optional<at::Tensor> &
     }
     ct_tensor out = nullptr;
     ct_status status = callback(model, layer, ctorch::wrap(input), slope ? ctorch::wrap(*slope) : nullptr, &out);
-    if (status != CT_OK || !out) {
-        std::string message = ct_last_error();
-        if (out) ct_tensor_free(out);
-        TORCH_CHECK(false, message.empty() ? "the BatchNorm callback returned no tensor" : message);
-    }
-    at::Tensor result = out->tensor;
-    ct_tensor_free(out);
-    return result;
+    return callback_result(status, out, "the BatchNorm callback");
 }
 
 at::Tensor redirected_batch_norm_only(const at::Tensor &input, const c10::optional<at::Tensor> &weight,
@@ -99,14 +104,7 @@ at::Tensor redirected_convolution(const at::Tensor &input, const at::Tensor &wei
     ct_tensor out = nullptr;
     ct_tensor b = bias && bias->defined() ? ctorch::wrap(*bias) : nullptr;
     ct_status status = callback(transposed, ctorch::wrap(input), ctorch::wrap(weight), b, params, &out);
-    if (status != CT_OK || !out) {
-        std::string message = ct_last_error();
-        if (out) ct_tensor_free(out);
-        TORCH_CHECK(false, message.empty() ? "the convolution callback returned no tensor" : message);
-    }
-    at::Tensor result = out->tensor;
-    ct_tensor_free(out);
-    return result;
+    return callback_result(status, out, "the convolution callback");
 }
 
 TORCH_LIBRARY(segttt, m) {

@@ -26,7 +26,11 @@ struct TorchScriptInfo {
         let parameters = try script.namedParameters()
         let buffers = try script.namedBuffers()
         let graph = try script.graphSummary()
-        let batchNorms = try ScriptModule(contentsOf: url).redirectBatchNorm { _, input, _ in input }
+        // A second copy of the module, whose graph is rewritten as a model's is (the probe below
+        // runs the first, as saved).
+        let rewritten = try ScriptModule(contentsOf: url)
+        let batchNorms = try rewritten.redirectBatchNorm { _, input, _ in input }
+        let convolutions = try rewritten.redirectConvolutions()
         let count = parameters.reduce(0) { $0 + $1.tensor.count }
         let kind =
             graph.readsTrainingFlag
@@ -39,7 +43,7 @@ struct TorchScriptInfo {
             "  parameters: \(count) numbers in \(parameters.count) tensors; \(buffers.count) buffers",
             "  batchnorm:  \(batchNorms.layers.count) layers that methods adapt (\(graph.batchNormCalls) calls in the graph"
                 + (batchNorms.kept > 0 ? "; \(batchNorms.kept) left to libtorch: statistics or affine tensors not the layer's own, or eps and momentum computed at run time)" : ")"),
-            "  convolution: \(try ScriptModule(contentsOf: url).redirectConvolutions()) 2-d calls, run by SegTTT's conv2d "
+            "  convolution: \(convolutions) 2-d calls, run by SegTTT's conv2d "
                 + "(its own kernels where faster)",
             "  graph:      \(graph.nodes) nodes once inlined; control flow: \(graph.hasControlFlow ? "yes" : "no")",
         ]

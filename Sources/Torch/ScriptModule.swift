@@ -286,15 +286,19 @@ private let batchNormCallback: ct_batch_norm_callback = { model, layer, input, s
         return Int32(CT_ERROR)
     }
     do {
-        let result = try redirect.normalize(Int(layer), tensor, slope)
-        var shared: OpaquePointer?
-        try check(ct_tensor_share(result.handle, &shared))
-        out.pointee = shared
-        return Int32(CT_OK)
+        return try handOver(redirect.normalize(Int(layer), tensor, slope), to: out)
     } catch {
         ct_set_last_error("\(error)")
         return Int32(CT_ERROR)
     }
+}
+
+/// Gives libtorch a callback's result: a new handle to `result` in `out`.
+private func handOver(_ result: Tensor, to out: UnsafeMutablePointer<OpaquePointer?>) throws -> ct_status {
+    var shared: OpaquePointer?
+    try check(ct_tensor_share(result.handle, &shared))
+    out.pointee = shared
+    return Int32(CT_OK)
 }
 
 /// What libtorch calls for a redirected convolution: SegTTT's own `conv2d` or
@@ -315,10 +319,7 @@ private let convolutionCallback: ct_convolution_callback = { transposed, input, 
                 x, weight: w, bias: b, stride: stride, padding: padding, outputPadding: Pair(p[7], p[8]), groups: p[6],
                 dilation: dilation)
             : try conv2d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: p[6])
-        var shared: OpaquePointer?
-        try check(ct_tensor_share(y.handle, &shared))
-        out.pointee = shared
-        return Int32(CT_OK)
+        return try handOver(y, to: out)
     } catch {
         ct_set_last_error("\(error)")
         return Int32(CT_ERROR)
