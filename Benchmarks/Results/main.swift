@@ -2,7 +2,7 @@
 // ../shared/data (ESPNet checkpoints, CamVid test split), published defaults first, then
 // the sensitivity of OCL to its learning rate and BN prior.
 //
-//     swift run -c release segttt-results [--data ../shared/data] [--limit N] [--output docs/RESULTS.md]
+//     swift run -c release segttt-results [--data ../shared/data] [--limit N] [--methods a,b] [--output docs/RESULTS.md]
 //
 // --limit N runs only the first N frames of every stream (a quick look; the table then says so).
 // Every finished cell is kept in a cache file (--cache, default docs/results-cache.json), so
@@ -13,13 +13,14 @@ import SegTTT
 import Torch
 
 let usage = """
-    usage: segttt-results [--data DIR] [--limit N] [--output FILE] [--cache FILE] [--render-only]
+    usage: segttt-results [--data DIR] [--limit N] [--methods A,B] [--output FILE] [--cache FILE] [--render-only]
 
     OCL and its baselines on the real streams of DIR (default ../shared/data: ESPNet
     checkpoints, the CamVid test split): mean IoU per stream and method, written to --output
     (default docs/RESULTS.md). Finished cells are kept in --cache (default
     docs/results-cache.json), so an interrupted run resumes where it stopped.
       --limit N       only the first N frames of every stream (a quick look)
+      --methods A,B   run only these columns now (the others come from the cache or read "pending")
       --render-only   write the table from the cache alone; cells not run yet read "pending"
     """
 
@@ -31,6 +32,8 @@ struct Options {
     var cache = "docs/results-cache.json"
     /// Write the table from the cache alone, marking cells not run yet as pending.
     var renderOnly = false
+    /// The columns to run now (nil: every column).
+    var methods: Set<String>?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -46,9 +49,10 @@ struct Options {
                 guard let n = Int(value), n >= 1 else { throw TorchError("--limit \(value): give a frame count of 1 or more") }
                 limit = n
             case "--output": output = value
+            case "--methods": methods = Set(value.split(separator: ",").map(String.init))
             case "--cache": cache = value
             default:
-                throw TorchError("unknown option \(flag); use --data, --limit, --output, --cache or --render-only (--help lists them)")
+                throw TorchError("unknown option \(flag); use --data, --limit, --methods, --output, --cache or --render-only (--help lists them)")
             }
         }
     }
@@ -62,10 +66,10 @@ struct Stream {
     var mapping: ClassMapping
 }
 
-/// A method column: a kind and its configuration.
+/// A method column: a registered method and its configuration.
 struct Column {
     var name: String
-    var kind: MethodKind
+    var method: MethodEntry
     var config: AdaptationConfig
 }
 
@@ -74,21 +78,53 @@ struct Cache: Codable {
     var cells: [String: [Double]] = [:]
 }
 
-func run(_ column: Column, on stream: Stream, weights: URL, limit: Int?) throws -> (miou: Double, seconds: Double) {
+/// mIoU (%) of the stream, seconds per frame, then the mIoU of each round of a stream
+/// played several times.
+func run(_ column: Column, on stream: Stream, weights: URL, limit: Int?) throws -> [Double] {
     let model = try ESPNet.load(weights.appendingPathComponent(stream.checkpoint))
-    let method = try AdaptationMethod.make(column.kind, model: model, config: column.config)
+    let method = try column.method.make(model: model, config: column.config)
     let runner = try Runner(method: method, dataset: stream.dataset, mapping: stream.mapping)
     var seconds = 0.0
     try runner.run(until: limit, onFrame: { seconds += $0.seconds })
     let frames = Double(Swift.min(limit ?? stream.dataset.count, stream.dataset.count))
-    return (runner.matrix.meanIoU * 100, seconds / frames)
+    let rounds = runner.roundMatrices.count > 1 ? runner.roundMatrices.map { $0.meanIoU * 100 } : []
+    return [runner.matrix.meanIoU * 100, seconds / frames] + rounds
+}
+
+/// One row per column on a stream played in rounds: the mIoU of each round and of the whole.
+func roundsTable(
+    title: String, stream: Stream, rounds: Int, columns: [Column], weights: URL, renderOnly: Bool, only: Set<String>?,
+    cache: inout Cache, lines output: inout [String], flush: ([String], Cache) throws -> Void
+) throws {
+    var lines = [
+        "### \(title)", "",
+        "| method | " + (1...rounds).map { "round \($0)" }.joined(separator: " | ") + " | all rounds | seconds per frame |",
+        "| --- |" + String(repeating: " ---: |", count: rounds + 2),
+    ]
+    for column in columns {
+        let key = "\(stream.name) | \(column.name) | \(stream.dataset.count)"
+        if cache.cells[key] == nil, !renderOnly, only?.contains(column.name) ?? true {
+            cache.cells[key] = try run(column, on: stream, weights: weights, limit: nil)
+            print("\(key)\t\(String(format: "%.2f", cache.cells[key]?[0] ?? .nan))")
+            try flush(output + lines, cache)
+        }
+        let cells: [String]
+        if let cell = cache.cells[key], cell.count == 2 + rounds {
+            cells = cell[2...].map { String(format: "%.1f", $0) } + [String(format: "%.1f", cell[0]), String(format: "%.2f", cell[1])]
+        } else {
+            cells = Array(repeating: "pending", count: rounds + 2)
+        }
+        lines.append("| \(column.name) | " + cells.joined(separator: " | ") + " |")
+    }
+    output += lines + [""]
+    try flush(output, cache)
 }
 
 /// Runs every column on every stream; `lines` gets the table row by row, and `flush` is
 /// called after each row so an interrupted run leaves the rows it finished.
 func table(
     title: String, streams: [Stream], columns: [Column], weights: URL, limit: Int?, renderOnly: Bool,
-    cache: inout Cache, lines output: inout [String], flush: ([String], Cache) throws -> Void
+    only: Set<String>? = nil, cache: inout Cache, lines output: inout [String], flush: ([String], Cache) throws -> Void
 ) throws {
     var lines = [
         "### \(title)", "",
@@ -101,10 +137,10 @@ func table(
         for column in columns {
             let frames = Swift.min(limit ?? stream.dataset.count, stream.dataset.count)
             let key = "\(stream.name) | \(column.name) | \(frames)"
-            if cache.cells[key] == nil, !renderOnly {
-                let (miou, seconds) = try run(column, on: stream, weights: weights, limit: limit)
-                cache.cells[key] = [miou, seconds]
-                print("\(key)\t\(String(format: "%.2f", miou))\t\(String(format: "%.3f", seconds)) s/frame")
+            if cache.cells[key] == nil, !renderOnly, only?.contains(column.name) ?? true {
+                let cell = try run(column, on: stream, weights: weights, limit: limit)
+                cache.cells[key] = cell
+                print("\(key)\t\(String(format: "%.2f", cell[0]))\t\(String(format: "%.3f", cell[1])) s/frame")
                 try flush(output + lines, cache)
             }
             if let cell = cache.cells[key] {
@@ -155,20 +191,18 @@ func main() throws {
                 dataset: CorruptedDataset(camVid, corruption: try Corruption(parsing: corruption), seed: 0),
                 mapping: .identity(classes: 11, outputs: 12)))
     }
-    var sourceFlip = AdaptationConfig.defaults(for: .source)
-    sourceFlip.flip = true
-    let published = [
-        Column(name: "source", kind: .source, config: .defaults(for: .source)),
-        Column(name: "source-flip", kind: .source, config: sourceFlip),
-        Column(name: "bn-prior", kind: .bnPrior, config: .defaults(for: .bnPrior)),
-        Column(name: "tent", kind: .tent, config: .defaults(for: .tent)),
-        Column(name: "ocl", kind: .ocl, config: .defaults(for: .ocl)),
-    ]
+    // Every registered method with its published settings, and the source with flip views.
+    var published = Methods.all.map { Column(name: $0.name, method: $0, config: $0.defaults(.published)) }
+    if let source = Methods.named(MethodName.source.rawValue) {
+        var sourceFlip = source.defaults(.published)
+        sourceFlip.flip = true
+        published.insert(Column(name: "source-flip", method: source, config: sourceFlip), at: 1)
+    }
     func ocl(lr: Double, prior: Double) -> Column {
         var config = AdaptationConfig.defaults(for: .ocl)
         config.learningRate = lr
         config.bnPrior = prior
-        return Column(name: String(format: "lr %g, prior %g", lr, prior), kind: .ocl, config: config)
+        return Column(name: String(format: "lr %g, prior %g", lr, prior), method: OCL.entry, config: config)
     }
     let sweepStreams = [streams[0]]  // the dusk sequence: the largest shift
     let command = "swift run -c release segttt-results" + (options.limit.map { " --limit \($0)" } ?? "")
@@ -182,13 +216,15 @@ func main() throws {
         "CamVid's 11 and counts the background output as unmapped (shared/MODELS.md).",
         "Seconds per frame are wall times of predicting and adapting on the machine that ran the",
         "command, for orientation only (speed is measured properly by the benchmarks).",
-        "Every column runs its method's published settings (`segttt adapt --preset published`).",
+        "Every column runs its method's published settings (`segttt adapt --preset published`);",
+        "the methods and their settings are those of `segttt adapt --help` (each cited in its file).",
         "`segttt adapt` starts from the recommended preset, OCL with gradient clipping and the drift",
         "monitor; its figures on these streams and others are in docs/STABILITY.md.",
         "Cells marked pending have not been run yet: the command resumes from docs/results-cache.json.",
         "A cell runs again only when the cache lacks it: delete the cache to renew every cell. The",
         "source, source-flip and TENT cells were run on 2026-11-22 (no later change touches them),",
-        "the bn-prior, OCL and sensitivity cells on 2026-11-23.", "",
+        "the bn-prior, OCL and sensitivity cells on 2026-11-23, bn-alpha, bn-ema, CoTTA, pl-reset,",
+        "DIGA and the rounds table on 2026-12-02.", "",
     ]
     var cache = Cache()
     if let data = FileManager.default.contents(atPath: options.cache) {
@@ -211,7 +247,21 @@ func main() throws {
         flush: { _, cache in try encoder.encode(cache).write(to: URL(fileURLWithPath: options.cache), options: .atomic) })
     try table(
         title: "Published defaults", streams: streams, columns: published, weights: weights, limit: options.limit,
-        renderOnly: options.renderOnly, cache: &cache, lines: &lines, flush: flush)
+        renderOnly: options.renderOnly, only: options.methods, cache: &cache, lines: &lines, flush: flush)
+    // The continual benchmarks' protocol: a schedule of corruptions, played several times over.
+    let schedule = try CorruptionSchedule(parsing: "gaussian_noise:3@20,contrast:3@21,fog:3@21")
+    let rounds = 3
+    let roundStream = Stream(
+        name: "CamVid dusk, \(schedule), \(rounds) rounds", checkpoint: camVidModel,
+        dataset: RepeatedDataset(CorruptedDataset(camVid.only(.dusk), schedule: schedule, seed: 0), rounds: rounds),
+        mapping: .identity(classes: 11, outputs: 12))
+    if options.limit == nil {
+        try roundsTable(
+            title: "A continual schedule in rounds: \(roundStream.name) (\(roundStream.dataset.count) frames)",
+            stream: roundStream, rounds: rounds, columns: published.filter { $0.name != "source-flip" },
+            weights: weights, renderOnly: options.renderOnly, only: options.methods, cache: &cache, lines: &lines,
+            flush: flush)
+    }
     try table(
         title: "OCL sensitivity: learning rate (prior 0.85; lr 2e-5 is the ocl column above)", streams: sweepStreams,
         columns: learningRates, weights: weights, limit: options.limit,

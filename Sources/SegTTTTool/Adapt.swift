@@ -19,10 +19,8 @@ struct Adapt: ParsableCommand {
             written to OUTPUT/config.json, which --config accepts back (JSON or YAML, keys are \
             the long option names, e.g. lr: 2.0e-5). A run stopped at any point continues with \
             the same command and --resume.
-            """)
 
-    @Option(help: "Method: \(RunPlan.methodNames).")
-    var method: String?
+            """ + RunArguments.help)
 
     @OptionGroup var options: RunArguments
 
@@ -33,9 +31,9 @@ struct Adapt: ParsableCommand {
     var resume = false
 
     func run() throws {
-        let configuration = try options.configuration(method: method)
+        let configuration = try options.configuration()
         let job = try AdaptationJob(configuration: configuration, output: URL(fileURLWithPath: output))
         try job.run(resume: resume)
-        print("results in \(output)/ (metrics.json, frames.csv, running-miou.svg\(job.plan.predictions ? ", predictions/" : ""))")
+        print("results in \(output)/ (metrics.json, frames.csv, running-miou.svg\(job.plan.settings.predictions ? ", predictions/" : ""))")
     }
 }

@@ -20,7 +20,6 @@ import Torch
 /// uninterrupted one.
 final class AdaptationJob {
     let plan: RunPlan
-    let configuration: RunConfiguration
     let output: URL
     /// Print the per-class table at the end.
     var printsClassTable = true
@@ -34,44 +33,18 @@ final class AdaptationJob {
     var plotURL: URL { output.appendingPathComponent("running-miou.svg") }
     var diagnosticsURL: URL { output.appendingPathComponent("diagnostics.jsonl") }
 
-    /// - Parameter configuration: the user's configuration; `plan` is made from it.
     init(configuration: RunConfiguration, output: URL) throws {
         self.plan = try RunPlan(configuration)
-        self.configuration = configuration
         self.output = output
     }
 
-    /// The configuration as run: every method setting resolved to its value.
+    /// The configuration as run, with the paths made absolute: what config.json holds.
     var effectiveConfiguration: RunConfiguration {
-        var c = configuration
-        c.model = plan.family.name
-        c.checkpoint = plan.checkpoint.path
-        c.card = plan.cardFile?.path
-        c.method = plan.method.rawValue
-        c.preset = plan.preset.rawValue
-        c.frameStep = plan.frameStep
-        let m = plan.config
-        c.lr = m.learningRate
-        c.momentum = m.momentum
-        c.weightDecay = m.weightDecay
-        c.optimizer = m.optimizer.rawValue
-        c.stepsPerFrame = m.stepsPerFrame
-        c.parameters = ["all": "all", "batchNormAffine": "bn-affine", "head": "head"][m.parameters.rawValue]
-        c.episodic = m.episodic
-        c.bnPrior = m.bnPrior
-        c.flip = m.flip
-        c.posCoeff = m.posCoeff
-        c.negCoeff = m.negCoeff
-        c.maskRatio = m.maskRatio
-        c.negativeStride = m.negativeStride
-        c.seed = m.seed
-        c.maxGradNorm = m.maxGradientNorm
-        c.taskOutputsOnly = m.taskOutputsOnly
-        c.bnMomentum = m.bnMomentum
-        c.resetThreshold = m.resetThreshold
-        c.teacherMomentum = m.teacherMomentum
-        c.corruptionSeed = plan.corruption == nil ? nil : plan.corruptionSeed
-        c.device = plan.device.description
+        var c = plan.configuration
+        c.settings.model = plan.family.name
+        c.settings.checkpoint = plan.checkpoint.path
+        c.settings.card = plan.cardFile?.path
+        c.settings.device = plan.device.description
         return c
     }
 
@@ -80,7 +53,8 @@ final class AdaptationJob {
     /// - Returns: the metrics written to metrics.json, and the running-mIoU curve.
     @discardableResult
     func run(resume: Bool) throws -> (metrics: RunMetrics, curve: [(x: Double, y: Double)]) {
-        if let threads = plan.threads { Runtime.numThreads = threads }
+        let settings = plan.settings
+        if let threads = settings.threads { Runtime.numThreads = threads }
         let effective = effectiveConfiguration
         try prepareOutput(resume: resume, effective: effective)
 
@@ -89,18 +63,20 @@ final class AdaptationJob {
         let mapping = try ClassMapping.resolve(
             modelClasses: model.card.classNames, numOutputs: model.card.numOutputs,
             datasetClasses: dataset.classNames, classMapFile: plan.classMap)
-        let method = try AdaptationMethod.make(plan.method, model: model, config: plan.config)
-        let runner = try Runner(method: method, dataset: dataset, mapping: mapping)
+        let name = plan.method.name
+        let method = try plan.method.make(model: model, config: plan.config)
+        let runner = try Runner(
+            method: method, methodName: name, dataset: dataset, mapping: mapping, mode: settings.streamMode)
         if resume { try runner.resume(from: stateURL) }
-        let diagnostics = try plan.diagnostics ? DiagnosticsLog(url: diagnosticsURL, method: method, resumeAt: resume ? runner.position : nil) : nil
+        let diagnostics = try settings.diagnostics ? DiagnosticsLog(url: diagnosticsURL, method: method, resumeAt: resume ? runner.position : nil) : nil
 
-        let end = Swift.min(plan.limit ?? dataset.count, dataset.count)
+        let end = Swift.min(settings.limit ?? dataset.count, dataset.count)
         let log = try FrameLog(url: framesURL, lossNames: plan.method.lossTerms, resumeAt: resume ? runner.position : nil)
         defer { log.close() }
         let palette = ClassPalette.colours(for: dataset.classNames)
-        let progress = showsProgress ? ProgressBar(total: end, label: plan.method.rawValue, startAt: runner.position) : nil
+        let progress = showsProgress ? ProgressBar(total: end, label: name, startAt: runner.position) : nil
         try runner.run(
-            until: end, skipBadFrames: plan.skipBadFrames,
+            until: end, skipBadFrames: settings.skipBadFrames,
             onOutput: { output in
                 try self.writePrediction(output.prediction, of: output.sample, palette: palette)
                 try diagnostics?.append(frame: output.index, output.result)
@@ -108,7 +84,7 @@ final class AdaptationJob {
             onFrame: { record in
                 let running = runner.matrix.meanIoU
                 try log.append(record, runningIoU: running.isNaN ? nil : running)
-                if (record.index + 1) % self.plan.saveEvery == 0 { try runner.save(to: self.stateURL) }
+                if (record.index + 1) % settings.saveEvery == 0 { try runner.save(to: self.stateURL) }
                 progress?.update(done: record.index + 1, fields: Self.progressFields(running, record))
             })
         try runner.save(to: stateURL)
@@ -122,15 +98,20 @@ final class AdaptationJob {
             return (frame + 1, miou)
         }
         let metrics = RunMetrics(
-            method: plan.method.rawValue, model: model.card.name, checkpoint: plan.checkpoint.path,
+            method: name, model: model.card.name, checkpoint: plan.checkpoint.path,
             dataset: dataset.name, frames: runner.position, matrix: runner.matrix, classNames: dataset.classNames,
             secondsPerFrame: seconds.isEmpty ? 0 : seconds.reduce(0, +) / Double(seconds.count),
             nonFiniteLossFrames: runner.nonFiniteFrames,
-            skippedFrames: runner.skippedFrames.map(\.description))
+            skippedFrames: runner.skippedFrames.map(\.description),
+            domains: runner.domainMatrices.count > 1
+                ? runner.domainMatrices.map { RunMetrics.Segment(name: $0.domain, matrix: $0.matrix) } : nil,
+            rounds: runner.roundMatrices.count > 1
+                ? runner.roundMatrices.enumerated().map { RunMetrics.Segment(name: "round \($0.offset + 1)", matrix: $0.element) }
+                : nil)
         try metrics.write(to: metricsURL)
         try LinePlot(
-            title: "\(plan.method.rawValue) on \(dataset.name)", xLabel: "frame", yLabel: "running mIoU (%)",
-            series: [.init(name: plan.method.rawValue, points: curve)]
+            title: "\(name) on \(dataset.name)", xLabel: "frame", yLabel: "running mIoU (%)",
+            series: [.init(name: name, points: curve)]
         ).write(to: plotURL)
         if printsClassTable { print(Self.classTable(metrics)) }
         if !runner.nonFiniteFrames.isEmpty {
@@ -140,12 +121,12 @@ final class AdaptationJob {
         return (metrics, curve)
     }
 
-    /// The configuration saved in the folder, if readable. Runs saved before presets existed
-    /// ran the published settings.
+    /// The configuration saved in the folder, if it still resolves. Runs saved before presets
+    /// existed ran the published settings.
     private var savedConfiguration: RunConfiguration? {
-        guard var saved = try? RunConfiguration.read(configURL) else { return nil }
-        if saved.preset == nil { saved.preset = ConfigurationPreset.published.rawValue }
-        return saved
+        guard var inputs = try? RunConfiguration.read(configURL) else { return nil }
+        if inputs["preset"] == nil { inputs.append("preset", .text(ConfigurationPreset.published.rawValue)) }
+        return try? RunConfiguration(inputs)
     }
 
     /// Checks the folder against `resume` and writes the effective configuration.
@@ -157,8 +138,8 @@ final class AdaptationJob {
             }
             // Resolved again, so that options added since the run was saved take their defaults.
             if let savedConfiguration, let saved = try? AdaptationJob(configuration: savedConfiguration, output: output) {
-                let (before, now) = (try Self.values(saved.effectiveConfiguration), try Self.values(effective))
-                let differing = Self.resultKeys.filter { before[$0] != now[$0] }
+                let (before, now) = (Self.text(saved.effectiveConfiguration), Self.text(effective))
+                let differing = RunConfiguration.resultKeys.filter { before[$0] != now[$0] }
                 guard differing.isEmpty else {
                     throw ToolError(
                         "\(configURL.path) was written by a run with other \(differing.joined(separator: ", ")); "
@@ -170,38 +151,28 @@ final class AdaptationJob {
                 "\(output.path) already holds a run (state.safetensors); pass --resume to continue it, or choose another --output")
         }
         try files.createDirectory(at: output, withIntermediateDirectories: true)
-        if plan.predictions {
+        if plan.settings.predictions {
             try files.createDirectory(at: output.appendingPathComponent("predictions"), withIntermediateDirectories: true)
         }
-        if plan.overlays {
+        if plan.settings.overlays {
             try files.createDirectory(at: output.appendingPathComponent("overlays"), withIntermediateDirectories: true)
         }
         try effective.write(to: configURL)
     }
 
-    /// The keys whose values change a run's numbers (not threads, outputs or the frame limit).
-    private static let resultKeys = [
-        "model", "checkpoint", "card", "class-map", "dataset", "corruption", "corruption-seed", "frame-step", "method", "preset", "lr", "momentum",
-        "weight-decay", "optimizer", "steps-per-frame", "parameters", "episodic", "bn-prior", "flip", "pos-coeff",
-        "neg-coeff", "mask-ratio", "negative-stride", "seed", "max-grad-norm", "task-outputs-only", "bn-momentum",
-        "reset-threshold", "teacher-momentum",
-    ]
-
-    /// The configuration's set fields as text, by key.
-    private static func values(_ configuration: RunConfiguration) throws -> [String: String] {
-        let data = try JSONEncoder().encode(configuration)
-        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-        return object.mapValues { "\($0)" }
+    /// The configuration's values as text, by key.
+    private static func text(_ configuration: RunConfiguration) -> [String: String] {
+        configuration.values.mapValues { "\($0)" }
     }
 
     private func writePrediction(_ prediction: Tensor, of sample: Sample, palette: [[UInt8]]) throws {
-        guard plan.predictions || plan.overlays else { return }
+        guard plan.settings.predictions || plan.settings.overlays else { return }
         let name = sample.name.replacingOccurrences(of: "/", with: "_") + ".png"
         let colours = try PredictionImage.colourize(prediction, palette: palette)
-        if plan.predictions {
+        if plan.settings.predictions {
             try ImageIO.writePNG(colours, to: output.appendingPathComponent("predictions").appendingPathComponent(name))
         }
-        if plan.overlays {
+        if plan.settings.overlays {
             try ImageIO.writePNG(
                 PredictionImage.overlay(sample.image, colours: colours),
                 to: output.appendingPathComponent("overlays").appendingPathComponent(name))

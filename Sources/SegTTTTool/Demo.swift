@@ -20,11 +20,11 @@ struct Demo: ParsableCommand {
     @Option(help: "Comma-separated target styles (\(StreetStyle.targets.map(\.rawValue).joined(separator: ", "))).")
     var styles: String = StreetStyle.targets.map(\.rawValue).joined(separator: ",")
 
-    @Option(help: "Comma-separated methods (\(RunPlan.methodNames)).")
+    @Option(help: "Comma-separated methods (\(Methods.validNames)).")
     var methods: String = "source,bn-prior,tent,ocl"
 
-    @Option(help: "Settings to start from: \(RunPlan.presetNames).")
-    var preset: String = ConfigurationPreset.recommended.rawValue
+    @Option(help: "Settings to start from: \(ConfigurationPreset.choices).")
+    var preset: ConfigurationPreset = .recommended
 
     @Flag(help: "Train the source model here (about 3 minutes on 2 cores) instead of using the shipped one.")
     var train = false
@@ -39,7 +39,7 @@ struct Demo: ParsableCommand {
     static var shippedModel: URL? { Bundle.module.url(forResource: "synthetic-espnet", withExtension: "safetensors") }
 
     func run() throws {
-        let kinds = try Compare.parseMethods(methods)
+        let names = try Compare.parseMethods(methods)
         let targets = try styles.split(separator: ",").map { name -> StreetStyle in
             guard let style = StreetStyle(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                 throw ToolError("unknown style '\(name)' in --styles; use \(StreetStyle.validNames)")
@@ -60,24 +60,25 @@ struct Demo: ParsableCommand {
         for style in targets {
             var row: [Double] = []
             var curves: [LinePlot.Series] = []
-            for kind in kinds {
-                var configuration = RunConfiguration()
-                configuration.model = ESPNetFamily().name
-                configuration.checkpoint = checkpoint.path
-                configuration.dataset = "synthetic:\(style.rawValue):\(frames):2"
-                configuration.method = kind.rawValue
-                configuration.preset = preset
-                configuration.threads = threads
+            for name in names {
+                var inputs = OptionInputs()
+                for (key, value) in [
+                    ("model", ESPNetFamily().name), ("checkpoint", checkpoint.path),
+                    ("dataset", "synthetic:\(style.rawValue):\(frames):2"), ("method", name), ("preset", preset.rawValue),
+                ] {
+                    inputs.append(key, .text(value))
+                }
+                if let threads { inputs.append("threads", .text(String(threads))) }
                 let job = try AdaptationJob(
-                    configuration: configuration,
-                    output: folder.appendingPathComponent(style.rawValue).appendingPathComponent(kind.rawValue))
+                    configuration: try RunConfiguration(inputs),
+                    output: folder.appendingPathComponent(style.rawValue).appendingPathComponent(name))
                 job.printsClassTable = false
                 job.showsProgress = false
                 let (metrics, curve) = try job.run(resume: false)
                 row.append(metrics.meanIoU)
-                curves.append(.init(name: kind.rawValue, points: curve))
-                let name = (style.rawValue + " " + kind.rawValue).padding(toLength: 18, withPad: " ", startingAt: 0)
-                print(name + String(format: "mIoU %5.1f   %.3f s/frame", metrics.meanIoU, metrics.secondsPerFrame))
+                curves.append(.init(name: name, points: curve))
+                let label = (style.rawValue + " " + name).padding(toLength: 18, withPad: " ", startingAt: 0)
+                print(label + String(format: "mIoU %5.1f   %.3f s/frame", metrics.meanIoU, metrics.secondsPerFrame))
             }
             table.append(row)
             try LinePlot(
@@ -85,7 +86,7 @@ struct Demo: ParsableCommand {
                 series: curves, yRange: 0...100
             ).write(to: folder.appendingPathComponent("\(style.rawValue).svg"))
         }
-        let summary = Self.summary(styles: targets, methods: kinds, miou: table)
+        let summary = Self.summary(styles: targets, methods: names, miou: table)
         print("\nmIoU (%) by target style and method:\n" + summary.terminal())
         try ("# segttt demo\n\nmIoU (%) by target style and method, \(frames) frames each.\n\n" + summary.markdown() + "\n")
             .write(to: folder.appendingPathComponent("demo.md"), atomically: true, encoding: .utf8)
@@ -111,10 +112,10 @@ struct Demo: ParsableCommand {
     }
 
     /// Rows: styles and their mean; columns: methods.
-    static func summary(styles: [StreetStyle], methods: [MethodKind], miou: [[Double]]) -> TextTable {
+    static func summary(styles: [StreetStyle], methods: [String], miou: [[Double]]) -> TextTable {
         var rows = zip(styles, miou).map { style, row in [style.rawValue] + row.map { String(format: "%.1f", $0) } }
         let means = methods.indices.map { column in miou.map { $0[column] }.reduce(0, +) / Double(miou.count) }
         rows.append(["mean"] + means.map { String(format: "%.1f", $0) })
-        return TextTable(header: ["style"] + methods.map(\.rawValue), rows: rows)
+        return TextTable(header: ["style"] + methods, rows: rows)
     }
 }

@@ -35,7 +35,7 @@ final class DiagnosticsLog {
         return encoder
     }()
 
-    init(url: URL, method: AdaptationMethod, resumeAt position: Int?) throws {
+    init(url: URL, method: any TestTimeMethod, resumeAt position: Int?) throws {
         diagnostics = try AdaptationDiagnostics(observing: method)
         var kept = Data()
         if let position, let existing = FileManager.default.contents(atPath: url.path) {

@@ -10,6 +10,28 @@ public struct RunMetrics: Codable, Equatable {
         public var iou: Double?
     }
 
+    /// The metrics of part of a stream: one domain of a corruption schedule, or one round.
+    public struct Segment: Codable, Equatable {
+        public var name: String
+        public var meanIoU: Double
+        public var pixelAccuracy: Double
+        /// Labelled pixels counted.
+        public var pixels: Int64
+
+        init(name: String, matrix: ConfusionMatrix) {
+            self.name = name
+            meanIoU = matrix.meanIoU * 100
+            pixelAccuracy = matrix.pixelAccuracy * 100
+            pixels = matrix.counts.reduce(0, +)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, pixels
+            case meanIoU = "miou"
+            case pixelAccuracy = "pixel_accuracy"
+        }
+    }
+
     public var method: String
     public var model: String
     public var checkpoint: String
@@ -29,6 +51,10 @@ public struct RunMetrics: Codable, Equatable {
     /// Row-major counts [classes x columns]: true class by predicted column (the last
     /// columns are outputs that map to no class of the dataset).
     public var confusionMatrix: [[Int64]]
+    /// Per domain of the stream, in the order they first appear (nil for a stream of one domain).
+    public var domains: [Segment]?
+    /// Per round of a stream played several times (nil for one round).
+    public var rounds: [Segment]?
 
     enum CodingKeys: String, CodingKey {
         case method, model, checkpoint, dataset, frames
@@ -41,12 +67,16 @@ public struct RunMetrics: Codable, Equatable {
         case nonFiniteLossFrames = "non_finite_loss_frames"
         case skippedFrames = "skipped_frames"
         case confusionMatrix = "confusion_matrix"
+        case domains, rounds
     }
 
     init(
         method: String, model: String, checkpoint: String, dataset: String, frames: Int, matrix: ConfusionMatrix,
-        classNames: [String], secondsPerFrame: Double, nonFiniteLossFrames: [Int], skippedFrames: [String]
+        classNames: [String], secondsPerFrame: Double, nonFiniteLossFrames: [Int], skippedFrames: [String],
+        domains: [Segment]? = nil, rounds: [Segment]? = nil
     ) {
+        self.domains = domains
+        self.rounds = rounds
         self.method = method
         self.model = model
         self.checkpoint = checkpoint

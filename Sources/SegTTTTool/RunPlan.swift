@@ -2,32 +2,27 @@ import Foundation
 import SegTTT
 import Torch
 
-/// A `RunConfiguration` checked and turned into the things a run needs: the method and its
-/// configuration (the method's documented defaults overridden by the given fields), the
-/// stream, the model file, the device.
+/// A `RunConfiguration` turned into the things a run needs: the model family and files, the
+/// stream, the method's entry and settings, the device. Its option checks are done
+/// (`RunConfiguration`); the ones here need the files or the machine.
 struct RunPlan {
+    var configuration: RunConfiguration
     var family: any ModelFamily
     var checkpoint: URL
     var cardFile: URL?
     var classMap: URL?
     var dataset: DatasetSpec
     var corruption: CorruptionSchedule?
-    var corruptionSeed: UInt64
-    var limit: Int?
-    var frameStep: Int
-    var skipBadFrames: Bool
-    var method: MethodKind
-    var preset: ConfigurationPreset
-    var config: AdaptationConfig
+    var method: MethodEntry
     var device: Device
-    var threads: Int?
-    var predictions: Bool
-    var overlays: Bool
-    var diagnostics: Bool
-    var saveEvery: Int
 
-    /// - Throws: `ToolError` naming the option and its valid values.
-    init(_ c: RunConfiguration) throws {
+    var settings: RunSettings { configuration.settings }
+    var config: AdaptationConfig { configuration.method }
+
+    /// - Throws: `ToolError` naming the option and what to give.
+    init(_ configuration: RunConfiguration) throws {
+        let c = configuration.settings
+        self.configuration = configuration
         guard let model = c.model else { throw ToolError("missing --model; use one of \(ModelFamilies.validNames)") }
         guard let family = ModelFamilies.named(model) else {
             throw ToolError("unknown --model '\(model)'; use one of \(ModelFamilies.validNames)")
@@ -38,10 +33,6 @@ struct RunPlan {
         guard let dataset = c.dataset else {
             throw ToolError("missing --dataset; use KIND:PATH (\(DatasetSpec.kinds)) or a folder with classes.json")
         }
-        let methodName = c.method ?? MethodKind.ocl.rawValue
-        guard let method = MethodKind(rawValue: methodName) else {
-            throw ToolError("unknown --method '\(methodName)'; use one of \(Self.methodNames)")
-        }
         self.family = family
         self.checkpoint = URL(fileURLWithPath: (checkpoint as NSString).expandingTildeInPath)
         cardFile = c.card.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
@@ -51,111 +42,21 @@ struct RunPlan {
         classMap = c.classMap.map { URL(fileURLWithPath: $0) }
         self.dataset = DatasetSpec(dataset)
         corruption = try c.corruption.map { try CorruptionSchedule(parsing: $0) }
-        corruptionSeed = c.corruptionSeed ?? 0
-        if let limit = c.limit, limit < 1 { throw ToolError("--limit \(limit): give a positive number of frames") }
-        limit = c.limit
-        frameStep = c.frameStep ?? 1
-        if frameStep < 1 { throw ToolError("--frame-step \(frameStep): give at least 1") }
-        skipBadFrames = c.skipBadFrames ?? false
+        // RunConfiguration has checked the name.
+        guard let method = Methods.named(c.method) else { throw ToolError("unknown --method '\(c.method)'") }
         self.method = method
-        let presetName = c.preset ?? ConfigurationPreset.recommended.rawValue
-        guard let preset = ConfigurationPreset(rawValue: presetName) else {
-            throw ToolError("unknown --preset '\(presetName)'; use \(Self.presetNames)")
-        }
-        self.preset = preset
-        config = try Self.methodConfig(method, preset: preset, c)
-        device = try c.device.map { try Device(parsing: $0) } ?? .cpu
+        device = try Device(parsing: c.device)
         do { try device.checkAvailable() } catch let error as TorchError {
             throw ToolError("--device \(error.message)")
         }
-        if let threads = c.threads, threads < 1 { throw ToolError("--threads \(threads): give at least 1") }
-        threads = c.threads
-        predictions = c.predictions ?? true
-        overlays = c.overlays ?? false
-        diagnostics = c.diagnostics ?? false
-        saveEvery = c.saveEvery ?? 20
-        if saveEvery < 1 { throw ToolError("--save-every \(saveEvery): give at least 1") }
     }
 
-    static var methodNames: String { MethodKind.allCases.map(\.rawValue).joined(separator: ", ") }
-    static var presetNames: String { ConfigurationPreset.allCases.map(\.rawValue).joined(separator: " or ") }
-
-    /// The method's defaults (`AdaptationConfig.defaults(for:preset:)`) with the given fields set.
-    static func methodConfig(_ method: MethodKind, preset: ConfigurationPreset, _ c: RunConfiguration) throws
-        -> AdaptationConfig
-    {
-        var config = AdaptationConfig.defaults(for: method, preset: preset)
-        if let lr = c.lr { config.learningRate = lr }
-        if let momentum = c.momentum { config.momentum = momentum }
-        if let weightDecay = c.weightDecay { config.weightDecay = weightDecay }
-        if let name = c.optimizer {
-            guard let optimizer = OptimizerKind(rawValue: name.lowercased()) else {
-                throw ToolError("unknown --optimizer '\(name)'; use sgd or adam")
-            }
-            config.optimizer = optimizer
-        }
-        if let steps = c.stepsPerFrame {
-            guard steps >= 1 else { throw ToolError("--steps-per-frame \(steps): give at least 1") }
-            config.stepsPerFrame = steps
-        }
-        if let name = c.parameters {
-            let roles: [String: ParameterRole] = ["all": .all, "bn-affine": .batchNormAffine, "head": .head]
-            guard let role = roles[name] else {
-                throw ToolError("unknown --parameters '\(name)'; use all, bn-affine or head")
-            }
-            config.parameters = role
-        }
-        if let episodic = c.episodic { config.episodic = episodic }
-        if let prior = c.bnPrior {
-            guard (0...1).contains(prior) else { throw ToolError("--bn-prior \(prior): give a value in 0...1") }
-            config.bnPrior = prior
-        }
-        if let flip = c.flip { config.flip = flip }
-        if let pos = c.posCoeff { config.posCoeff = pos }
-        if let neg = c.negCoeff { config.negCoeff = neg }
-        if let ratio = c.maskRatio {
-            guard (0...1).contains(ratio) else { throw ToolError("--mask-ratio \(ratio): give a value in 0...1") }
-            config.maskRatio = ratio
-        }
-        if let stride = c.negativeStride {
-            guard stride >= 1 else { throw ToolError("--negative-stride \(stride): give at least 1") }
-            config.negativeStride = stride
-        }
-        if let seed = c.seed { config.seed = seed }
-        if let norm = c.maxGradNorm {
-            guard norm > 0 else { throw ToolError("--max-grad-norm \(norm): give a positive number") }
-            config.maxGradientNorm = norm
-        }
-        if let taskOnly = c.taskOutputsOnly { config.taskOutputsOnly = taskOnly }
-        if let momentum = c.bnMomentum {
-            guard momentum > 0, momentum <= 1 else {
-                throw ToolError("--bn-momentum \(momentum): give a value in (0, 1]")
-            }
-            config.bnMomentum = momentum
-        }
-        if let threshold = c.resetThreshold {
-            guard (0...1).contains(threshold) else {
-                throw ToolError("--reset-threshold \(threshold): give a fraction in 0...1")
-            }
-            config.resetThreshold = threshold
-        }
-        if let momentum = c.teacherMomentum {
-            guard (0...1).contains(momentum) else {
-                throw ToolError("--teacher-momentum \(momentum): give a value in 0...1")
-            }
-            config.teacherMomentum = momentum
-        }
-        guard config.learningRate >= 0, config.learningRate.isFinite else {
-            throw ToolError("--lr \(config.learningRate): give a non-negative number")
-        }
-        return config
-    }
-
-    /// The stream, corrupted when asked, then every `frameStep`th frame of it.
+    /// The stream, corrupted when asked, then every `frameStep`th frame of it, played `rounds` times.
     func openStream() throws -> any SegmentationDataset {
         var stream = try dataset.open()
-        if let corruption { stream = CorruptedDataset(stream, schedule: corruption, seed: corruptionSeed) }
-        if frameStep > 1 { stream = DatasetSlice(stream, range: 0..<stream.count, step: frameStep) }
+        if let corruption { stream = CorruptedDataset(stream, schedule: corruption, seed: settings.corruptionSeed) }
+        if settings.frameStep > 1 { stream = DatasetSlice(stream, range: 0..<stream.count, step: settings.frameStep) }
+        if settings.rounds > 1 { stream = RepeatedDataset(stream, rounds: settings.rounds) }
         return stream
     }
 

@@ -45,7 +45,7 @@ final class AdaptationParityTests: XCTestCase {
     }
 
     func testBNPriorPredictions() throws {
-        let method = try BNPriorAdaptation(model: makeNet())
+        let method = try BatchNormAdaptation(model: makeNet())
         for (i, frame) in try frames().enumerated() {
             XCTAssertEqual(
                 try method.process(frame).prediction.toArray(Int64.self),

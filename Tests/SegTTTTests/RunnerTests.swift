@@ -19,10 +19,10 @@ struct NoiseStream: SegmentationDataset {
 }
 
 final class RunnerTests: XCTestCase {
-    func makeOCL(seed: UInt64 = 4) throws -> OCL {
+    func makeOCL(seed: UInt64 = 4, maskRatio: Double = 0.1) throws -> OCL {
         var config = AdaptationConfig.defaults(for: .ocl)
         config.learningRate = 0.05
-        config.maskRatio = 0.1
+        config.maskRatio = maskRatio
         config.seed = seed
         return try OCL(model: TinySegNet(generator: Generator(seed: 9)), config: config)
     }
@@ -59,11 +59,12 @@ final class RunnerTests: XCTestCase {
         let mapping = ClassMapping.identity(classes: 5, outputs: 5)
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("segttt-run-\(UUID()).safetensors")
         defer { try? FileManager.default.removeItem(at: state) }
-        let runner = try Runner(method: makeOCL(), dataset: dataset, mapping: mapping)
+        let runner = try Runner(method: makeOCL(), methodName: "ocl", dataset: dataset, mapping: mapping)
         try runner.run(until: 1)
         try runner.save(to: state)
         let other = try Runner(
-            method: Tent(model: TinySegNet(generator: Generator(seed: 9))), dataset: dataset, mapping: mapping)
+            method: Tent(model: TinySegNet(generator: Generator(seed: 9))), methodName: "tent", dataset: dataset,
+            mapping: mapping)
         XCTAssertThrowsError(try other.resume(from: state)) { error in
             XCTAssertTrue("\(error)".contains("is not a saved state of a tent run"), "\(error)")
         }
@@ -82,15 +83,71 @@ final class RunnerTests: XCTestCase {
         for (a, b) in zip(before, after) { XCTAssertEqual(a, b) }
     }
 
+    /// The weights after a run of `frames` frames in `mode`.
+    func weights(after frames: Int, of dataset: any SegmentationDataset, mode: StreamMode) throws -> [Float] {
+        let method = try makeOCL()
+        let runner = try Runner(
+            method: method, dataset: dataset, mapping: .identity(classes: 5, outputs: 5), mode: mode)
+        try runner.run(until: frames)
+        return try method.model.stateDict()["conv1.weight"].map { try $0.toArray(Float.self) } ?? []
+    }
+
     func testEpisodicModeResetsToSourceAfterEveryFrame() throws {
-        var config = AdaptationConfig.defaults(for: .ocl)
-        config.learningRate = 0.05
-        config.episodic = true
-        let net = try TinySegNet(generator: Generator(seed: 9))
-        let before = try net.conv1.weight.value.toArray(Float.self)
-        let method = try OCL(model: net, config: config)
-        _ = try method.process(NoiseStream().sample(at: 0).image.to(.float32).unsqueeze(dim: 0))
-        XCTAssertEqual(try net.conv1.weight.value.toArray(Float.self), before)
+        let source = try makeOCL().model.stateDict()["conv1.weight"].map { try $0.toArray(Float.self) }
+        XCTAssertEqual(try weights(after: 2, of: NoiseStream(), mode: .episodic), source)
+        XCTAssertNotEqual(try weights(after: 2, of: NoiseStream(), mode: .continual), source, "the control moves")
+    }
+
+    /// Domain reset: at the change of domain the weights return to the source, so the run's
+    /// weights after the change equal those of a run that starts at the new domain (without
+    /// restoration, whose random draws go on across a reset).
+    func testDomainResetStartsEachDomainFromTheSource() throws {
+        let schedule = try CorruptionSchedule(parsing: "clean@2,gaussian_noise:2@3")
+        let stream = CorruptedDataset(NoiseStream(), schedule: schedule, seed: 1)
+        let method = try makeOCL(maskRatio: 0)
+        let runner = try Runner(
+            method: method, dataset: stream, mapping: .identity(classes: 5, outputs: 5), mode: .domainReset)
+        try runner.run(until: 4)
+        let fresh = try makeOCL(maskRatio: 0)
+        let second = DatasetSlice(stream, range: 2..<4)
+        try Runner(method: fresh, dataset: second, mapping: .identity(classes: 5, outputs: 5)).run()
+        let a = try XCTUnwrap(method.model.stateDict()["conv1.weight"]).toArray(Float.self)
+        let b = try XCTUnwrap(fresh.model.stateDict()["conv1.weight"]).toArray(Float.self)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(runner.domainMatrices.map(\.domain), ["clean", "gaussian_noise:2"])
+        XCTAssertNotEqual(
+            try weights(after: 4, of: stream, mode: .continual), a, "the control carries the first domain's steps over")
+    }
+
+    /// Rounds: one matrix per round and per domain, which add up to the stream's, and survive a
+    /// save and resume.
+    func testRoundsAndDomainsHaveTheirOwnMatricesThatResume() throws {
+        let schedule = try CorruptionSchedule(parsing: "clean@2,contrast:2@4")
+        let stream = RepeatedDataset(CorruptedDataset(NoiseStream(), schedule: schedule, seed: 1), rounds: 2)
+        XCTAssertEqual(stream.count, 12)
+        XCTAssertEqual(try stream.sample(at: 7).name, "round2/frame1")
+        let mapping = ClassMapping.identity(classes: 5, outputs: 5)
+        let straight = try Runner(method: makeOCL(), dataset: stream, mapping: mapping)
+        try straight.run()
+        XCTAssertEqual(straight.roundMatrices.count, 2)
+        XCTAssertEqual(straight.domainMatrices.map(\.domain), ["clean", "contrast:2"])
+        for parts in [straight.roundMatrices, straight.domainMatrices.map(\.matrix)] {
+            let sum = parts.reduce(into: mapping.makeConfusionMatrix()) { $0.merge($1) }
+            XCTAssertEqual(sum.counts, straight.matrix.counts)
+        }
+        XCTAssertNotEqual(straight.roundMatrices[0].counts, straight.roundMatrices[1].counts, "round 2 meets adapted weights")
+
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("segttt-run-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let first = try Runner(method: makeOCL(), dataset: stream, mapping: mapping)
+        try first.run(until: 7)
+        try first.save(to: state)
+        let resumed = try Runner(method: makeOCL(), dataset: stream, mapping: mapping)
+        try resumed.resume(from: state)
+        try resumed.run()
+        XCTAssertEqual(resumed.matrix.counts, straight.matrix.counts)
+        XCTAssertEqual(resumed.roundMatrices.map(\.counts), straight.roundMatrices.map(\.counts))
+        XCTAssertEqual(resumed.domainMatrices.map(\.matrix.counts), straight.domainMatrices.map(\.matrix.counts))
     }
 
     func testStochasticRestorationRatios() throws {

@@ -93,7 +93,7 @@ final class SafeguardTests: SingleThreadedTestCase {
         let plain = try run(nil)
         let never = try run(1)
         let always = try run(-1)
-        let bnPrior = try BNPriorAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
+        let bnPrior = try BatchNormAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
         let anchored = try frames.map { try bnPrior.process($0) }
         XCTAssertFalse(never.contains { $0.reset })
         XCTAssertTrue(always.allSatisfy(\.reset))
@@ -130,7 +130,7 @@ final class SafeguardTests: SingleThreadedTestCase {
         try assertTensorsClose(follower.results[1].scores, plain.results[1].scores, rtol: 1e-5, atol: 1e-6, "momentum 0")
         // Momentum 1: the teacher keeps the source weights; its predictions are bn-prior's.
         let frozen = try run(1)
-        let bnPrior = try BNPriorAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
+        let bnPrior = try BatchNormAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
         let anchored = try frames.map { try bnPrior.process($0) }
         try assertTensorsClose(frozen.results[1].scores, anchored[1].scores, rtol: 1e-5, atol: 1e-6, "momentum 1")
         // The student adapts alike in all three runs, and the teacher is part of the saved state.
@@ -156,7 +156,7 @@ final class SafeguardTests: SingleThreadedTestCase {
         XCTAssertEqual(Set(frame.gradientNorms.keys), ["conv1", "bn1", "conv2", "bn2", "classifier"])
         XCTAssertTrue(frame.gradientNorms.values.allSatisfy { $0 > 0 })
 
-        let frozen = try BNPriorAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
+        let frozen = try BatchNormAdaptation(model: TinySegNet(generator: Generator(seed: 9)))
         let still = try AdaptationDiagnostics(observing: frozen).frame(frozen.process(input()))
         XCTAssertEqual(still.drift, 0)
         XCTAssertTrue(still.gradientNorms.isEmpty)

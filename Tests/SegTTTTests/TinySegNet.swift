@@ -34,8 +34,12 @@ final class TinySegNet: Module, SegmentationModel {
     }
 
     func logits(_ x: Tensor) throws -> Tensor {
+        try classifierFeatures(x)!.logits
+    }
+
+    func classifierFeatures(_ x: Tensor) throws -> (features: Tensor, logits: Tensor)? {
         let y = try bn2(conv2(bn1(conv1(x)).relu())).relu()
-        return try interpolate(classifier(y), size: Pair(x.shape[2], x.shape[3]), mode: .bilinear(alignCorners: true))
+        return (y, try interpolate(classifier(y), size: Pair(x.shape[2], x.shape[3]), mode: .bilinear(alignCorners: true)))
     }
 }
 

@@ -57,7 +57,7 @@ final class TorchScriptESPNetTests: XCTestCase {
         for x in try frames(2) {
             for prior in [false, true] {
                 func method(_ model: any SegmentationModel) throws -> any TestTimeMethod {
-                    prior ? try BNPriorAdaptation(model: model) : try SourceOnly(model: model)
+                    prior ? try BatchNormAdaptation(model: model) : try SourceOnly(model: model)
                 }
                 let expected = try method(native).process(x).scores
                 let scale = try expected.abs().reshape([-1]).max(dim: 0).values.item()

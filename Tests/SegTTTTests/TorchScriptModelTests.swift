@@ -80,7 +80,7 @@ final class TorchScriptModelTests: XCTestCase {
 
     func testBNPriorChangesThePredictionAsInPyTorch() throws {
         for kind in ["scripted", "traced"] {
-            let prior = try BNPriorAdaptation(model: load(kind))
+            let prior = try BatchNormAdaptation(model: load(kind))
             let source = try SourceOnly(model: load(kind), config: .defaults(for: .source))
             var differs = false
             for (i, frame) in try frames().enumerated() {
@@ -118,9 +118,9 @@ final class TorchScriptModelTests: XCTestCase {
             var config = AdaptationConfig.defaults(for: .ocl)
             config.learningRate = 0.1
             config.maskRatio = 0
-            config.episodic = episodic
             let ocl = try OCL(model: model, config: config)
             _ = try ocl.process(frames()[0])
+            if episodic { try ocl.reset() }
             let weight = try XCTUnwrap(model.stateDict()["conv1.weight"])
             let initial = try XCTUnwrap(fixture["init.conv1.weight"])
             let moved = try (weight - initial).abs().reshape([-1]).max(dim: 0).values.item()

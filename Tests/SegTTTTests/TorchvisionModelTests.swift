@@ -58,8 +58,10 @@ final class TorchvisionModelTests: XCTestCase {
             XCTAssertEqual(step.losses[term] ?? .nan, value, accuracy: 1e-5 * Swift.max(1, Swift.abs(value)), "\(name) \(term)")
         }
         var compared = 0
+        // The step runs back through up to 50 layers whose sums libtorch and PyTorch order
+        // differently: ResNet-50's updated weights agree to 2e-6 where they are near 0.
         for (key, parameter) in model.namedParameters() where parameter.isTrainable {
-            try assertTensorsClose(parameter.value, expected["ocl.\(key)"], rtol: 1e-4, atol: 1e-6, "\(name) OCL \(key)")
+            try assertTensorsClose(parameter.value, expected["ocl.\(key)"], rtol: 1e-4, atol: 1e-5, "\(name) OCL \(key)")
             compared += 1
         }
         XCTAssertGreaterThan(compared, 10, name)

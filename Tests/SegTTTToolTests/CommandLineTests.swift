@@ -1,4 +1,5 @@
 import ArgumentParser
+import SegTTT
 import XCTest
 
 @testable import SegTTTTool
@@ -70,8 +71,8 @@ final class CommandLineTests: XCTestCase {
     func testUnknownMethodListsTheValidOnes() {
         let (message, code) = report(
             runTool(["adapt", "--model", "espnet", "--checkpoint", "w.pth", "--dataset", "x", "--method", "ttt"]))
-        XCTAssertEqual(code, 1)
-        XCTAssertTrue(message.contains("'ttt'") && message.contains("source, bn-prior, tent, ocl"), message)
+        XCTAssertEqual(code, ExitCode.validationFailure.rawValue)
+        XCTAssertTrue(message.contains("--method 'ttt'") && message.contains(Methods.validNames), message)
     }
 
     func testDatasetOfTheWrongLayoutNamesThePath() throws {

@@ -1,3 +1,5 @@
+import ArgumentParser
+import Foundation
 import SegTTT
 import Torch
 import XCTest
@@ -6,106 +8,141 @@ import XCTest
 
 /// Configuration files, their merging with flags, and the method settings they resolve to.
 final class RunConfigurationTests: XCTestCase {
-    /// The fields every plan needs; the checkpoint is only read when the run starts.
-    static func configuration(dataset: String) -> RunConfiguration {
-        var c = RunConfiguration()
-        c.model = "espnet"
-        c.checkpoint = "w.pth"
-        c.dataset = dataset
-        return c
+    /// Options given as command-line text, in order.
+    static func inputs(_ pairs: [(String, String)]) -> OptionInputs {
+        var inputs = OptionInputs()
+        for (key, value) in pairs { inputs.append(key, .text(value)) }
+        return inputs
+    }
+
+    /// The options every plan needs (the checkpoint is only read when the run starts), and `more`.
+    static func configuration(dataset: String, _ more: [(String, String)] = []) throws -> RunConfiguration {
+        try RunConfiguration(inputs([("model", "espnet"), ("checkpoint", "w.pth"), ("dataset", dataset)] + more))
     }
 
     func testYAMLAndJSONGiveTheSameConfiguration() throws {
         let folder = try temporaryFolder(self)
         let yaml = folder.appendingPathComponent("run.yaml")
-        try "model: espnet\nmethod: ocl\nlr: 1.0e-5\nbn-prior: 0.9\nflip: true\nlimit: 7\n".write(
+        try "model: espnet\nmethod: ocl\nlr: 1.0e-5\nbn-prior: 0.9\nflip: true\nlimit: 7\nseed: 4\n".write(
             to: yaml, atomically: true, encoding: .utf8)
         let json = folder.appendingPathComponent("run.json")
-        try #"{"model": "espnet", "method": "ocl", "lr": 1e-5, "bn-prior": 0.9, "flip": true, "limit": 7}"#.write(
+        try #"{"model": "espnet", "method": "ocl", "lr": 1e-5, "bn-prior": 0.9, "flip": true, "limit": 7, "seed": 4}"#.write(
             to: json, atomically: true, encoding: .utf8)
-        let fromYAML = try RunConfiguration.read(yaml)
-        XCTAssertEqual(fromYAML, try RunConfiguration.read(json))
-        XCTAssertEqual(fromYAML.lr, 1e-5)
-        XCTAssertEqual(fromYAML.bnPrior, 0.9)
-        XCTAssertEqual(fromYAML.limit, 7)
+        let fromYAML = try RunConfiguration(RunConfiguration.read(yaml))
+        XCTAssertEqual(fromYAML, try RunConfiguration(RunConfiguration.read(json)))
+        XCTAssertEqual(fromYAML.method.learningRate, 1e-5)
+        XCTAssertEqual(fromYAML.method.bnPrior, 0.9)
+        XCTAssertEqual(fromYAML.method.seed, 4)
+        XCTAssertEqual(fromYAML.settings.limit, 7)
     }
 
-    func testUnknownKeyNamesItAndTheValidKeys() throws {
+    func testWrittenConfigurationReadsBackToTheSameOne() throws {
+        let file = try temporaryFolder(self).appendingPathComponent("config.json")
+        let c = try Self.configuration(
+            dataset: "synthetic:dusk", [("method", "tent"), ("max-grad-norm", "3"), ("flip", "true"), ("parameters", "all")])
+        try c.write(to: file)
+        XCTAssertEqual(try RunConfiguration(RunConfiguration.read(file)), c)
+        // Every option is written, unset optional ones as null.
+        let written = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        XCTAssertEqual(Set(written.keys), Set(RunConfiguration.keys))
+        XCTAssertTrue(written["reset-threshold"] is NSNull)
+    }
+
+    func testUnknownKeyNamesTheFileAndTheKey() throws {
         let file = try temporaryFolder(self).appendingPathComponent("run.yaml")
         try "learning-rate: 0.1\n".write(to: file, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RunConfiguration.read(file)) { error in
-            let message = "\(error)"
-            XCTAssertTrue(message.contains(file.path) && message.contains("learning-rate"), message)
-            XCTAssertTrue(message.contains("bn-prior"), message)
-        }
+        let (message, code) = report(runTool(["adapt", "--config", file.path]))
+        XCTAssertEqual(code, ExitCode.validationFailure.rawValue)
+        XCTAssertTrue(message.contains(file.path) && message.contains("'learning-rate'"), message)
     }
 
     func testWrongTypeNamesTheKey() throws {
         let file = try temporaryFolder(self).appendingPathComponent("run.json")
         try #"{"lr": "fast"}"#.write(to: file, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try RunConfiguration.read(file)) { error in
-            XCTAssertTrue("\(error)".contains("'lr'"), "\(error)")
-        }
+        let (message, code) = report(runTool(["adapt", "--config", file.path]))
+        XCTAssertEqual(code, ExitCode.validationFailure.rawValue)
+        XCTAssertTrue(message.contains(file.path) && message.contains("'lr' fast: give a number"), message)
     }
 
     func testFlagsOverrideTheFile() throws {
-        var file = RunConfiguration()
-        file.method = "tent"
-        file.lr = 0.1
-        file.seed = 3
-        var flags = RunConfiguration()
-        flags.lr = 0.2
-        let merged = try file.overriding(with: flags)
-        XCTAssertEqual(merged.method, "tent")
-        XCTAssertEqual(merged.lr, 0.2)
-        XCTAssertEqual(merged.seed, 3)
+        let file = OptionInputs(json: ["method": "tent", "lr": 0.1, "seed": 3], source: "run.json")
+        let merged = try RunConfiguration(
+            Self.inputs([("model", "espnet")]).overridden(by: file).overridden(by: Self.inputs([("lr", "0.2")])))
+        XCTAssertEqual(merged.settings.method, "tent")
+        XCTAssertEqual(merged.method.learningRate, 0.2)
+        XCTAssertEqual(merged.method.seed, 3)
+        XCTAssertEqual(merged.method.optimizer, .adam, "the other settings are TENT's")
+    }
+
+    func testCommandLineForms() throws {
+        let inputs = try RunArguments.parse(["--lr=0.5", "--no-flip", "--seed", "7", "--task-outputs-only", "--max-grad-norm", "none"])
+        var config = AdaptationConfig.defaults(for: .ocl, preset: .recommended)
+        try AdaptationConfig.schema.apply(inputs, to: &config)
+        XCTAssertEqual(config.learningRate, 0.5)
+        XCTAssertFalse(config.flip)
+        XCTAssertEqual(config.seed, 7)
+        XCTAssertTrue(config.taskOutputsOnly)
+        XCTAssertNil(config.maxGradientNorm, "none turns an optional setting off")
+        XCTAssertEqual(config.resetThreshold, 0.05)
     }
 
     func testUnsetOptionsTakeTheRecommendedPreset() throws {
-        var c = Self.configuration(dataset: "synthetic:dusk")
-        c.method = "ocl"
-        let recommended = try RunPlan(c).config
+        let recommended = try Self.configuration(dataset: "synthetic:dusk", [("method", "ocl")]).method
         XCTAssertEqual(recommended.maxGradientNorm, 10)
         XCTAssertEqual(recommended.resetThreshold, 0.05)
         var published = recommended
         published.maxGradientNorm = nil
         published.resetThreshold = nil
         XCTAssertEqual(published, AdaptationConfig.defaults(for: .ocl))
-        c.preset = "published"
-        XCTAssertEqual(try RunPlan(c).config, AdaptationConfig.defaults(for: .ocl))
-        c.preset = nil
-        c.method = "tent"
-        XCTAssertEqual(try RunPlan(c).config, AdaptationConfig.defaults(for: .tent), "the preset changes OCL only")
-        c.method = "ocl"
-        c.lr = 1e-4
-        c.parameters = "bn-affine"
-        c.optimizer = "adam"
-        c.episodic = true
-        let config = try RunPlan(c).config
-        XCTAssertEqual(config.learningRate, 1e-4)
-        XCTAssertEqual(config.parameters, .batchNormAffine)
-        XCTAssertEqual(config.optimizer, .adam)
-        XCTAssertTrue(config.episodic)
-        XCTAssertEqual(config.maskRatio, 0.01)
+        XCTAssertEqual(
+            try Self.configuration(dataset: "x", [("preset", "published")]).method, AdaptationConfig.defaults(for: .ocl))
+        XCTAssertEqual(
+            try Self.configuration(dataset: "x", [("method", "tent")]).method, AdaptationConfig.defaults(for: .tent),
+            "the preset changes OCL only")
+        let changed = try Self.configuration(
+            dataset: "x", [("lr", "1e-4"), ("parameters", "bn-affine"), ("optimizer", "adam"), ("stream-mode", "episodic")])
+        XCTAssertEqual(changed.method.learningRate, 1e-4)
+        XCTAssertEqual(changed.method.parameters, .batchNormAffine)
+        XCTAssertEqual(changed.method.optimizer, .adam)
+        XCTAssertEqual(changed.settings.streamMode, .episodic)
+        XCTAssertEqual(changed.method.maskRatio, 0.01)
     }
 
-    func testOutOfRangeValuesAreRefused() {
-        let c = Self.configuration(dataset: "synthetic:dusk")
-        for (change, option) in [
-            ({ (c: inout RunConfiguration) in c.bnPrior = 1.5 }, "--bn-prior"),
-            ({ c in c.parameters = "encoder" }, "--parameters"),
-            ({ c in c.optimizer = "lbfgs" }, "--optimizer"),
-            ({ c in c.limit = 0 }, "--limit"),
-            ({ c in c.frameStep = 0 }, "--frame-step"),
-            ({ c in c.preset = "safe" }, "--preset 'safe'; use published or recommended"),
-            ({ c in c.device = "tpu" }, "tpu"),
+    /// Every check is a usage error (exit 64) whose line names the flag and what to give.
+    func testOutOfRangeValuesAreUsageErrorsNamingTheFlag() {
+        for (argument, value, expected) in [
+            ("bn-prior", "1.5", "--bn-prior 1.5: give a value in 0...1"),
+            ("parameters", "encoder", "--parameters encoder: give one of all, bn-affine, head"),
+            ("optimizer", "lbfgs", "--optimizer lbfgs: give one of sgd, adam"),
+            ("lr", "fast", "--lr fast: give a number"),
+            ("lr", "-1", "--lr -1.0: give a non-negative number"),
+            ("limit", "0", "--limit 0: give a positive number of frames"),
+            ("limit", "-1", "--limit -1: give a positive number of frames"),
+            ("frame-step", "0", "--frame-step 0: give 1 to 10000"),
+            ("threads", "10000", "--threads 10000: give 1 to 1024"),
+            ("rounds", "0", "--rounds 0: give 1 to 1000"),
+            ("stream-mode", "sometimes", "--stream-mode sometimes: give one of continual, episodic, domain-reset"),
+            ("preset", "safe", "--preset safe: give one of published, recommended"),
+            ("method", "nosuch", "--method 'nosuch': use one of source, bn-prior"),
+            ("augmentation-scales", "0.5,9", "--augmentation-scales 0.5,9.0: give scales in 0.1...4"),
+        ] {
+            let (message, code) = report(
+                runTool(["adapt", "--model", "espnet", "--checkpoint", "w.pth", "--dataset", "x", "--\(argument)", value]))
+            XCTAssertEqual(code, ExitCode.validationFailure.rawValue, argument)
+            XCTAssertTrue(message.contains(expected), "\(argument): \(message)")
+        }
+    }
+
+    func testPlanChecksNeedingTheMachine() throws {
+        for (more, expected) in [
+            ([("device", "tpu")], "tpu"),
             // A GPU this machine does not have (cuda:0 without CUDA).
-            ({ c in c.device = "cuda:\(Device.cudaDeviceCount)" }, "--device cuda:\(Device.cudaDeviceCount): "),
-            ({ c in c.corruption = "rain:3" }, "rain"),
-        ] as [((inout RunConfiguration) -> Void, String)] {
-            var changed = c
-            change(&changed)
-            XCTAssertThrowsError(try RunPlan(changed), option) { XCTAssertTrue("\($0)".contains(option), "\($0)") }
+            ([("device", "cuda:\(Device.cudaDeviceCount)")], "--device cuda:\(Device.cudaDeviceCount): "),
+            ([("corruption", "rain:3")], "rain"),
+        ] {
+            XCTAssertThrowsError(try RunPlan(Self.configuration(dataset: "synthetic:dusk", more)), expected) {
+                XCTAssertTrue("\($0)".contains(expected), "\($0)")
+            }
         }
     }
 
@@ -121,11 +158,10 @@ final class RunConfigurationTests: XCTestCase {
     }
 
     func testFrameStepKeepsEveryNthFrameAfterTheCorruption() throws {
-        var c = Self.configuration(dataset: "synthetic:dusk:7:9")
-        c.corruption = "gaussian_noise:2"
-        let full = try RunPlan(c).openStream()
-        c.frameStep = 3
-        let halfRate = try RunPlan(c).openStream()
+        let noise = [("corruption", "gaussian_noise:2")]
+        let full = try RunPlan(Self.configuration(dataset: "synthetic:dusk:7:9", noise)).openStream()
+        let halfRate = try RunPlan(Self.configuration(dataset: "synthetic:dusk:7:9", noise + [("frame-step", "3")]))
+            .openStream()
         XCTAssertEqual(halfRate.count, 3)
         XCTAssertEqual(halfRate.name, "\(full.name)[0..<7 by 3]")
         for (index, original) in [(0, 0), (1, 3), (2, 6)] {

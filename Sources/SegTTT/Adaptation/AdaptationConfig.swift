@@ -2,67 +2,91 @@ import Torch
 import TorchNN
 
 /// Which optimizer takes the test-time gradient steps.
-public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
+public enum OptimizerKind: String, OptionChoice, Sendable, Codable {
     case sgd, adam
 }
 
 /// Where a method's settings start from.
-public enum ConfigurationPreset: String, CaseIterable, Sendable, Codable {
-    /// The settings of the method's paper (shared/ALGORITHM.md): what parity checks and the
-    /// published-defaults table of docs/RESULTS.md use.
+public enum ConfigurationPreset: String, OptionChoice, Sendable, Codable {
+    /// The settings of the method's paper (shared/ALGORITHM.md and each method's file): what
+    /// parity checks and the published-defaults table of docs/RESULTS.md use.
     case published
-    /// The published settings with the safeguards that keep the gradient step from hurting
-    /// (docs/STABILITY.md). For OCL: the gradient's L2 norm clipped to 10, so a step moves the
-    /// weights by at most lr * 10 whatever the network and pixel count, and the drift monitor
-    /// at 0.05, which resets to the source weights when the adapted prediction leaves the
-    /// unadapted bn-prior prediction on more than 5 % of the pixels. The other methods keep
-    /// their published settings.
+    /// The published settings with the safeguards a method's entry adds
+    /// (`MethodEntry.defaults`; for OCL, docs/STABILITY.md).
     case recommended
 }
 
-/// Options common to the test-time methods; each method documents its own defaults
-/// (`AdaptationConfig.defaults(for:preset:)`).
-public struct AdaptationConfig: Equatable, Sendable, Codable {
-    /// Learning rate of the test-time optimizer.
-    public var learningRate: Double
+extension ParameterRole: OptionChoice {}
+
+/// The settings of every test-time method: one field per option, each with its neutral value
+/// here; a method's documented defaults come from its registry entry
+/// (`AdaptationConfig.defaults(for:preset:)`). `schema` gives every field its key (the
+/// command-line flag and the configuration file's key) and its help line; `validate()`
+/// holds every check.
+public struct AdaptationConfig: Equatable, Sendable {
+    // The gradient step
+    /// Learning rate of the test-time optimizer; 0 = no gradient step.
+    public var learningRate = 0.0
     /// SGD momentum (ignored by Adam).
-    public var momentum: Double
-    public var weightDecay: Double
-    public var optimizer: OptimizerKind
+    public var momentum = 0.9
+    public var weightDecay = 0.0
+    public var optimizer = OptimizerKind.sgd
     /// Gradient steps per frame (the prediction always comes from the first forward pass).
-    public var stepsPerFrame: Int
+    public var stepsPerFrame = 1
     /// Which parameters adapt.
-    public var parameters: ParameterRole
-    /// Reset to the source weights (and a fresh optimizer) after every frame.
-    public var episodic: Bool
+    public var parameters = ParameterRole.all
+    /// Seed of the method's random numbers (restoration, augmentation).
+    public var seed: UInt64 = 0
+
+    // The forward pass
     /// BN prior: BatchNorm statistics = prior * source + (1 - prior) * batch; nil = the method's
     /// own choice (running statistics for source, batch statistics for TENT).
     public var bnPrior: Double?
-    /// Seed of the method's random numbers (stochastic restoration).
-    public var seed: UInt64
+    /// BatchNorm statistics follow the stream as an exponential moving average with this
+    /// momentum (`BatchNormStatistics.movingAverage`) instead of the fixed prior mix.
+    public var bnMomentum: Double?
     /// Two flip views (x and x flipped left-right) in the forward pass.
-    public var flip: Bool
-    /// OCL: weight of the positive (view-agreement) term.
-    public var posCoeff: Double
-    /// OCL: weight of the negative (uniformity) term.
-    public var negCoeff: Double
-    /// OCL: probability that each weight element is reset to its source value after a step.
-    public var maskRatio: Double
-    /// OCL: spatial subsampling stride of the negative term's Gram-matrix form (published
-    /// code); nil = the exact O(N * C) form at full resolution. For parity checks only.
+    public var flip = false
+
+    // OCL (Zhang et al. 2023)
+    /// Weight of the positive (view-agreement) term.
+    public var posCoeff = 3.0
+    /// Weight of the negative (uniformity) term.
+    public var negCoeff = 1.0
+    /// Spatial subsampling stride of the negative term's Gram-matrix form (published code);
+    /// nil = the exact O(N * C) form at full resolution. For parity checks only.
     public var negativeStride: Int?
 
-    // Safeguards (docs/STABILITY.md); nil / false = the published behaviour.
+    // Stochastic restoration (CoTTA, OCL)
+    /// Probability that each adapted weight element returns to its source value after a step.
+    public var maskRatio = 0.0
 
+    // Pseudo-labels (CoTTA, OASIS)
+    /// Pixels whose pseudo-label confidence (max softmax probability) is below this are left
+    /// out of the loss (OASIS); CoTTA: the teacher's views are averaged when the mean
+    /// confidence of its plain prediction is below this.
+    public var confidenceThreshold = 0.0
+    /// CoTTA: the scales of the teacher's augmented views (each also flipped).
+    public var augmentationScales: [Double] = [1]
+    /// OASIS class reset: back to the source when the source's prediction of the frame holds
+    /// more than this many classes more than the adapted prediction; nil = never.
+    public var classResetThreshold: Double?
+
+    // DIGA (Wang et al. 2023)
+    /// Momentum of the class prototypes along the stream, P <- m * P + (1 - m) * P_frame.
+    public var prototypeMomentum = 0.9
+    /// Weight of the stream's prototypes against the frame's own in the prototype prediction.
+    public var historyWeight = 0.8
+    /// Weight of the prototype prediction in the fused probabilities (the network's: 1 - it).
+    public var prototypeWeight = 0.8
+
+    // Safeguards (docs/STABILITY.md); nil / false = the published behaviour.
     /// Clip the L2 norm of the whole gradient of the adapted parameters to this value before
     /// each step: g <- g * min(1, maxGradientNorm / ||g||).
     public var maxGradientNorm: Double?
     /// Compute the loss on the task's class outputs only (the first `card.classNames.count`
     /// logits), leaving out outputs that are no class of the task (a background or void output).
-    public var taskOutputsOnly: Bool
-    /// BatchNorm statistics follow the stream as an exponential moving average with this
-    /// momentum (`BatchNormStatistics.movingAverage`) instead of the fixed prior mix.
-    public var bnMomentum: Double?
+    public var taskOutputsOnly = false
     /// Drift monitor: before adapting on a frame, compare the adapted prediction with the
     /// bn-prior prediction of the source weights (prior 0.85, or `bnPrior`); when they disagree
     /// on more than this fraction of the pixels, reset to the source weights (and a fresh
@@ -73,60 +97,88 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
     /// the prediction (from its own forward pass, before the student's step).
     public var teacherMomentum: Double?
 
-    public init(
-        learningRate: Double, momentum: Double = 0.9, weightDecay: Double = 0, optimizer: OptimizerKind = .sgd,
-        stepsPerFrame: Int = 1, parameters: ParameterRole = .all, episodic: Bool = false, bnPrior: Double? = nil,
-        seed: UInt64 = 0, flip: Bool = false, posCoeff: Double = 3, negCoeff: Double = 1, maskRatio: Double = 0,
-        negativeStride: Int? = nil, maxGradientNorm: Double? = nil, taskOutputsOnly: Bool = false,
-        bnMomentum: Double? = nil, resetThreshold: Double? = nil, teacherMomentum: Double? = nil
-    ) {
-        self.learningRate = learningRate
-        self.momentum = momentum
-        self.weightDecay = weightDecay
-        self.optimizer = optimizer
-        self.stepsPerFrame = stepsPerFrame
-        self.parameters = parameters
-        self.episodic = episodic
-        self.bnPrior = bnPrior
-        self.seed = seed
-        self.flip = flip
-        self.posCoeff = posCoeff
-        self.negCoeff = negCoeff
-        self.maskRatio = maskRatio
-        self.negativeStride = negativeStride
-        self.maxGradientNorm = maxGradientNorm
-        self.taskOutputsOnly = taskOutputsOnly
-        self.bnMomentum = bnMomentum
-        self.resetThreshold = resetThreshold
-        self.teacherMomentum = teacherMomentum
+    /// The neutral settings: no step, running statistics, one view.
+    public init() {}
+
+    /// Every option: key (flag and file key) and help line.
+    public static let schema = OptionSchema<AdaptationConfig>([
+        .init("lr", \.learningRate, help: "Learning rate of the test-time optimizer (0: no gradient step)."),
+        .init("momentum", \.momentum, help: "SGD momentum."),
+        .init("weight-decay", \.weightDecay, help: "Weight decay."),
+        .init("optimizer", \.optimizer, help: "Optimizer of the test-time step."),
+        .init("steps-per-frame", \.stepsPerFrame, help: "Gradient steps per frame."),
+        .init("parameters", \.parameters, help: "Parameters that adapt."),
+        .init("seed", \.seed, help: "Seed of the method's random numbers."),
+        .init("bn-prior", \.bnPrior, help: "BN prior: statistics = prior * source + (1 - prior) * frame."),
+        .init("bn-momentum", \.bnMomentum, help: "BatchNorm statistics follow the stream as a moving average with this momentum."),
+        .init("flip", \.flip, help: "Use the left-right flipped view too."),
+        .init("pos-coeff", \.posCoeff, help: "OCL: weight of the positive (view agreement) term."),
+        .init("neg-coeff", \.negCoeff, help: "OCL: weight of the negative (uniformity) term."),
+        .init("negative-stride", \.negativeStride, help: "OCL: negative term as the published Gram matrix at this stride (parity checks only)."),
+        .init("mask-ratio", \.maskRatio, help: "Stochastic restoration: each weight returns to its source value with this probability per step."),
+        .init("confidence-threshold", \.confidenceThreshold, help: "Pseudo-labels: confidence below which pixels leave the loss (CoTTA: views are averaged)."),
+        .init("augmentation-scales", \.augmentationScales, help: "CoTTA: scales of the teacher's augmented views (each flipped too)."),
+        .init("class-reset-threshold", \.classResetThreshold, help: "OASIS: reset when the prediction holds more than this many classes fewer than the source's."),
+        .init("prototype-momentum", \.prototypeMomentum, help: "DIGA: momentum of the class prototypes along the stream."),
+        .init("history-weight", \.historyWeight, help: "DIGA: weight of the stream's prototypes against the frame's own."),
+        .init("prototype-weight", \.prototypeWeight, help: "DIGA: weight of the prototype prediction in the fused one."),
+        .init("max-grad-norm", \.maxGradientNorm, help: "Safeguard: clip the gradient's L2 norm to this value before each step."),
+        .init("task-outputs-only", \.taskOutputsOnly, help: "Safeguard: leave outputs that are no class of the task (background, void) out of the loss."),
+        .init("reset-threshold", \.resetThreshold, help: "Safeguard: reset to the source when the prediction leaves bn-prior's on more than this fraction of pixels."),
+        .init("teacher-momentum", \.teacherMomentum, help: "Mean teacher: weights averaged with this momentum supply the prediction."),
+    ])
+
+    /// Checks every setting.
+    ///
+    /// - Throws: `OptionError` naming the option, its value and the valid range.
+    public func validate() throws {
+        func require(_ condition: Bool, _ key: String, _ value: Any, _ fix: String) throws {
+            guard condition else { throw OptionError(key: key, value: "\(value)", fix: fix) }
+        }
+        func fraction(_ value: Double?, _ key: String) throws {
+            guard let value else { return }
+            try require((0...1).contains(value), key, value, "give a value in 0...1")
+        }
+        try require(learningRate >= 0 && learningRate.isFinite, "lr", learningRate, "give a non-negative number")
+        try require(momentum >= 0 && momentum.isFinite, "momentum", momentum, "give a non-negative number")
+        try require(weightDecay >= 0 && weightDecay.isFinite, "weight-decay", weightDecay, "give a non-negative number")
+        try require((1...100).contains(stepsPerFrame), "steps-per-frame", stepsPerFrame, "give 1 to 100")
+        try fraction(bnPrior, "bn-prior")
+        if let bnMomentum {
+            try require(bnMomentum > 0 && bnMomentum <= 1, "bn-momentum", bnMomentum, "give a value in (0, 1]")
+        }
+        try require(posCoeff.isFinite, "pos-coeff", posCoeff, "give a finite number")
+        try require(negCoeff.isFinite, "neg-coeff", negCoeff, "give a finite number")
+        if let negativeStride {
+            try require((1...64).contains(negativeStride), "negative-stride", negativeStride, "give 1 to 64")
+        }
+        try fraction(maskRatio, "mask-ratio")
+        try fraction(confidenceThreshold, "confidence-threshold")
+        try require(
+            !augmentationScales.isEmpty && augmentationScales.allSatisfy { (0.1...4).contains($0) },
+            "augmentation-scales", augmentationScales.map { "\($0)" }.joined(separator: ","),
+            "give scales in 0.1...4")
+        if let classResetThreshold {
+            try require(
+                classResetThreshold >= 0 && classResetThreshold.isFinite, "class-reset-threshold", classResetThreshold,
+                "give 0 or more")
+        }
+        try fraction(prototypeMomentum, "prototype-momentum")
+        try fraction(historyWeight, "history-weight")
+        try fraction(prototypeWeight, "prototype-weight")
+        if let maxGradientNorm {
+            try require(maxGradientNorm > 0 && maxGradientNorm.isFinite, "max-grad-norm", maxGradientNorm, "give a positive number")
+        }
+        try fraction(resetThreshold, "reset-threshold")
+        try fraction(teacherMomentum, "teacher-momentum")
     }
 
-    /// The documented defaults of each method.
-    /// - source: frozen, running statistics, one view.
-    /// - bn-prior: prior 0.85 and the two flip views, i.e. OCL's forward without its step.
-    /// - tent (Wang et al., ICLR 2021): BatchNorm affine parameters, batch statistics, Adam
-    ///   lr 1e-4 (TENT's segmentation setting uses Adam; 1e-4 suits one image per step).
-    /// - ocl (Zhang et al. 2023): all parameters, SGD lr 2e-5, momentum 0.9, weight decay
-    ///   5e-4, prior 0.85, flip views, 3 * pos + 1 * neg, restoration ratio 0.01.
-    /// With `.recommended`, OCL also gets its safeguards (`ConfigurationPreset`).
-    public static func defaults(for method: MethodKind, preset: ConfigurationPreset = .published) -> AdaptationConfig {
-        if preset == .recommended, method == .ocl {
-            var config = defaults(for: method)
-            config.maxGradientNorm = 10
-            config.resetThreshold = 0.05
-            return config
-        }
-        switch method {
-        case .source:
-            return AdaptationConfig(learningRate: 0)
-        case .bnPrior:
-            return AdaptationConfig(learningRate: 0, bnPrior: 0.85, flip: true)
-        case .tent:
-            return AdaptationConfig(learningRate: 1e-4, momentum: 0, optimizer: .adam, parameters: .batchNormAffine)
-        case .ocl:
-            return AdaptationConfig(
-                learningRate: 2e-5, momentum: 0.9, weightDecay: 5e-4, bnPrior: 0.85, flip: true, maskRatio: 0.01)
-        }
+    /// The documented defaults of the registered method `name` (`Methods`).
+    ///
+    /// - Precondition: `name` is registered (built-in names always are).
+    public static func defaults(for name: MethodName, preset: ConfigurationPreset = .published) -> AdaptationConfig {
+        guard let entry = Methods.named(name.rawValue) else { preconditionFailure("no method named \(name.rawValue)") }
+        return entry.defaults(preset)
     }
 
     /// An optimizer of this configuration over `parameters`.
@@ -136,23 +188,6 @@ public struct AdaptationConfig: Equatable, Sendable, Codable {
             return try SGD(parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
         case .adam:
             return Adam(parameters, learningRate: learningRate, weightDecay: weightDecay)
-        }
-    }
-}
-
-/// The test-time methods SegTTT offers.
-public enum MethodKind: String, CaseIterable, Sendable, Codable {
-    case source
-    case bnPrior = "bn-prior"
-    case tent
-    case ocl
-
-    /// The loss terms its frame records report (`FrameRecord.losses`), total first.
-    public var lossTerms: [String] {
-        switch self {
-        case .source, .bnPrior: return []
-        case .tent: return ["loss", "entropy"]
-        case .ocl: return ["loss", "pos", "neg"]
         }
     }
 }

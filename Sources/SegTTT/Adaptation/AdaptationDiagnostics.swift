@@ -32,14 +32,14 @@ public final class AdaptationDiagnostics {
         }
     }
 
-    public let method: AdaptationMethod
+    public let method: any TestTimeMethod
     /// Adapted parameters, with their group and source value (from `method.source`).
     private let tracked: [(group: String, parameter: Parameter, source: Tensor)]
     private let sourceNorm: Double
     private var gradientNorms: [String: Double] = [:]
 
-    /// Starts observing `method`'s gradients (it replaces the method's `gradientObserver`).
-    public init(observing method: AdaptationMethod) throws {
+    /// Starts observing `method`'s gradients (it replaces its gradient step's `observer`).
+    public init(observing method: any TestTimeMethod) throws {
         self.method = method
         let ids = Set(method.adapted.map(ObjectIdentifier.init))
         // The method's source snapshot already holds every parameter's source value.
@@ -52,7 +52,7 @@ public final class AdaptationDiagnostics {
         var squares = 0.0
         for item in tracked { squares += try (item.source * item.source).sum().item() }
         sourceNorm = squares.squareRoot()
-        method.gradientObserver = { [unowned self] _ in try self.recordGradients() }
+        method.gradientStep?.observer = { [unowned self] _ in try self.recordGradients() }
     }
 
     /// "encoder.level3.0.conv.weight" -> "encoder.level3"; "conv1.weight" -> "conv1".

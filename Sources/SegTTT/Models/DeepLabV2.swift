@@ -229,6 +229,12 @@ public final class DeepLabV2: Module, SegmentationModel {
         try upsampled(layer6(features(input).layer4), like: input)
     }
 
+    /// layer4's features [N, 2048, h, w] at stride 8, layer6's input, and the logits.
+    public func classifierFeatures(_ input: Tensor) throws -> (features: Tensor, logits: Tensor)? {
+        let features = try features(input).layer4
+        return (features, try upsampled(layer6(features), like: input))
+    }
+
     /// Stride-8 logits upsampled bilinearly (align_corners = true) to the input's size.
     private func upsampled(_ logits: Tensor, like input: Tensor) throws -> Tensor {
         try interpolate(logits, size: Pair(input.shape[2], input.shape[3]), mode: .bilinear(alignCorners: true))

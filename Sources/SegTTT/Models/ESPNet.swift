@@ -240,14 +240,29 @@ public final class ESPNet: Module, SegmentationModel {
     public static let sideMultiple = 8
 
     public func logits(_ input: Tensor) throws -> Tensor {
-        try withSidesPadded(input, toMultipleOf: Self.sideMultiple) { input in
-            let f = try encoder.features(input)
-            let u3 = try upLevel3(br(f.logits))
-            let c3 = try levelThreeProjection(f.o1c)
-            let up = try upLevel2(combine(Tensor.cat([c3, u3], dim: 1)))
-            let features = try conv(Tensor.cat([up, skip == .level1 ? f.o0 : f.o0c], dim: 1))
-            return try classifier(features)
+        try withSidesPadded(input, toMultipleOf: Self.sideMultiple) { try classifier(decoderFeatures($0)) }
+    }
+
+    /// The decoder's last features [N, K, H/2, W/2], the classifier's input (a transposed
+    /// convolution that doubles the resolution), and the logits.
+    public func classifierFeatures(_ input: Tensor) throws -> (features: Tensor, logits: Tensor)? {
+        var features: Tensor?
+        let logits = try withSidesPadded(input, toMultipleOf: Self.sideMultiple) { padded in
+            let decoded = try decoderFeatures(padded)
+            features = decoded
+            return try classifier(decoded)
         }
+        guard let features else { return nil }
+        return (features, logits)
+    }
+
+    /// Encoder, level-3 projection, the two upsampling stages and the last 3x3 convolution.
+    private func decoderFeatures(_ input: Tensor) throws -> Tensor {
+        let f = try encoder.features(input)
+        let u3 = try upLevel3(br(f.logits))
+        let c3 = try levelThreeProjection(f.o1c)
+        let up = try upLevel2(combine(Tensor.cat([c3, u3], dim: 1)))
+        return try conv(Tensor.cat([up, skip == .level1 ? f.o0 : f.o0c], dim: 1))
     }
 
     // MARK: checkpoints

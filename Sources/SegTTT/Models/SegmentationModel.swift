@@ -6,7 +6,7 @@ public enum ParameterRole: String, CaseIterable, Sendable, Codable {
     /// Every trainable parameter.
     case all
     /// Only BatchNorm weights and biases.
-    case batchNormAffine
+    case batchNormAffine = "bn-affine"
     /// Only the classifier head(s).
     case head
 }
@@ -19,9 +19,15 @@ public protocol SegmentationModel: Module {
     func logits(_ input: Tensor) throws -> Tensor
     /// Dotted names of the child modules that form the classifier head(s).
     var headModuleNames: [String] { get }
+    /// The features the classifier reads [N, D, h, w] and the logits [N, K, H, W] that
+    /// `logits` returns, from one forward pass, for methods that build class prototypes
+    /// (DIGA); nil when the model does not expose them.
+    func classifierFeatures(_ input: Tensor) throws -> (features: Tensor, logits: Tensor)?
 }
 
 extension SegmentationModel {
+    public func classifierFeatures(_ input: Tensor) throws -> (features: Tensor, logits: Tensor)? { nil }
+
     /// Every BatchNorm layer, so an adaptation method can change how they normalise.
     public var batchNormLayers: [BatchNorm2d] {
         namedModules().compactMap { $0.module as? BatchNorm2d }
