@@ -20,7 +20,7 @@ struct Adapt: ParsableCommand {
             the long option names, e.g. lr: 2.0e-5). A run stopped at any point continues with \
             the same command and --resume.
 
-            """ + RunArguments.help)
+            """ + "\n" + RunArguments.help)
 
     @OptionGroup var options: RunArguments
 

@@ -15,7 +15,7 @@ struct Compare: ParsableCommand {
             running-mIoU curves to OUTPUT/running-miou.svg. A stream of several domains (a \
             corruption schedule) or rounds also gets one table per domain and per round.
 
-            """ + RunArguments.help)
+            """ + "\n" + RunArguments.help)
 
     @Option(help: "Comma-separated methods (\(Methods.validNames)).")
     var methods: String = "source,bn-prior,tent,ocl"

@@ -81,13 +81,27 @@ struct RunArguments: ParsableArguments {
         return "<\(option ?? "value")>"
     }
 
+    /// A method's name and help line, wrapped as the options' help.
+    private static func methodLines(_ entry: MethodEntry) -> [String] {
+        var lines: [String] = []
+        var line = "    " + entry.name.padding(toLength: 10, withPad: " ", startingAt: 0)
+        for word in entry.summary.split(separator: " ") {
+            if line.count + 1 + word.count > 79 {
+                lines.append(line)
+                line = String(repeating: " ", count: 14)
+            }
+            line += (line.hasSuffix(" ") ? "" : " ") + word
+        }
+        return lines + [line]
+    }
+
     /// The options by group, for a command's help.
     static var help: String {
         func section(_ title: String, _ lines: [String]) -> String { "\(title):\n" + lines.joined(separator: "\n") }
         return [
             section("MODEL", RunSettings.modelSchema.helpLines()),
             section("STREAM", RunSettings.streamSchema.helpLines()),
-            section("METHOD", RunSettings.methodSchema.helpLines() + Methods.all.map { "    \($0.name): \($0.summary)" }),
+            section("METHOD", RunSettings.methodSchema.helpLines() + Methods.all.flatMap(Self.methodLines)),
             section("METHOD OPTIONS (default: the method's settings under --preset)", AdaptationConfig.schema.helpLines()),
             section("RUNTIME AND OUTPUTS", RunSettings.runtimeSchema.helpLines()),
         ].joined(separator: "\n\n")

@@ -252,16 +252,33 @@ public struct OptionSchema<Root>: @unchecked Sendable {
     /// Whether `key` is a Boolean flag (given as --key or --no-key).
     public func isFlag(_ key: String) -> Bool { option(key).map { $0.placeholder == nil } ?? false }
 
-    /// Help lines, "  --key <x>   help", aligned.
-    public func helpLines() -> [String] {
-        let names = options.map { option in
-            "--\(option.key)" + (option.placeholder.map { " <\($0)>" } ?? " / --no-\(option.key)")
+    /// Help lines: "  --key <x>" and the help text in a column from `column`, wrapped to
+    /// `width` characters (an option whose name reaches the column starts its help on the
+    /// next line).
+    public func helpLines(column: Int = 30, width: Int = 79) -> [String] {
+        var lines: [String] = []
+        for option in options {
+            let name = "  --\(option.key)" + (option.placeholder.map { " <\($0)>" } ?? " / --no-\(option.key)")
+            var words = option.help.split(separator: " ").map(String.init)
+            var line = name.count < column - 1 ? name.padding(toLength: column, withPad: " ", startingAt: 0) : name
+            if name.count >= column - 1 {
+                lines.append(line)
+                line = String(repeating: " ", count: column)
+            }
+            var empty = true
+            while !words.isEmpty {
+                let word = words.removeFirst()
+                if !empty, line.count + 1 + word.count > width {
+                    lines.append(line)
+                    line = String(repeating: " ", count: column)
+                    empty = true
+                }
+                line += (empty ? "" : " ") + word
+                empty = false
+            }
+            lines.append(line)
         }
-        let width = min(36, (names.map(\.count).max() ?? 0) + 2)
-        return zip(names, options).map { name, option in
-            let pad = name.count < width ? String(repeating: " ", count: width - name.count) : "\n" + String(repeating: " ", count: width + 2)
-            return "  " + name + pad + option.help
-        }
+        return lines
     }
 }
 

@@ -2,21 +2,23 @@
 import Torch
 import TorchNN
 
-/// Continual test-time adaptation with a mean teacher, one image at a time:
-/// 1. the source model's confidence on the frame, the mean over pixels of max_c p_c, decides
-///    the teacher's prediction: below `confidenceThreshold` the mean of the teacher's softmax
-///    probabilities over augmented views (each scale of `augmentationScales`, plain and
-///    flipped, resized back to the frame), else the teacher's plain prediction;
-/// 2. the student is trained on the teacher's probabilities as soft pseudo-labels, loss =
-///    mean over pixels of -sum_c p_teacher,c log p_student,c, one optimizer step (Adam);
-/// 3. the teacher follows the student, theta_t <- a theta_t + (1 - a) theta, a = 0.999;
-/// 4. stochastic restoration: each weight element returns to its source value with
-///    probability `maskRatio` (0.01);
-/// 5. the frame's prediction is the teacher's (step 1).
+/// Continual test-time adaptation with a mean teacher, one image at a time, as its
+/// segmentation code does it (Cityscapes -> ACDC):
+/// 1. pseudo-labels, per pixel: where the source model's confidence (its largest class
+///    probability) exceeds `confidenceThreshold`, the argmax of the teacher's prediction of
+///    the frame; elsewhere the argmax of the mean of the teacher's softmax probabilities over
+///    augmented views (each scale of `augmentationScales`, plain and flipped, resized back to
+///    the frame, bilinear, corners not aligned);
+/// 2. the frame's prediction is the pseudo-label map (from the teacher, before any update);
+/// 3. the student takes one step on the cross-entropy of its logits of the frame against the
+///    pseudo-labels, mean over pixels (Adam);
+/// 4. the teacher follows the student, theta_t <- a theta_t + (1 - a) theta, a = 0.999;
+/// 5. stochastic restoration: each weight element of the student returns to its source value
+///    with probability `maskRatio` (0.01).
 ///
-/// Defaults are the paper's segmentation setting (Cityscapes -> ACDC): all parameters, Adam at
-/// lr 6e-5 / 8 = 7.5e-6, views at scales 0.5 ... 2.0 with flips. BatchNorm normalises with each
-/// frame's statistics, as the reference code's training-mode networks do.
+/// Defaults are the segmentation setting: all parameters, Adam at lr 6e-5 / 8 = 7.5e-6,
+/// threshold 0.69, views at scales 0.5 ... 2.0 with flips. The networks run in evaluation
+/// mode there, so BatchNorm keeps its running statistics (`bnPrior` or `bnMomentum` change it).
 public final class CoTTA: TestTimeMethod {
     public let model: any SegmentationModel
     public let config: AdaptationConfig
@@ -36,7 +38,7 @@ public final class CoTTA: TestTimeMethod {
         settings.confidenceThreshold = 0.69
         settings.augmentationScales = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
         return MethodEntry(
-            name: "cotta", summary: "Mean teacher over augmented views, soft pseudo-labels, restoration (Wang et al. 2022).",
+            name: "cotta", summary: "Mean teacher, augmented views where the source is unsure, restoration (Wang et al. 2022).",
             type: CoTTA.self, lossTerms: ["loss"], settings: settings)
     }()
 
@@ -48,7 +50,7 @@ public final class CoTTA: TestTimeMethod {
         self.model = model
         self.config = config
         let adapted = try model.prepareForAdaptation(
-            statistics: config.batchNormStatistics(otherwise: .batch), adapting: config.learningRate > 0 ? config.parameters : nil)
+            statistics: config.batchNormStatistics(otherwise: .running), adapting: config.learningRate > 0 ? config.parameters : nil)
         source = try Snapshot(of: model)
         gradientStep = adapted.isEmpty ? nil : try GradientStep(adapted, model: model, config: config)
         teacher = try MeanTeacher(following: adapted, momentum: momentum)
@@ -58,11 +60,6 @@ public final class CoTTA: TestTimeMethod {
 
     public var parts: [(name: String, part: any MethodPart)] {
         methodParts(("optimizer", gradientStep), ("teacher", teacher), ("generator", random))
-    }
-
-    /// Mean over pixels of the largest class probability [1, K, H, W] -> scalar.
-    static func confidence(_ probabilities: Tensor) throws -> Double {
-        try probabilities.max(dim: 1).values.mean().item()
     }
 
     /// The mean of softmax probabilities [1, K, H, W] over the views: the frame at each scale
@@ -82,28 +79,31 @@ public final class CoTTA: TestTimeMethod {
         return try sum! / Double(2 * config.augmentationScales.count)
     }
 
-    /// The source model's confidence on `input`, the current weights put back after.
-    func sourceConfidence(_ input: Tensor) throws -> Double {
+    /// The source model's largest class probability per pixel [1, 1, H, W], the current weights
+    /// put back after.
+    func sourceConfidence(_ input: Tensor) throws -> Tensor {
         let current = try Snapshot(of: model)
         try source.restore(model)
-        let confidence = try withNoGrad { try Self.confidence(model.logits(input).softmax(dim: 1)) }
+        let confidence = try withNoGrad { try model.logits(input).softmax(dim: 1).max(dim: 1, keepDim: true).values }
         try current.restore(model)
         return confidence
     }
 
     public func process(_ input: Tensor) throws -> FrameResult {
-        let useViews = try sourceConfidence(input) < config.confidenceThreshold
-        let target = try teacher.withTeacherWeights {
-            try useViews ? augmentedProbabilities(input) : model.logits(input).softmax(dim: 1)
+        let confident = try sourceConfidence(input).gt(config.confidenceThreshold)
+        let target = try teacher.withTeacherWeights { () -> Tensor in
+            let plain = try model.logits(input).softmax(dim: 1)
+            guard try confident.logicalNot().to(.int64).sum().itemInt() > 0 else { return plain }
+            return try Tensor.where(confident, plain, augmentedProbabilities(input))
         }
         guard let gradientStep else { return try FrameResult(scores: target, areProbabilities: true) }
-        let logits = try model.logits(input)
         let (losses, nonFinite) = try gradientStep.run(
-            firstLogits: logits, forward: { try model.logits(input) },
+            firstLogits: try model.logits(input), forward: { try model.logits(input) },
             loss: { logits in
+                // Under taskOutputsOnly the logits keep the task's classes only.
                 let classes = logits.shape[1]
-                let pseudo = classes < target.shape[1] ? try target.narrow(dim: 1, start: 0, length: classes) : target
-                return (try -(pseudo * logits.logSoftmax(dim: 1)).sum(dims: [1]).mean(), [:])
+                let kept = classes < target.shape[1] ? try target.narrow(dim: 1, start: 0, length: classes) : target
+                return (try crossEntropy(logits, target: kept.argmax(dim: 1)), [:])
             },
             afterStep: {
                 try teacher.update()
