@@ -18,7 +18,7 @@ struct Compare: ParsableCommand {
             """ + "\n" + RunArguments.help)
 
     @Option(help: "Comma-separated methods (\(Methods.validNames)).")
-    var methods: String = "source,bn-prior,tent,ocl"
+    var methods: String = Methods.defaultComparison.map(\.rawValue).joined(separator: ",")
 
     @OptionGroup var options: RunArguments
 

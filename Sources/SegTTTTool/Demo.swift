@@ -21,7 +21,7 @@ struct Demo: ParsableCommand {
     var styles: String = StreetStyle.targets.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Comma-separated methods (\(Methods.validNames)).")
-    var methods: String = "source,bn-prior,tent,ocl"
+    var methods: String = Methods.defaultComparison.map(\.rawValue).joined(separator: ",")
 
     @Option(help: "Settings to start from: \(ConfigurationPreset.choices).")
     var preset: ConfigurationPreset = .recommended

@@ -154,4 +154,30 @@ final class AdaptCommandTests: XCTestCase {
                 FileManager.default.fileExists(atPath: output.appendingPathComponent("\(method)/metrics.json").path))
         }
     }
+
+    /// A schedule of two domains played twice: one table per domain and per round in
+    /// comparison.md, and the same figures in each run's metrics.json.
+    func testCompareOnAScheduleInRoundsWritesTablesPerDomainAndRound() throws {
+        let model = try shippedModel()
+        let output = try temporaryFolder(self).appendingPathComponent("rounds")
+        XCTAssertNil(
+            runTool([
+                "compare", "--methods", "bn-prior,tent", "--model", "espnet", "--checkpoint", model.path,
+                "--dataset", "synthetic:fog:4", "--corruption", "gaussian_noise:2@2,contrast:2@2", "--rounds", "2",
+                "--threads", "1", "--no-predictions", "--output", output.path,
+            ]))
+        let metrics = try RunMetrics.read(output.appendingPathComponent("tent/metrics.json"))
+        XCTAssertEqual(metrics.frames, 8)
+        XCTAssertEqual(metrics.domains?.map(\.name), ["gaussian_noise:2", "contrast:2"])
+        XCTAssertEqual(metrics.rounds?.map(\.name), ["round 1", "round 2"])
+        let pixels = (metrics.rounds ?? []).map(\.pixels).reduce(0, +)
+        XCTAssertEqual(pixels, metrics.confusionMatrix.flatMap { $0 }.reduce(0, +))
+        XCTAssertNotEqual(metrics.rounds?[0].meanIoU, metrics.rounds?[1].meanIoU, "round 2 meets adapted weights")
+        let table = try String(contentsOf: output.appendingPathComponent("comparison.md"), encoding: .utf8)
+        XCTAssertTrue(table.contains("## mIoU (%) per domain") && table.contains("## mIoU (%) per round"), table)
+        let headers = table.split(separator: "\n").filter { $0.hasPrefix("| method") }.map {
+            $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        XCTAssertEqual(headers.dropFirst(), [["method", "gaussian_noise:2", "contrast:2"], ["method", "round 1", "round 2"]], table)
+    }
 }
