@@ -13,16 +13,9 @@ final class MethodParityTests: XCTestCase {
         fixture = try segTTTFixture("methods")
     }
 
-    func makeNet() throws -> TinySegNet {
-        let net = try TinySegNet()
-        let initial = fixture.filter { $0.name.hasPrefix("init.") }.map { (String($0.name.dropFirst(5)), $0.tensor) }
-        try net.load(StateDict(initial))
-        return net
-    }
+    func makeNet() throws -> TinySegNet { try tinySegNet(from: fixture) }
 
-    func frames() throws -> [Tensor] {
-        [try XCTUnwrap(fixture["frame0"]), try XCTUnwrap(fixture["frame1"])]
-    }
+    func frames() throws -> [Tensor] { try fixtureFrames(fixture) }
 
     func expected(_ key: String) throws -> Tensor { try XCTUnwrap(fixture[key], key) }
 

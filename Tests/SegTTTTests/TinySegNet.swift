@@ -64,3 +64,15 @@ func assertTensorsClose(
         return XCTFail("\(label): element \(i) is \(a[i]), expected \(b[i])", file: file, line: line)
     }
 }
+
+/// The fixture network with the weights a fixture file holds under "init.".
+func tinySegNet(from fixture: StateDict) throws -> TinySegNet {
+    let net = try TinySegNet()
+    try net.load(StateDict(fixture.filter { $0.name.hasPrefix("init.") }.map { (String($0.name.dropFirst(5)), $0.tensor) }))
+    return net
+}
+
+/// The two frames a fixture file holds as "frame0" and "frame1".
+func fixtureFrames(_ fixture: StateDict) throws -> [Tensor] {
+    [try XCTUnwrap(fixture["frame0"]), try XCTUnwrap(fixture["frame1"])]
+}

@@ -49,10 +49,8 @@ public final class CoTTA: TestTimeMethod {
         }
         self.model = model
         self.config = config
-        let adapted = try model.prepareForAdaptation(
-            statistics: config.batchNormStatistics(otherwise: .running), adapting: config.learningRate > 0 ? config.parameters : nil)
-        source = try Snapshot(of: model)
-        gradientStep = adapted.isEmpty ? nil : try GradientStep(adapted, model: model, config: config)
+        (source, gradientStep) = try GradientStep.configure(model, config: config, statistics: .running)
+        let adapted = gradientStep?.parameters ?? []
         teacher = try MeanTeacher(following: adapted, momentum: momentum)
         restoration = StochasticRestoration(ratio: config.maskRatio, source: source)
         random = try RandomNumbers(seed: config.seed)

@@ -52,10 +52,8 @@ public final class OCL: TestTimeMethod {
         self.config = config
         loss = OutputContrastiveLoss(
             posCoeff: config.posCoeff, negCoeff: config.negCoeff, negativeStride: config.negativeStride)
-        let adapted = try model.prepareForAdaptation(
-            statistics: config.batchNormStatistics(otherwise: .running), adapting: config.learningRate > 0 ? config.parameters : nil)
-        source = try Snapshot(of: model)
-        gradientStep = adapted.isEmpty ? nil : try GradientStep(adapted, model: model, config: config)
+        (source, gradientStep) = try GradientStep.configure(model, config: config, statistics: .running)
+        let adapted = gradientStep?.parameters ?? []
         teacher = try gradientStep != nil ? config.teacherMomentum.map { try MeanTeacher(following: adapted, momentum: $0) } : nil
         monitor = gradientStep != nil ? DriftMonitor(config) : nil
         restoration = StochasticRestoration(ratio: config.maskRatio, source: source)

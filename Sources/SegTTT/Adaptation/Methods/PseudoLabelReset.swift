@@ -38,10 +38,7 @@ public final class PseudoLabelReset: TestTimeMethod {
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .plReset)) throws {
         self.model = model
         self.config = config
-        let adapted = try model.prepareForAdaptation(
-            statistics: config.batchNormStatistics(otherwise: .batch), adapting: config.learningRate > 0 ? config.parameters : nil)
-        source = try Snapshot(of: model)
-        gradientStep = adapted.isEmpty ? nil : try GradientStep(adapted, model: model, config: config)
+        (source, gradientStep) = try GradientStep.configure(model, config: config, statistics: .batch)
     }
 
     public var parts: [(name: String, part: any MethodPart)] { methodParts(("optimizer", gradientStep)) }

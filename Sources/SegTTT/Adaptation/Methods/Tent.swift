@@ -30,10 +30,8 @@ public final class Tent: TestTimeMethod {
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .tent)) throws {
         self.model = model
         self.config = config
-        let adapted = try model.prepareForAdaptation(
-            statistics: config.batchNormStatistics(otherwise: .batch), adapting: config.learningRate > 0 ? config.parameters : nil)
-        source = try Snapshot(of: model)
-        gradientStep = adapted.isEmpty ? nil : try GradientStep(adapted, model: model, config: config)
+        (source, gradientStep) = try GradientStep.configure(model, config: config, statistics: .batch)
+        let adapted = gradientStep?.parameters ?? []
         teacher = try gradientStep != nil ? config.teacherMomentum.map { try MeanTeacher(following: adapted, momentum: $0) } : nil
         monitor = gradientStep != nil ? DriftMonitor(config) : nil
     }

@@ -73,3 +73,18 @@ public final class GradientStep: MethodPart {
     /// A fresh optimizer (no momentum, step count 0).
     public func reset() throws { optimizer = try config.makeOptimizer(parameters) }
 }
+
+extension GradientStep {
+    /// The set-up of a method with a step: the model configured for it
+    /// (`prepareForAdaptation`, BatchNorm on the settings' statistics or else `statistics`),
+    /// its source snapshot, and at a positive learning rate the step over `config.parameters`.
+    public static func configure(
+        _ model: any SegmentationModel, config: AdaptationConfig, statistics: BatchNormStatistics
+    ) throws -> (source: Snapshot, step: GradientStep?) {
+        let learns = config.learningRate > 0
+        let adapted = try model.prepareForAdaptation(
+            statistics: config.batchNormStatistics(otherwise: statistics), adapting: learns ? config.parameters : nil)
+        let source = try Snapshot(of: model)
+        return (source, learns ? try GradientStep(adapted, model: model, config: config) : nil)
+    }
+}
