@@ -113,7 +113,14 @@ final class AdaptationJob {
             title: "\(name) on \(dataset.name)", xLabel: "frame", yLabel: "running mIoU (%)",
             series: [.init(name: name, points: curve)]
         ).write(to: plotURL)
-        if printsClassTable { print(Self.classTable(metrics)) }
+        if printsClassTable {
+            print(Self.classTable(metrics))
+            for (title, segments) in [("domain", metrics.domains), ("round", metrics.rounds)] {
+                guard let segments else { continue }
+                let rows = segments.map { [$0.name, String(format: "%.2f", $0.meanIoU)] }
+                print("\nmIoU (%) per \(title):\n" + TextTable(header: [title, "mIoU"], rows: rows).terminal())
+            }
+        }
         if !runner.nonFiniteFrames.isEmpty {
             print("\(runner.nonFiniteFrames.count) frame(s) had a non-finite loss; their weights were left as they were")
         }
