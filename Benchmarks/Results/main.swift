@@ -215,7 +215,9 @@ func main() throws {
         "Corruptions are seeded (seed 0). Cityscapes -> CamVid maps the 19 Cityscapes classes to",
         "CamVid's 11 and counts the background output as unmapped (shared/MODELS.md).",
         "Seconds per frame are wall times of predicting and adapting on the machine that ran the",
-        "command, for orientation only (speed is measured properly by the benchmarks).",
+        "command, for orientation only (speed is measured properly by the benchmarks); cells run",
+        "on different days ran on machines of different load, so compare the cost of methods in the",
+        "rounds table, whose cells all ran on 2026-12-02 (AMD EPYC, AVX2, 2 threads).",
         "Every column runs its method's published settings (`segttt adapt --preset published`);",
         "the methods and their settings are those of `segttt adapt --help` (each cited in its file).",
         "`segttt adapt` starts from the recommended preset, OCL with gradient clipping and the drift",
@@ -257,7 +259,8 @@ func main() throws {
         mapping: .identity(classes: 11, outputs: 12))
     if options.limit == nil {
         try roundsTable(
-            title: "A continual schedule in rounds: \(roundStream.name) (\(roundStream.dataset.count) frames)",
+            title: "A continual schedule in rounds: \(roundStream.name) (\(roundStream.dataset.count) frames, "
+                + "the CamVid checkpoint, no reset between rounds)",
             stream: roundStream, rounds: rounds, columns: published.filter { $0.name != "source-flip" },
             weights: weights, renderOnly: options.renderOnly, only: options.methods, cache: &cache, lines: &lines,
             flush: flush)
