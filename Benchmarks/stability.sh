@@ -17,34 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 frames=${1:-60}
 shift || true
-data=../shared/data
-swift build -c release --product segttt >/dev/null
-mkdir -p out/stability/bin
-tool=out/stability/bin/segttt-$$
-cp .build/release/segttt "$tool"
+source Benchmarks/sweep.sh
+sweep_tool out/stability
 
-weights=$data/weights/espnet
-cityscapes="--checkpoint $weights/espnet_p_2_q_8.pth"
-camvid="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid:$data/camvid"
-declare -A streams=(
-  # The streams of docs/RESULTS.md.
-  [cs2camvid-dusk]="$cityscapes --dataset camvid-dusk:$data/camvid"
-  [cs2camvid-day]="$cityscapes --dataset camvid-day:$data/camvid"
-  [cs2camvid-all]="$cityscapes --dataset camvid:$data/camvid"
-  [camvid-noise1]="$camvid --corruption gaussian_noise:1"
-  [camvid-noise3]="$camvid --corruption gaussian_noise:3"
-  [camvid-contrast1]="$camvid --corruption contrast:1"
-  [camvid-contrast3]="$camvid --corruption contrast:3"
-  # Streams outside that table: other networks, other corruptions, a stream seen at half rate.
-  [cs2camvid-dusk-q3]="--checkpoint $weights/espnet_p_2_q_3.pth --dataset camvid-dusk:$data/camvid"
-  [cs2camvid-dusk-q5]="--checkpoint $weights/espnet_p_2_q_5.pth --dataset camvid-dusk:$data/camvid"
-  [camvid-dusk-fog3]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption fog:3"
-  [camvid-dusk-impulse3]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption impulse_noise:3"
-  [camvid-dusk-night2]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption night:2"
-  [camvid-dusk-jpeg3]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption jpeg_compression:3"
-  [cs2camvid-all-half-rate]="$cityscapes --dataset camvid:$data/camvid --frame-step 2"
-  [camvid-noise1-half-rate]="$camvid --corruption gaussian_noise:1 --frame-step 2"
-)
 # OCL variants start from the published settings (`--preset published`); ocl-recommended is
 # the default of `segttt adapt --method ocl` (clipping at 10 and the drift monitor at 0.05).
 published="--method ocl --preset published"
@@ -86,21 +61,4 @@ for seed in ${SEEDS:-0}; do
   done
 done
 
-run_one() {
-  local out=$1
-  shift
-  rm -rf "$out"
-  mkdir -p "$(dirname "$out")"
-  if "$TOOL" adapt --model espnet "$@" --threads "${THREADS:-1}" --diagnostics --no-predictions \
-      --output "$out" >"$out.log" 2>&1; then
-    echo "$out: $(grep '"miou"' "$out/metrics.json")"
-  else
-    echo "$out: failed, see $out.log"
-  fi
-}
-export -f run_one
-export TOOL=$tool THREADS
-sed -i 's/[[:space:]]*$//' "$queue"  # xargs -L would join a line that ends in a blank to the next
-# shellcheck disable=SC2016
-xargs -P "${JOBS:-1}" -L 1 bash -c 'run_one "$@"' _ <"$queue"
-rm -f "$queue" "$tool"
+RUN_FLAGS=--diagnostics run_queue "$queue"
