@@ -19,7 +19,7 @@ sweep_tool out/adaptation
 
 # Variants start from the published settings. stats-*: no step, the two flip views, and the
 # BatchNorm statistics named (prior P: P * source + (1 - P) * frame; ema M: a moving average
-# of the stream's statistics with momentum M). views-1: one view. The step variants name the
+# of the stream's statistics with momentum M; shrink M: `--bn-shrinkage M`). views-1: one view. The step variants name the
 # method and, after it, the statistics they normalise with.
 bn="--method bn-prior --preset published"
 declare -A variants=(
@@ -32,6 +32,7 @@ declare -A variants=(
   [stats-prior-0]="$bn --bn-prior 0"
   [stats-ema-0.1]="$bn --bn-momentum 0.1"
   [stats-ema-0.02]="$bn --bn-momentum 0.02"
+  [stats-shrink-0.1]="$bn --bn-shrinkage 0.1"
   [views-1]="$bn --no-flip"
   [tent-batch]="--method tent --preset published"
   [tent-prior-0.85]="--method tent --preset published --bn-prior 0.85"
@@ -43,6 +44,7 @@ declare -A variants=(
   [pl-reset-bn-affine]="--method pl-reset --preset published --parameters bn-affine"
   [ocl-prior-0.85]="--method ocl --preset published"
   [ocl-ema-0.1]="--method ocl --preset published --bn-momentum 0.1"
+  [bn-select]="--method bn-select"
   [default]="--preset recommended"
 )
 chosen=("$@")
@@ -58,4 +60,4 @@ for seed in ${SEEDS:-0}; do
     done
   done
 done
-RUN_FLAGS="" run_queue "$queue"
+RUN_FLAGS=--diagnostics run_queue "$queue"

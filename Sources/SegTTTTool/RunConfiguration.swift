@@ -22,7 +22,8 @@ public struct RunSettings: Equatable, Sendable {
     public var streamMode = StreamMode.continual
     public var rounds = 1
     // Method
-    public var method = MethodName.ocl.rawValue
+    /// The method; when no input names one, the preset's (`ConfigurationPreset.defaultMethod`).
+    public var method = MethodName.bnSelect.rawValue
     public var preset = ConfigurationPreset.recommended
     // Runtime and outputs
     public var device = "cpu"
@@ -52,7 +53,7 @@ public struct RunSettings: Equatable, Sendable {
         .init("rounds", \.rounds, help: "Play the stream (with its corruption schedule) this many times over."),
     ])
     static let methodSchema = OptionSchema<RunSettings>([
-        .init("method", \.method, help: "The method: \(Methods.validNames)."),
+        .init("method", \.method, help: "The method: \(Methods.validNames) (default: bn-select under --preset recommended, ocl under published)."),
         .init("preset", \.preset, help: "Settings to start from: recommended (published + safeguards) or published."),
     ])
     static let runtimeSchema = OptionSchema<RunSettings>([
@@ -107,6 +108,7 @@ public struct RunConfiguration: Equatable, Sendable {
         }
         var settings = RunSettings()
         try RunSettings.schema.apply(inputs, to: &settings)
+        if !inputs.entries.contains(where: { $0.key == "method" }) { settings.method = settings.preset.defaultMethod.rawValue }
         try settings.validate()
         // validate() has checked the name.
         var method = Methods.named(settings.method)?.defaults(settings.preset) ?? AdaptationConfig()

@@ -79,6 +79,28 @@ final class SafeguardTests: SingleThreadedTestCase {
         try assertTensorsClose(y, expected, rtol: 1e-4, atol: 1e-5, "normalised output")
     }
 
+    /// Shrinkage statistics in a method: the stream's statistics travel with a saved state
+    /// (a resumed method predicts what the uninterrupted one does) and a reset clears them.
+    func testShrinkageStatisticsAreSavedResumedAndReset() throws {
+        var config = AdaptationConfig.defaults(for: .bnPrior)
+        config.bnShrinkage = 0.5
+        let frames = try (3...6).map { try input(seed: $0) * Double($0 - 2) }
+        let method = try BatchNormAdaptation(model: TinySegNet(generator: Generator(seed: 9)), config: config)
+        for frame in frames.prefix(3) { _ = try method.process(frame) }
+        let saved = try method.state()
+        XCTAssertTrue(saved.names.contains { $0.hasPrefix("bn-stream.") }, "\(saved.names)")
+        let uninterrupted = try method.process(frames[3]).scores
+        let resumed = try BatchNormAdaptation(model: TinySegNet(generator: Generator(seed: 9)), config: config)
+        try resumed.loadState(saved)
+        try assertTensorsClose(resumed.process(frames[3]).scores, uninterrupted, rtol: 1e-6, atol: 1e-6, "resumed")
+        let fresh = try BatchNormAdaptation(model: TinySegNet(generator: Generator(seed: 9)), config: config)
+        let first = try fresh.process(frames[3]).scores
+        XCTAssertGreaterThan(try (resumed.process(frames[3]).scores - first).abs().sum().item(), 1e-4, "the stream moved")
+        try resumed.reset()
+        XCTAssertTrue(resumed.model.batchNormLayers.allSatisfy { $0.streamMean == nil })
+        try assertTensorsClose(resumed.process(frames[3]).scores, first, rtol: 1e-6, atol: 1e-6, "after a reset")
+    }
+
     func testDriftMonitorFallsBackToBNPrior() throws {
         var config = AdaptationConfig.defaults(for: .ocl)
         config.learningRate = 1e-2

@@ -96,11 +96,15 @@ final class RunConfigurationTests: XCTestCase {
         XCTAssertEqual(published, AdaptationConfig.defaults(for: .ocl))
         XCTAssertEqual(
             try Self.configuration(dataset: "x", [("preset", "published")]).method, AdaptationConfig.defaults(for: .ocl))
+        // With no method named, the preset's: bn-select (recommended), OCL (published).
+        XCTAssertEqual(try Self.configuration(dataset: "x", []).settings.method, "bn-select")
+        XCTAssertEqual(try Self.configuration(dataset: "x", []).method, AdaptationConfig.defaults(for: .bnSelect, preset: .recommended))
+        XCTAssertEqual(try Self.configuration(dataset: "x", [("preset", "published")]).settings.method, "ocl")
         XCTAssertEqual(
             try Self.configuration(dataset: "x", [("method", "tent")]).method, AdaptationConfig.defaults(for: .tent),
             "the preset changes OCL only")
         let changed = try Self.configuration(
-            dataset: "x", [("lr", "1e-4"), ("parameters", "bn-affine"), ("optimizer", "adam"), ("stream-mode", "episodic")])
+            dataset: "x", [("method", "ocl"), ("lr", "1e-4"), ("parameters", "bn-affine"), ("optimizer", "adam"), ("stream-mode", "episodic")])
         XCTAssertEqual(changed.method.learningRate, 1e-4)
         XCTAssertEqual(changed.method.parameters, .batchNormAffine)
         XCTAssertEqual(changed.method.optimizer, .adam)

@@ -43,6 +43,31 @@ final class ModuleParityTests: XCTestCase {
         }
     }
 
+    /// Shrinkage statistics along a stream of three inputs (the last two shifted): each
+    /// output, and the stream's statistics each layer holds at the end.
+    func testShrinkageStatisticsAlongAStream() throws {
+        let net = try makeNet()
+        net.eval()
+        for bn in net.batchNorms { bn.statistics = .shrinkage(0.3) }
+        try withNoGrad {
+            for i in 0..<3 {
+                try assertClose(net(XCTUnwrap(fixture["shrinkage.input\(i)"])), fixture["shrinkage.out\(i)"], "frame \(i)")
+            }
+        }
+        for (i, bn) in net.batchNorms.enumerated() {
+            try assertClose(bn.streamMean, fixture["shrinkage.stream_mean\(i)"], "stream mean \(i)")
+            try assertClose(bn.streamVar, fixture["shrinkage.stream_var\(i)"], "stream variance \(i)")
+            let weight = try XCTUnwrap(bn.frameWeight)
+            XCTAssertTrue(weight > 0 && weight < 1, "a shifted stream takes part of the frame's statistics: \(weight)")
+        }
+        // The first frame meets a stream that has not moved: the source's statistics alone.
+        let fresh = try makeNet()
+        fresh.eval()
+        for bn in fresh.batchNorms { bn.statistics = .shrinkage(0.3) }
+        let first = try withNoGrad { try fresh(XCTUnwrap(fixture["shrinkage.input0"])) }
+        try assertClose(first, fixture["eval.out"], "first frame")
+    }
+
     func testLossAndGradients() throws {
         let net = try makeNet()
         net.eval()

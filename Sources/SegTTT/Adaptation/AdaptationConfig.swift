@@ -14,6 +14,12 @@ public enum ConfigurationPreset: String, OptionChoice, Sendable, Codable {
     /// The published settings with the safeguards a method's entry adds
     /// (`MethodEntry.defaults`; for OCL, docs/STABILITY.md).
     case recommended
+
+    /// The method a run takes when none is named: bn-select, which helps on every measured
+    /// shift (docs/ADAPTATION.md), under `recommended`; OCL, the paper's, under `published`.
+    public var defaultMethod: MethodName {
+        self == .recommended ? .bnSelect : .ocl
+    }
 }
 
 extension ParameterRole: OptionChoice {}
@@ -45,6 +51,10 @@ public struct AdaptationConfig: Equatable, Sendable {
     /// BatchNorm statistics follow the stream as an exponential moving average with this
     /// momentum (`BatchNormStatistics.movingAverage`) instead of the fixed prior mix.
     public var bnMomentum: Double?
+    /// BatchNorm statistics shrunk from the source's toward the frame's by the stream's
+    /// signal-to-noise ratio (`BatchNormStatistics.shrinkage`), the stream's statistics a
+    /// moving average with this momentum; it takes precedence over `bnMomentum` and `bnPrior`.
+    public var bnShrinkage: Double?
     /// Two flip views (x and x flipped left-right) in the forward pass.
     public var flip = false
 
@@ -80,6 +90,14 @@ public struct AdaptationConfig: Equatable, Sendable {
     /// Weight of the prototype prediction in the fused probabilities (the network's: 1 - it).
     public var prototypeWeight = 0.8
 
+    // The choice of a BatchNorm prior along the stream (bn-select, docs/ADAPTATION.md)
+    /// The priors to choose from.
+    public var priorCandidates: [Double] = []
+    /// Momentum of each candidate's feature shift along the stream.
+    public var selectionMomentum = 0.1
+    /// tau: a prior p is kept while its shift is at most the smallest prior's times 1 + tau * p.
+    public var selectionTolerance = 1.25
+
     // Safeguards (docs/STABILITY.md); nil / false = the published behaviour.
     /// Clip the L2 norm of the whole gradient of the adapted parameters to this value before
     /// each step: g <- g * min(1, maxGradientNorm / ||g||).
@@ -111,6 +129,7 @@ public struct AdaptationConfig: Equatable, Sendable {
         .init("seed", \.seed, help: "Seed of the method's random numbers."),
         .init("bn-prior", \.bnPrior, help: "BN prior: statistics = prior * source + (1 - prior) * frame."),
         .init("bn-momentum", \.bnMomentum, help: "BatchNorm statistics follow the stream as a moving average with this momentum."),
+        .init("bn-shrinkage", \.bnShrinkage, help: "BatchNorm statistics move from the source's to the frame's as far as the stream's shift stands out of the frame's noise; the stream's follow with this momentum."),
         .init("flip", \.flip, help: "Use the left-right flipped view too."),
         .init("pos-coeff", \.posCoeff, help: "OCL: weight of the positive (view agreement) term."),
         .init("neg-coeff", \.negCoeff, help: "OCL: weight of the negative (uniformity) term."),
@@ -122,6 +141,9 @@ public struct AdaptationConfig: Equatable, Sendable {
         .init("prototype-momentum", \.prototypeMomentum, help: "DIGA: momentum of the class prototypes along the stream."),
         .init("history-weight", \.historyWeight, help: "DIGA: weight of the stream's prototypes against the frame's own."),
         .init("prototype-weight", \.prototypeWeight, help: "DIGA: weight of the prototype prediction in the fused one."),
+        .init("prior-candidates", \.priorCandidates, help: "bn-select: the BatchNorm priors to choose from."),
+        .init("selection-momentum", \.selectionMomentum, help: "bn-select: momentum of each candidate's feature shift along the stream."),
+        .init("selection-tolerance", \.selectionTolerance, help: "bn-select: a prior p is kept while its feature shift is at most the smallest prior's times 1 + this * p."),
         .init("max-grad-norm", \.maxGradientNorm, help: "Safeguard: clip the gradient's L2 norm to this value before each step."),
         .init("task-outputs-only", \.taskOutputsOnly, help: "Safeguard: leave outputs that are no class of the task (background, void) out of the loss."),
         .init("reset-threshold", \.resetThreshold, help: "Safeguard: reset to the source when the prediction leaves bn-prior's on more than this fraction of pixels."),
@@ -147,6 +169,9 @@ public struct AdaptationConfig: Equatable, Sendable {
         if let bnMomentum {
             try require(bnMomentum > 0 && bnMomentum <= 1, "bn-momentum", bnMomentum, "give a value in (0, 1]")
         }
+        if let bnShrinkage {
+            try require(bnShrinkage > 0 && bnShrinkage <= 1, "bn-shrinkage", bnShrinkage, "give a value in (0, 1]")
+        }
         try require(posCoeff.isFinite, "pos-coeff", posCoeff, "give a finite number")
         try require(negCoeff.isFinite, "neg-coeff", negCoeff, "give a finite number")
         if let negativeStride {
@@ -166,6 +191,12 @@ public struct AdaptationConfig: Equatable, Sendable {
         try fraction(prototypeMomentum, "prototype-momentum")
         try fraction(historyWeight, "history-weight")
         try fraction(prototypeWeight, "prototype-weight")
+        try require(
+            priorCandidates.allSatisfy { (0...1).contains($0) }, "prior-candidates",
+            priorCandidates.map { "\($0)" }.joined(separator: ","), "give priors in 0...1")
+        try require(selectionMomentum > 0 && selectionMomentum <= 1, "selection-momentum", selectionMomentum, "give a value in (0, 1]")
+        try require(
+            selectionTolerance >= 0 && selectionTolerance.isFinite, "selection-tolerance", selectionTolerance, "give 0 or more")
         if let maxGradientNorm {
             try require(maxGradientNorm > 0 && maxGradientNorm.isFinite, "max-grad-norm", maxGradientNorm, "give a positive number")
         }

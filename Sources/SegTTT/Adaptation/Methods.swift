@@ -9,6 +9,7 @@ public struct MethodName: RawRepresentable, Hashable, Sendable, ExpressibleByStr
 
     public static let source: MethodName = "source"
     public static let bnPrior: MethodName = "bn-prior"
+    public static let bnSelect: MethodName = "bn-select"
     public static let bnAlpha: MethodName = "bn-alpha"
     public static let bnEMA: MethodName = "bn-ema"
     public static let tent: MethodName = "tent"
@@ -86,6 +87,7 @@ public enum Methods {
     /// The methods SegTTT ships, each documented in its own file.
     static let builtIn: [MethodEntry] = [
         SourceOnly.entry, BatchNormAdaptation.bnPrior, BatchNormAdaptation.bnAlpha, BatchNormAdaptation.bnEMA,
+        PriorSelection.entry,
         Tent.entry, OCL.entry, CoTTA.entry, PseudoLabelReset.entry, DIGA.entry,
     ]
 }

@@ -87,6 +87,7 @@ extension TestTimeMethod {
     /// Returns the weights, statistics and every part to their source state.
     public func reset() throws {
         try source.restore(model)
+        for bn in model.batchNormLayers { (bn.streamMean, bn.streamVar) = (nil, nil) }
         for (_, part) in parts { try part.reset() }
     }
 
@@ -94,6 +95,12 @@ extension TestTimeMethod {
     /// and each part's tensors ("NAME.").
     public func state() throws -> StateDict {
         var dict = StateDict(try model.stateDict().map { ("model." + $0.name, try $0.tensor.clone()) })
+        for (index, bn) in model.batchNormLayers.enumerated() {
+            if let mean = bn.streamMean, let variance = bn.streamVar {
+                dict["bn-stream.\(index).mean"] = try mean.clone()
+                dict["bn-stream.\(index).var"] = try variance.clone()
+            }
+        }
         for (name, part) in parts {
             for (key, tensor) in try part.state() { dict[name + "." + key] = tensor }
         }
@@ -107,6 +114,9 @@ extension TestTimeMethod {
                 state.filter { $0.name.hasPrefix(prefix) }.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) })
         }
         try model.load(part("model."))
+        for (index, bn) in model.batchNormLayers.enumerated() {
+            (bn.streamMean, bn.streamVar) = (state["bn-stream.\(index).mean"], state["bn-stream.\(index).var"])
+        }
         for (name, methodPart) in parts { try methodPart.loadState(part(name + ".")) }
     }
 }
@@ -128,9 +138,11 @@ public final class RandomNumbers: MethodPart {
 }
 
 extension AdaptationConfig {
-    /// The BatchNorm statistics these settings ask for: the moving average with
-    /// `bnMomentum`, else the prior mix with `bnPrior`, else `otherwise` (the method's own).
+    /// The BatchNorm statistics these settings ask for: the shrinkage with `bnShrinkage`,
+    /// else the moving average with `bnMomentum`, else the prior mix with `bnPrior`, else
+    /// `otherwise` (the method's own).
     public func batchNormStatistics(otherwise: BatchNormStatistics) -> BatchNormStatistics {
+        if let bnShrinkage { return .shrinkage(bnShrinkage) }
         if let bnMomentum { return .movingAverage(bnMomentum) }
         if let bnPrior { return .prior(bnPrior) }
         return otherwise

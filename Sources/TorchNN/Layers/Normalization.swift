@@ -17,6 +17,17 @@ public enum BatchNormStatistics: Equatable, Sendable {
     /// `m * batch + (1 - m) * running` (unbiased batch variance, no gradient) and stores that
     /// mix as the new running statistics, an exponential moving average with momentum m.
     case movingAverage(Double)
+    /// The source's statistics shrunk toward the frame's by how far the stream has moved
+    /// from the source against how far the frame lies from the stream: with the stream's
+    /// statistics S (a moving average of the frames' with momentum m, starting from the
+    /// running ones R), the frame's F, and D the mean over channels of the Gaussian
+    /// divergence KL(N(mu1, v1) || N(mu2, v2)) = (v1 / v2 + (mu1 - mu2)^2 / v2 - 1 - log(v1 / v2)) / 2
+    /// (variances + eps), the layer normalises with (1 - w) R + w F for the mean and the
+    /// variance, w = D(S || R) / (D(S || R) + D(F || S)): a shift the stream shows steadily
+    /// (signal) takes the frame's statistics, a frame that only differs by its content
+    /// (noise) keeps the source's. S is updated after w is computed. The running statistics
+    /// are never updated; nothing carries a gradient.
+    case shrinkage(Double)
 }
 
 /// Batch normalisation over [N, C, H, W], `torch.nn.BatchNorm2d`:
@@ -31,6 +42,17 @@ public final class BatchNorm2d: Module, UnaryModule {
     public let numBatchesTracked: Buffer
     /// Which statistics to normalise with (set by test-time adaptation methods).
     public var statistics: BatchNormStatistics = .followMode
+    /// The stream's statistics under `.shrinkage` (nil until its first pass, or after a reset).
+    public var streamMean: Tensor?
+    public var streamVar: Tensor?
+    /// The weight w of the frame's statistics in the last pass under `.shrinkage`.
+    public private(set) var frameWeight: Double?
+    /// Whether passes under `.prior` record `inputShift`.
+    public var recordsInputShift = false
+    /// How far the last input under `.prior` lay from the running statistics, with
+    /// `recordsInputShift`: the mean over channels of KL(N(batch) || N(running)), the Gaussian
+    /// divergence of `.shrinkage`.
+    public private(set) var inputShift: Double?
 
     /// `affine` adds weight (ones) and bias (zeros); running statistics start at 0 and 1.
     public init(_ numFeatures: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true) throws {
@@ -106,6 +128,10 @@ public final class BatchNorm2d: Module, UnaryModule {
             return (runningMean.value, runningVar.value)
         case .prior(let prior):
             return try withNoGrad {
+                if recordsInputShift {
+                    let (frame, frameVar) = try frameStatistics(input)
+                    inputShift = try gaussianDivergence(frame, frameVar, from: runningMean.value, runningVar.value)
+                }
                 let (mean, variance) = (try runningMean.value.clone(), try runningVar.value.clone())
                 try batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1 - prior)
                 return (mean, variance)
@@ -116,7 +142,39 @@ public final class BatchNorm2d: Module, UnaryModule {
                     input, runningMean: runningMean.value, runningVar: runningVar.value, momentum: momentum)
             }
             return (runningMean.value, runningVar.value)
+        case .shrinkage(let momentum):
+            return try withNoGrad { try shrunkStatistics(input, momentum: momentum) }
         }
+    }
+
+    /// The statistics of `.shrinkage(momentum)` for `input`, updating the stream's.
+    private func shrunkStatistics(_ input: Tensor, momentum: Double) throws -> (mean: Tensor, variance: Tensor) {
+        let (source, sourceVar) = (runningMean.value, runningVar.value)
+        let (frame, frameVar) = try frameStatistics(input)
+        let stream = try streamMean ?? source.clone(), streamVariance = try streamVar ?? sourceVar.clone()
+        let signal = try gaussianDivergence(stream, streamVariance, from: source, sourceVar)
+        let noise = try gaussianDivergence(frame, frameVar, from: stream, streamVariance)
+        let weight = signal + noise > 0 ? signal / (signal + noise) : 0
+        try batchNormUpdateStatistics(input, runningMean: stream, runningVar: streamVariance, momentum: momentum)
+        (streamMean, streamVar, frameWeight) = (stream, streamVariance, weight)
+        return (try source * (1 - weight) + frame * weight, try sourceVar * (1 - weight) + frameVar * weight)
+    }
+
+    /// The batch's mean and unbiased variance per channel.
+    private func frameStatistics(_ input: Tensor) throws -> (mean: Tensor, variance: Tensor) {
+        let mean = try runningMean.value.zerosLike(), variance = try runningVar.value.zerosLike()
+        try batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1)
+        return (mean, variance)
+    }
+
+    /// The mean over channels of KL(N(mean, variance) || N(baseMean, baseVariance)), eps added
+    /// to both variances.
+    private func gaussianDivergence(_ mean: Tensor, _ variance: Tensor, from baseMean: Tensor, _ baseVariance: Tensor)
+        throws -> Double
+    {
+        let ratio = try (variance + eps) / (baseVariance + eps)
+        let shift = try (mean - baseMean) * (mean - baseMean) / (baseVariance + eps)
+        return try ((ratio + shift - 1 - ratio.log()) * 0.5).mean().item()
     }
 
     private func normalize(_ input: Tensor, mean: Tensor?, variance: Tensor?, training: Bool) throws -> Tensor {

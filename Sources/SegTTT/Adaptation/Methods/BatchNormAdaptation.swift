@@ -45,8 +45,8 @@ public final class BatchNormAdaptation: TestTimeMethod {
 
     /// - Throws: when the settings name neither a prior nor a momentum (nothing would adapt).
     public init(model: any SegmentationModel, config: AdaptationConfig = .defaults(for: .bnPrior)) throws {
-        guard config.bnPrior != nil || config.bnMomentum != nil else {
-            throw TorchError("BatchNorm adaptation needs bnPrior or bnMomentum; without either nothing adapts")
+        guard config.bnPrior != nil || config.bnMomentum != nil || config.bnShrinkage != nil else {
+            throw TorchError("BatchNorm adaptation needs bnPrior, bnMomentum or bnShrinkage; without one nothing adapts")
         }
         self.model = model
         self.config = config
