@@ -9,8 +9,9 @@
 # Every run adds --no-predictions and the extra arguments in RUN_FLAGS (e.g. --diagnostics).
 data=${DATA:-../shared/data}
 weights=$data/weights/espnet
-cityscapes="--checkpoint $weights/espnet_p_2_q_8.pth"
-camvid="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid:$data/camvid"
+cityscapes="--model espnet --checkpoint $weights/espnet_p_2_q_8.pth"
+camvid="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid:$data/camvid"
+cgnet="--model torchscript --checkpoint $data/weights/cgnet/cgnet_camvid.pt --card cards/cgnet_camvid.yaml"
 declare -A streams=(
   # The streams of docs/RESULTS.md.
   [cs2camvid-dusk]="$cityscapes --dataset camvid-dusk:$data/camvid"
@@ -21,14 +22,19 @@ declare -A streams=(
   [camvid-contrast1]="$camvid --corruption contrast:1"
   [camvid-contrast3]="$camvid --corruption contrast:3"
   # Streams outside that table: other networks, other corruptions, a stream seen at half rate.
-  [cs2camvid-dusk-q3]="--checkpoint $weights/espnet_p_2_q_3.pth --dataset camvid-dusk:$data/camvid"
-  [cs2camvid-dusk-q5]="--checkpoint $weights/espnet_p_2_q_5.pth --dataset camvid-dusk:$data/camvid"
-  [camvid-dusk-fog3]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption fog:3"
-  [camvid-dusk-impulse3]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption impulse_noise:3"
-  [camvid-dusk-night2]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption night:2"
-  [camvid-dusk-jpeg3]="--checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption jpeg_compression:3"
+  [cs2camvid-dusk-q3]="--model espnet --checkpoint $weights/espnet_p_2_q_3.pth --dataset camvid-dusk:$data/camvid"
+  [cs2camvid-dusk-q5]="--model espnet --checkpoint $weights/espnet_p_2_q_5.pth --dataset camvid-dusk:$data/camvid"
+  [camvid-dusk-fog3]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption fog:3"
+  [camvid-dusk-impulse3]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption impulse_noise:3"
+  [camvid-dusk-night2]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption night:2"
+  [camvid-dusk-jpeg3]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption jpeg_compression:3"
   [cs2camvid-all-half-rate]="$cityscapes --dataset camvid:$data/camvid --frame-step 2"
   [camvid-noise1-half-rate]="$camvid --corruption gaussian_noise:1 --frame-step 2"
+  # Another network, loaded from TorchScript: CGNet trained on CamVid (../shared/data/weights/cgnet).
+  [cgnet-camvid]="$cgnet --dataset camvid:$data/camvid"
+  [cgnet-noise3]="$cgnet --dataset camvid:$data/camvid --corruption gaussian_noise:3"
+  [cgnet-contrast3]="$cgnet --dataset camvid:$data/camvid --corruption contrast:3"
+  [cgnet-dusk-fog3]="$cgnet --dataset camvid-dusk:$data/camvid --corruption fog:3"
 )
 results_streams="cs2camvid-dusk cs2camvid-day cs2camvid-all camvid-noise1 camvid-noise3 camvid-contrast1 camvid-contrast3"
 
@@ -45,7 +51,7 @@ run_one() {
   rm -rf "$out"
   mkdir -p "$(dirname "$out")"
   # shellcheck disable=SC2086
-  if "$TOOL" adapt --model espnet "$@" --threads "${THREADS:-1}" --no-predictions $RUN_FLAGS \
+  if "$TOOL" adapt "$@" --threads "${THREADS:-1}" --no-predictions $RUN_FLAGS \
       --output "$out" >"$out.log" 2>&1; then
     echo "$out: $(grep '"miou"' "$out/metrics.json")"
   else

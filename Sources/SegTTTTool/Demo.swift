@@ -6,8 +6,8 @@ import Torch
 
 /// `segttt demo`: the built-in default. A small ESPNet trained on the daylight style of the
 /// built-in synthetic streets (shipped as a resource; `segttt train` reproduces it, see
-/// `Train`) meets five shifted styles; source, bn-prior, tent and ocl adapt along each
-/// stream with the settings of `--preset` (by default the recommended ones: published, OCL
+/// `Train`) meets five shifted styles; the methods of `Methods.defaultComparison` adapt
+/// along each stream with the settings of `--preset` (by default the recommended ones: published, OCL
 /// with its safeguards), and the mIoU of each is measured and printed side by side. Needs
 /// nothing but the repository.
 struct Demo: ParsableCommand {

@@ -81,8 +81,9 @@ public enum Methods {
     }
 
     /// The methods `segttt compare` and `segttt demo` run when none are named: the frozen
-    /// network, the gradient-free baseline, the classic gradient method and the flagship.
-    public static let defaultComparison: [MethodName] = [.source, .bnPrior, .tent, .ocl]
+    /// network, the gradient-free baseline, the default (bn-select), the classic gradient
+    /// method and the flagship.
+    public static let defaultComparison: [MethodName] = [.source, .bnPrior, .bnSelect, .tent, .ocl]
 
     /// The methods SegTTT ships, each documented in its own file.
     static let builtIn: [MethodEntry] = [
