@@ -47,7 +47,10 @@ struct Demo: ParsableCommand {
             return style
         }
         guard frames >= 1 else { throw ToolError("--frames \(frames): give at least 1") }
-        if let threads { Runtime.numThreads = threads }
+        if let threads {
+            guard (1...1024).contains(threads) else { throw ToolError("--threads \(threads): give 1 to 1024") }
+            Runtime.numThreads = threads
+        }
         let folder = URL(fileURLWithPath: output)
         try? FileManager.default.removeItem(at: folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

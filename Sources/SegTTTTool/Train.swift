@@ -55,7 +55,21 @@ struct Train: ParsableCommand {
     @Option(help: "Where to save the trained model (.safetensors).")
     var output: String = "out/model.safetensors"
 
+    /// The size options' ranges, checked before anything is read or trained: outside them
+    /// a network or a batch would not fit in memory, or a range in the network would be empty.
+    private func checkSizes() throws {
+        var bounds: [(flag: String, value: Int, range: ClosedRange<Int>)] = [
+            ("--espnet-p", espnetP, 1...16), ("--espnet-q", espnetQ, 1...16),
+            ("--iterations", iterations, 1...10_000_000), ("--batch-size", batchSize, 1...64),
+        ]
+        if let threads { bounds.append(("--threads", threads, 1...1024)) }
+        for bound in bounds where !bound.range.contains(bound.value) {
+            throw ToolError("\(bound.flag) \(bound.value): give \(bound.range.lowerBound) to \(bound.range.upperBound)")
+        }
+    }
+
     func run() throws {
+        try checkSizes()
         if let threads { Runtime.numThreads = threads }
         guard let family = ModelFamilies.named(model) else {
             throw ToolError("unknown --model '\(model)'; use one of \(ModelFamilies.validNames)")

@@ -27,6 +27,23 @@ final class TrainInfoTests: XCTestCase {
         XCTAssertTrue(message.contains("--holdout-fraction"), message)
     }
 
+    func testTrainRefusesSizesOutsideTheirRangeBeforeReadingAnything() {
+        // A negative q once trapped in ESPNet's block range, and p = q = 1000 ran out of memory;
+        // the dataset does not exist, so only the size check can give these messages.
+        for (flag, value, range) in [("--espnet-q", "-1", "1 to 16"), ("--espnet-p", "1000", "1 to 16"),
+                                     ("--batch-size", "0", "1 to 64"), ("--threads", "10000", "1 to 1024")] {
+            let (message, code) = report(runTool(["train", "--dataset", "folder:/nonexistent", "\(flag)=\(value)"]))
+            XCTAssertEqual(code, 1, message)
+            XCTAssertTrue(message.contains("\(flag) \(value): give \(range)"), message)
+        }
+    }
+
+    func testDemoRefusesAnAbsurdThreadCount() {
+        let (message, code) = report(runTool(["demo", "--threads", "10000", "--frames", "1"]))
+        XCTAssertEqual(code, 1, message)
+        XCTAssertTrue(message.contains("--threads 10000: give 1 to 1024"), message)
+    }
+
     func testShippedModelScoresWellOnItsOwnStyle() throws {
         let model = try ModelFile.load(try shippedModel(), family: ESPNetFamily())
         let stream = try SyntheticStreets(style: .source, count: 20, seed: 2)
