@@ -10,7 +10,8 @@
 data=${DATA:-../shared/data}
 weights=$data/weights/espnet
 cityscapes="--model espnet --checkpoint $weights/espnet_p_2_q_8.pth"
-camvid="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid:$data/camvid"
+camvid_net="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth"
+camvid="$camvid_net --dataset camvid:$data/camvid"
 cgnet="--model torchscript --checkpoint $data/weights/cgnet/cgnet_camvid.pt --card cards/cgnet_camvid.yaml"
 declare -A streams=(
   # The streams of docs/RESULTS.md.
@@ -24,10 +25,10 @@ declare -A streams=(
   # Streams outside that table: other networks, other corruptions, a stream seen at half rate.
   [cs2camvid-dusk-q3]="--model espnet --checkpoint $weights/espnet_p_2_q_3.pth --dataset camvid-dusk:$data/camvid"
   [cs2camvid-dusk-q5]="--model espnet --checkpoint $weights/espnet_p_2_q_5.pth --dataset camvid-dusk:$data/camvid"
-  [camvid-dusk-fog3]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption fog:3"
-  [camvid-dusk-impulse3]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption impulse_noise:3"
-  [camvid-dusk-night2]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption night:2"
-  [camvid-dusk-jpeg3]="--model espnet --checkpoint $weights/espnet_p_2_q_8_camvid.pth --dataset camvid-dusk:$data/camvid --corruption jpeg_compression:3"
+  [camvid-dusk-fog3]="$camvid_net --dataset camvid-dusk:$data/camvid --corruption fog:3"
+  [camvid-dusk-impulse3]="$camvid_net --dataset camvid-dusk:$data/camvid --corruption impulse_noise:3"
+  [camvid-dusk-night2]="$camvid_net --dataset camvid-dusk:$data/camvid --corruption night:2"
+  [camvid-dusk-jpeg3]="$camvid_net --dataset camvid-dusk:$data/camvid --corruption jpeg_compression:3"
   [cs2camvid-all-half-rate]="$cityscapes --dataset camvid:$data/camvid --frame-step 2"
   [camvid-noise1-half-rate]="$camvid --corruption gaussian_noise:1 --frame-step 2"
   # Another network, loaded from TorchScript: CGNet trained on CamVid (../shared/data/weights/cgnet).

@@ -7,9 +7,9 @@ import Torch
 /// `segttt demo`: the built-in default. A small ESPNet trained on the daylight style of the
 /// built-in synthetic streets (shipped as a resource; `segttt train` reproduces it, see
 /// `Train`) meets five shifted styles; the methods of `Methods.defaultComparison` adapt
-/// along each stream with the settings of `--preset` (by default the recommended ones: published, OCL
-/// with its safeguards), and the mIoU of each is measured and printed side by side. Needs
-/// nothing but the repository.
+/// along each stream with the settings of `--preset` (by default the recommended ones:
+/// published, OCL with its safeguards), and the mIoU of each is measured and printed side by
+/// side. Needs nothing but the repository.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Adapt a built-in model to built-in shifted streets and compare the methods (no files needed).")
@@ -48,7 +48,10 @@ struct Demo: ParsableCommand {
         }
         guard frames >= 1 else { throw ToolError("--frames \(frames): give at least 1") }
         if let threads {
-            guard (1...1024).contains(threads) else { throw ToolError("--threads \(threads): give 1 to 1024") }
+            let range = RunSettings.threadRange
+            guard range.contains(threads) else {
+                throw ToolError("--threads \(threads): give \(range.lowerBound) to \(range.upperBound)")
+            }
             Runtime.numThreads = threads
         }
         let folder = URL(fileURLWithPath: output)

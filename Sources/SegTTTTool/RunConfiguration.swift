@@ -28,6 +28,9 @@ public struct RunSettings: Equatable, Sendable {
     // Runtime and outputs
     public var device = "cpu"
     public var threads: Int?
+    /// The libtorch thread counts every command accepts: past them the threads are started
+    /// but no frame arrives.
+    public static let threadRange = 1...1024
     public var predictions = true
     public var overlays = false
     public var diagnostics = false
@@ -74,8 +77,9 @@ public struct RunSettings: Equatable, Sendable {
             throw OptionError(key: "frame-step", value: "\(frameStep)", fix: "give 1 to 10000")
         }
         guard (1...1000).contains(rounds) else { throw OptionError(key: "rounds", value: "\(rounds)", fix: "give 1 to 1000") }
-        if let threads, !(1...1024).contains(threads) {
-            throw OptionError(key: "threads", value: "\(threads)", fix: "give 1 to 1024")
+        if let threads, !Self.threadRange.contains(threads) {
+            let range = Self.threadRange
+            throw OptionError(key: "threads", value: "\(threads)", fix: "give \(range.lowerBound) to \(range.upperBound)")
         }
         guard saveEvery >= 1 else { throw OptionError(key: "save-every", value: "\(saveEvery)", fix: "give at least 1") }
         guard Methods.named(method) != nil else {

@@ -62,7 +62,7 @@ struct Train: ParsableCommand {
             ("--espnet-p", espnetP, 1...16), ("--espnet-q", espnetQ, 1...16),
             ("--iterations", iterations, 1...10_000_000), ("--batch-size", batchSize, 1...64),
         ]
-        if let threads { bounds.append(("--threads", threads, 1...1024)) }
+        if let threads { bounds.append(("--threads", threads, RunSettings.threadRange)) }
         for bound in bounds where !bound.range.contains(bound.value) {
             throw ToolError("\(bound.flag) \(bound.value): give \(bound.range.lowerBound) to \(bound.range.upperBound)")
         }
