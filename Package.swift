@@ -83,7 +83,9 @@ let package = Package(
             linkerSettings: [.unsafeFlags(torch.linkerFlags)]
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
-        .target(name: "TorchNN", dependencies: ["Torch"]),
+        // zlib's CRC-32, which checks each zip entry a checkpoint reader takes.
+        .systemLibrary(name: "CZlib"),
+        .target(name: "TorchNN", dependencies: ["Torch", "CZlib"]),
         // PNG and JPEG coding through Debian's libpng and libjpeg-turbo: implementation detail.
         .target(
             name: "CImageIO",

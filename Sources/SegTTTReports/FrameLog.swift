@@ -1,4 +1,5 @@
 import Foundation
+import TorchNN
 import SegTTT
 
 /// Why a frame log could not be opened, resumed or written: names the file and says what to do.
@@ -60,7 +61,7 @@ public final class FrameLog {
             self.handle = handle
         } catch {
             throw FrameLogError(
-                file: url.path, problem: "cannot be written (\(error.localizedDescription))",
+                file: url.path, problem: "cannot be written (\(FileFailure.reason(error)))",
                 fix: "check that its folder exists and is writable")
         }
     }
@@ -76,7 +77,7 @@ public final class FrameLog {
             data = try Data(contentsOf: url)
         } catch {
             throw FrameLogError(
-                file: url.path, problem: "cannot be read to resume (\(error.localizedDescription))",
+                file: url.path, problem: "cannot be read to resume (\(FileFailure.reason(error)))",
                 fix: "check its permissions, or start a fresh output folder")
         }
         let records = CSV.records(in: [UInt8](data)).filter(\.complete)
@@ -113,7 +114,7 @@ public final class FrameLog {
             try handle.write(contentsOf: Data(Self.row(cells).utf8))
         } catch {
             throw FrameLogError(
-                file: url.path, problem: "cannot be written (\(error.localizedDescription))",
+                file: url.path, problem: "cannot be written (\(FileFailure.reason(error)))",
                 fix: "check the free space and permissions of its folder")
         }
     }
@@ -132,7 +133,7 @@ public final class FrameLog {
             data = try Data(contentsOf: url)
         } catch {
             throw FrameLogError(
-                file: url.path, problem: "cannot be read (\(error.localizedDescription))",
+                file: url.path, problem: "cannot be read (\(FileFailure.reason(error)))",
                 fix: "check the path and its permissions")
         }
         let records = CSV.records(in: [UInt8](data))

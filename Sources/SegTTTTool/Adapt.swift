@@ -33,7 +33,7 @@ struct Adapt: ParsableCommand {
     func run() throws {
         let configuration = try options.configuration()
         let job = try AdaptationJob(configuration: configuration, output: URL(fileURLWithPath: output))
-        try job.run(resume: resume)
+        try Interrupted.exitingOnSignal { try job.run(resume: resume) }
         print("results in \(output)/ (metrics.json, frames.csv, running-miou.svg\(job.plan.settings.predictions ? ", predictions/" : ""))")
     }
 }

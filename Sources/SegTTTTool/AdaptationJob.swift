@@ -13,10 +13,12 @@ import Torch
 ///     overlays/*.png       predictions over their images, when asked
 ///     diagnostics.jsonl    per frame: entropy, class histogram, weight drift, gradient norms
 ///                          (`AdaptationDiagnostics`), when asked
-///     state.safetensors    the run's whole state, saved every `saveEvery` frames and at the end
+///     state.safetensors    the run's whole state, saved every `saveEvery` frames, at the end,
+///                          and on SIGINT or SIGTERM (`RunState`, `InterruptionWatch`)
+///     state.previous.safetensors  the state saved before it
 ///
-/// A run stopped at any point (even by SIGKILL) resumes from `state.safetensors`: the frame
-/// log is cut back to the saved position and the run ends with the numbers of an
+/// A run stopped at any point (even by SIGKILL) resumes from its newest readable state: the
+/// frame log is cut back to the saved position and the run ends with the numbers of an
 /// uninterrupted one.
 final class AdaptationJob {
     let plan: RunPlan
@@ -26,7 +28,6 @@ final class AdaptationJob {
     /// Draw a progress bar on standard error.
     var showsProgress = true
 
-    var stateURL: URL { output.appendingPathComponent("state.safetensors") }
     var configURL: URL { output.appendingPathComponent("config.json") }
     var framesURL: URL { output.appendingPathComponent("frames.csv") }
     var metricsURL: URL { output.appendingPathComponent("metrics.json") }
@@ -56,7 +57,8 @@ final class AdaptationJob {
         let settings = plan.settings
         if let threads = settings.threads { Runtime.numThreads = threads }
         let effective = effectiveConfiguration
-        try prepareOutput(resume: resume, effective: effective)
+        let state = RunState(folder: output)
+        let resumes = try checkOutput(resume: resume, state: state, effective: effective)
 
         let dataset = try plan.openStream()
         let model = try plan.loadModel()
@@ -67,14 +69,17 @@ final class AdaptationJob {
         let method = try plan.method.make(model: model, config: plan.config)
         let runner = try Runner(
             method: method, methodName: name, dataset: dataset, mapping: mapping, mode: settings.streamMode)
-        if resume { try runner.resume(from: stateURL) }
-        let diagnostics = try settings.diagnostics ? DiagnosticsLog(url: diagnosticsURL, method: method, resumeAt: resume ? runner.position : nil) : nil
+        if resumes, let note = try state.resume(runner) { print(note) }
+        try writeOutputFolder(effective: effective)
+        let diagnostics = try settings.diagnostics ? DiagnosticsLog(url: diagnosticsURL, method: method, resumeAt: resumes ? runner.position : nil) : nil
 
         let end = Swift.min(settings.limit ?? dataset.count, dataset.count)
-        let log = try FrameLog(url: framesURL, lossNames: plan.method.lossTerms, resumeAt: resume ? runner.position : nil)
+        let log = try FrameLog(url: framesURL, lossNames: plan.method.lossTerms, resumeAt: resumes ? runner.position : nil)
         defer { log.close() }
         let palette = ClassPalette.colours(for: dataset.classNames)
         let progress = showsProgress ? ProgressBar(total: end, label: name, startAt: runner.position) : nil
+        let interruption = InterruptionWatch()
+        var savedPosition = resumes ? runner.position : -1
         try runner.run(
             until: end, skipBadFrames: settings.skipBadFrames,
             onOutput: { output in
@@ -84,10 +89,18 @@ final class AdaptationJob {
             onFrame: { record in
                 let running = runner.matrix.meanIoU
                 try log.append(record, runningIoU: running.isNaN ? nil : running)
-                if (record.index + 1) % settings.saveEvery == 0 { try runner.save(to: self.stateURL) }
+                if (record.index + 1) % settings.saveEvery == 0 {
+                    try state.save(runner)
+                    savedPosition = runner.position
+                }
                 progress?.update(done: record.index + 1, fields: Self.progressFields(running, record))
+                if let signal = interruption.receivedSignal {
+                    if savedPosition != runner.position { try state.save(runner) }
+                    progress?.finish(fields: Self.progressFields(running, record))
+                    throw Interrupted(signal: signal, output: self.output, frame: runner.position)
+                }
             })
-        try runner.save(to: stateURL)
+        if savedPosition != runner.position { try state.save(runner) }
         progress?.finish(fields: Self.progressFields(runner.matrix.meanIoU, nil))
 
         let rows = try FrameLog.read(framesURL)
@@ -128,41 +141,64 @@ final class AdaptationJob {
         return (metrics, curve)
     }
 
-    /// The configuration saved in the folder, if it still resolves. Runs saved before presets
-    /// existed ran the published settings.
-    private var savedConfiguration: RunConfiguration? {
-        guard var inputs = try? RunConfiguration.read(configURL) else { return nil }
+    /// The configuration saved in the folder. Runs saved before presets existed ran the
+    /// published settings.
+    private func savedConfiguration() throws -> RunConfiguration {
+        var inputs = try RunConfiguration.read(configURL)
         if inputs["preset"] == nil { inputs.append("preset", .text(ConfigurationPreset.published.rawValue)) }
-        return try? RunConfiguration(inputs)
+        return try RunConfiguration(inputs)
     }
 
-    /// Checks the folder against `resume` and writes the effective configuration.
-    private func prepareOutput(resume: Bool, effective: RunConfiguration) throws {
+    /// Checks the folder against `resume` before anything is written to it.
+    ///
+    /// - Returns: whether the run continues a saved state: false for a `resume` of a folder
+    ///   with no saved state, which starts the stream from its first frame (and says so).
+    private func checkOutput(resume: Bool, state: RunState, effective: RunConfiguration) throws -> Bool {
         let files = FileManager.default
-        if resume {
-            guard files.fileExists(atPath: stateURL.path) else {
-                throw ToolError("\(output.path) holds no saved run (state.safetensors); run without --resume")
+        var isFolder: ObjCBool = false
+        if files.fileExists(atPath: output.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw ToolError("--output \(output.path) is a file, not a folder; choose a folder (it is created when missing)")
+        }
+        guard resume else {
+            if state.exists {
+                throw ToolError(
+                    "\(output.path) already holds a run (state.safetensors); pass --resume to continue it, or choose another --output")
             }
-            // Resolved again, so that options added since the run was saved take their defaults.
-            if let savedConfiguration, let saved = try? AdaptationJob(configuration: savedConfiguration, output: output) {
-                let (before, now) = (Self.text(saved.effectiveConfiguration), Self.text(effective))
-                let differing = RunConfiguration.resultKeys.filter { before[$0] != now[$0] }
-                guard differing.isEmpty else {
-                    throw ToolError(
-                        "\(configURL.path) was written by a run with other \(differing.joined(separator: ", ")); "
-                            + "resume with the same options or choose another --output")
-                }
-            }
-        } else if files.fileExists(atPath: stateURL.path) {
+            return false
+        }
+        guard state.exists else {
+            print("note: \(output.path) holds no saved state; the run starts from the first frame")
+            return false
+        }
+        guard files.fileExists(atPath: configURL.path) else { return true }
+        // Resolved again, so that options added since the run was saved take their defaults.
+        let saved: AdaptationJob
+        do {
+            saved = try AdaptationJob(configuration: try savedConfiguration(), output: output)
+        } catch {
             throw ToolError(
-                "\(output.path) already holds a run (state.safetensors); pass --resume to continue it, or choose another --output")
+                "\(configURL.path) cannot be read back (\(error)); it records the saved run's options, "
+                    + "so resume is refused: restore the file, or delete the folder's state files to start over")
         }
-        try files.createDirectory(at: output, withIntermediateDirectories: true)
-        if plan.settings.predictions {
-            try files.createDirectory(at: output.appendingPathComponent("predictions"), withIntermediateDirectories: true)
+        let (before, now) = (Self.text(saved.effectiveConfiguration), Self.text(effective))
+        let differing = RunConfiguration.resultKeys.filter { before[$0] != now[$0] }
+        guard differing.isEmpty else {
+            throw ToolError(
+                "\(configURL.path) was written by a run with other \(differing.joined(separator: ", ")); "
+                    + "resume with the same options or choose another --output")
         }
-        if plan.settings.overlays {
-            try files.createDirectory(at: output.appendingPathComponent("overlays"), withIntermediateDirectories: true)
+        return true
+    }
+
+    /// Creates the output folders, removes what an interrupted write left there, and writes
+    /// the effective configuration.
+    private func writeOutputFolder(effective: RunConfiguration) throws {
+        var folders = [output]
+        if plan.settings.predictions { folders.append(output.appendingPathComponent("predictions")) }
+        if plan.settings.overlays { folders.append(output.appendingPathComponent("overlays")) }
+        for folder in folders {
+            try OutputFolder.prepare(folder, flag: "--output")
+            OutputFolder.removeInterruptedWrites(in: folder)
         }
         try effective.write(to: configURL)
     }

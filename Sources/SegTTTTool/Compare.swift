@@ -29,6 +29,10 @@ struct Compare: ParsableCommand {
     var resume = false
 
     func run() throws {
+        try Interrupted.exitingOnSignal(compare)
+    }
+
+    private func compare() throws {
         let names = try Self.parseMethods(methods)
         let folder = URL(fileURLWithPath: output)
         var results: [(name: String, metrics: RunMetrics, curve: [(x: Double, y: Double)])] = []
@@ -38,7 +42,7 @@ struct Compare: ParsableCommand {
             let configuration = try options.configuration(method)
             let job = try AdaptationJob(configuration: configuration, output: folder.appendingPathComponent(name))
             job.printsClassTable = false
-            let resumeThis = resume && FileManager.default.fileExists(atPath: job.stateURL.path)
+            let resumeThis = resume && RunState(folder: job.output).exists
             let (metrics, curve) = try job.run(resume: resumeThis)
             results.append((name, metrics, curve))
         }

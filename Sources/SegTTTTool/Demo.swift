@@ -55,8 +55,7 @@ struct Demo: ParsableCommand {
             Runtime.numThreads = threads
         }
         let folder = URL(fileURLWithPath: output)
-        try? FileManager.default.removeItem(at: folder)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try OutputFolder.prepare(folder, flag: "--output")
         let started = Date()
 
         let checkpoint = try sourceModel(in: folder)
@@ -75,9 +74,10 @@ struct Demo: ParsableCommand {
                     inputs.append(key, .text(value))
                 }
                 if let threads { inputs.append("threads", .text(String(threads))) }
-                let job = try AdaptationJob(
-                    configuration: try RunConfiguration(inputs),
-                    output: folder.appendingPathComponent(style.rawValue).appendingPathComponent(name))
+                // Only the demo's own run folders are replaced, never the rest of --output.
+                let runFolder = folder.appendingPathComponent(style.rawValue).appendingPathComponent(name)
+                try? FileManager.default.removeItem(at: runFolder)
+                let job = try AdaptationJob(configuration: try RunConfiguration(inputs), output: runFolder)
                 job.printsClassTable = false
                 job.showsProgress = false
                 let (metrics, curve) = try job.run(resume: false)

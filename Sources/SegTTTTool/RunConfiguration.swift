@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TorchNN
 import SegTTT
 import Yams
 
@@ -149,7 +150,8 @@ public struct RunConfiguration: Equatable, Sendable {
                 isYAML
                 ? try Yams.load(yaml: String(decoding: data, as: UTF8.self)) : try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw ToolError("\(url.path): not valid \(isYAML ? "YAML" : "JSON") (\(error)); fix the syntax")
+            let reason = isYAML ? "\(error)" : FileFailure.syntaxReason(error)
+            throw ToolError("\(url.path): not valid \(isYAML ? "YAML" : "JSON") (\(reason)); fix the syntax")
         }
         guard let fields = object as? [String: Any] else {
             throw ToolError("\(url.path): expected a mapping of option names to values, e.g. {\"method\": \"ocl\"}")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `segttt` command: test-time adaptation of segmentation networks.
 public struct SegTTTCommand: ParsableCommand {
@@ -9,6 +10,24 @@ public struct SegTTTCommand: ParsableCommand {
         subcommands: [Demo.self, Adapt.self, Compare.self, Train.self, Info.self])
 
     public init() {}
+
+    /// Runs the command line, as `main()` does, once every argument is valid UTF-8: Swift
+    /// decodes arguments and file names as UTF-8, so a path in another encoding (which Linux
+    /// allows) would otherwise be reported as missing although it exists.
+    public static func start() {
+        for index in 1..<Int(CommandLine.argc) {
+            guard let argument = CommandLine.unsafeArgv[index], String(validatingCString: argument) == nil else {
+                continue
+            }
+            let shown = String(cString: argument)
+            FileHandle.standardError.write(
+                Data(
+                    ("Error: argument \(index) ('\(shown)', � marking the bytes) is not valid UTF-8; segttt reads "
+                        + "names as UTF-8: rename the file, e.g. convmv -f latin1 -t utf8 --notest NAME\n").utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        main()
+    }
 
     /// With no subcommand: the overview and where to start.
     public func run() throws {

@@ -70,6 +70,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try checkSizes()
+        let url = URL(fileURLWithPath: output)
+        try checkOutputFile(url)
         if let threads { Runtime.numThreads = threads }
         guard let family = ModelFamilies.named(model) else {
             throw ToolError("unknown --model '\(model)'; use one of \(ModelFamilies.validNames)")
@@ -105,8 +107,6 @@ struct Train: ParsableCommand {
             progress.update(done: iteration + 1, fields: [("loss", String(format: "%.4f", loss))])
         }
         progress.finish(fields: [("loss", String(format: "%.4f", lastLoss))])
-        let url = URL(fileURLWithPath: output)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try ModelFile.save(network, family: family, to: url)
         let mapping = try ClassMapping.resolve(
             modelClasses: network.card.classNames, numOutputs: network.card.numOutputs,
@@ -116,6 +116,16 @@ struct Train: ParsableCommand {
             String(
                 format: "trained in %.0f s; held-out mIoU %.2f on %@ (%d frames); saved %@",
                 Date().timeIntervalSince(started), matrix.meanIoU * 100, validation.name, validation.count, output))
+    }
+
+    /// Checks, before training, that the trained model can be written to `url`: its folder is
+    /// created (or exists) and writable, and `url` is not a folder.
+    private func checkOutputFile(_ url: URL) throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+            throw ToolError("--output \(url.path) is a folder; give the file to write, e.g. \(url.path)/model.safetensors")
+        }
+        try OutputFolder.prepare(url.deletingLastPathComponent(), flag: "--output")
     }
 
     private func makeModel(_ family: any ModelFamily, classNames: [String]) throws -> any SegmentationModel {

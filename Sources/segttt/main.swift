@@ -1,4 +1,4 @@
 // The segttt command-line tool; its commands live in the SegTTTTool library.
 import SegTTTTool
 
-SegTTTCommand.main()
+SegTTTCommand.start()

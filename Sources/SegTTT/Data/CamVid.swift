@@ -1,4 +1,5 @@
 import Foundation
+import TorchNN
 import Torch
 
 /// The CamVid test split in the SegNet tutorial's 11-class protocol: 233 driving frames of
@@ -86,7 +87,7 @@ public struct CamVid: SegmentationDataset, FrameNaming {
         do {
             text = try String(contentsOf: list, encoding: .utf8)
         } catch {
-            throw DatasetError(path: list.path, problem: "cannot be read (\(error.localizedDescription))", fix: layout)
+            throw DatasetError(path: list.path, problem: "cannot be read (\(FileFailure.reason(error)))", fix: layout)
         }
         var frames = [Frame]()
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

@@ -1,4 +1,5 @@
 import Foundation
+import TorchNN
 import Torch
 
 /// A dataset that cannot be opened or a frame of it that cannot be used: names the path,
@@ -198,7 +199,7 @@ public struct FolderDataset: SegmentationDataset, FrameNaming {
             names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
         } catch {
             throw DatasetError(
-                path: folder.path, problem: "cannot be listed (\(error.localizedDescription))",
+                path: folder.path, problem: "cannot be listed (\(FileFailure.reason(error)))",
                 fix: "create the \(role)/ folder of the dataset layout images/, labels/, classes.json")
         }
         var files = [String: URL]()
@@ -226,7 +227,7 @@ public struct FolderDataset: SegmentationDataset, FrameNaming {
         } catch {
             let missing = !FileManager.default.fileExists(atPath: url.path)
             throw DatasetError(
-                path: url.path, problem: missing ? "missing" : "cannot be read (\(error.localizedDescription))",
+                path: url.path, problem: missing ? "missing" : "cannot be read (\(FileFailure.reason(error)))",
                 fix: "write the class list as JSON: \(classesExample)")
         }
         let parsed: Classes
@@ -242,6 +243,15 @@ public struct FolderDataset: SegmentationDataset, FrameNaming {
         }
         let count = parsed.classes.count
         guard count > 0 else { throw bad("\"classes\" is empty") }
+        // Classes are matched to a model's by name, so a repeated name would leave one of its
+        // indices without any prediction.
+        var seen = [String: Int]()
+        for (index, name) in parsed.classes.enumerated() {
+            if let first = seen[name] {
+                throw bad("\"classes\" names '\(name)' twice (indices \(first) and \(index)); give each class its own name")
+            }
+            seen[name] = index
+        }
         guard count < ignoreLabel else {
             throw bad("\(count) classes; at most \(ignoreLabel - 1) fit below ignoreLabel")
         }
@@ -287,7 +297,7 @@ public struct FolderDataset: SegmentationDataset, FrameNaming {
         case DecodingError.valueNotFound(_, let context):
             return "\(path(context.codingPath)) is null"
         case DecodingError.dataCorrupted(let context):
-            let underlying = context.underlyingError.map { " \($0.localizedDescription)" } ?? ""
+            let underlying = context.underlyingError.map { " \(FileFailure.syntaxReason($0))" } ?? ""
             return "\(context.debugDescription)\(underlying)"
         default:
             return "\(error)"

@@ -1,5 +1,6 @@
 internal import CImageIO
 import Foundation
+import TorchNN
 import Torch
 
 /// Why an image could not be read, decoded, encoded or written: names the file (or the
@@ -112,6 +113,12 @@ public enum ImageIO {
     static func readFile(_ url: URL) throws -> Data {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
+            // A folder listing decodes a name that is not UTF-8 with U+FFFD, and that name is missing.
+            if url.lastPathComponent.contains("\u{FFFD}") {
+                throw ImageError(
+                    .missingFile, file: url.path, problem: "has a name that is not valid UTF-8 (� marks its bytes)",
+                    fix: "rename it in UTF-8, e.g. convmv -f latin1 -t utf8 --notest NAME")
+            }
             throw ImageError(
                 .missingFile, file: url.path, problem: "no such file",
                 fix: "check the path, or the dataset folder it was listed from")
@@ -124,7 +131,7 @@ public enum ImageIO {
             return try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {
             throw ImageError(
-                .unreadable, file: url.path, problem: "cannot be read (\(error.localizedDescription))",
+                .unreadable, file: url.path, problem: "cannot be read (\(FileFailure.reason(error)))",
                 fix: "check its permissions")
         }
     }
@@ -309,7 +316,7 @@ public enum ImageIO {
             try data.write(to: url, options: .atomic)
         } catch {
             throw ImageError(
-                .writeFailed, file: url.path, problem: "cannot be written (\(error.localizedDescription))",
+                .writeFailed, file: url.path, problem: "cannot be written (\(FileFailure.reason(error)))",
                 fix: "check that its folder exists and is writable")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TorchNN
 
 // The folder side of the benchmark readers (GTA5, SYNTHIA, Cityscapes, ACDC, NTHU
 // cross-city): listing their layouts, pairing each image with its label file, and reading a
@@ -163,7 +164,7 @@ enum BenchmarkLayout {
                 .filter { !$0.hasPrefix(".") }.sorted(by: precedes)
         } catch {
             throw DatasetError(
-                path: folder.path, problem: "cannot be listed (\(error.localizedDescription))", fix: layout)
+                path: folder.path, problem: "cannot be listed (\(FileFailure.reason(error)))", fix: layout)
         }
     }
 

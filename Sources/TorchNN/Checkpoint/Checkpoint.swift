@@ -93,7 +93,7 @@ public enum Checkpoint {
             return try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
             throw CheckpointError(
-                path: url.path, reason: "cannot be read (\(error.localizedDescription)); check the path")
+                path: url.path, reason: "cannot be read (\(FileFailure.reason(error))); check the path")
         }
     }
 
@@ -135,5 +135,18 @@ extension Data {
     func bytes(at offset: Int, count length: Int) -> Data? {
         guard offset >= 0, length >= 0, offset <= count, length <= count - offset else { return nil }
         return self[startIndex + offset..<startIndex + offset + length]
+    }
+}
+
+extension Array where Element == Int {
+    /// The product of the elements, or nil when it overflows `Int`: sizes read from a file
+    /// multiply to a byte count only after this check.
+    func checkedProduct() -> Int? {
+        var product = 1
+        for factor in self {
+            guard case (let next, false) = product.multipliedReportingOverflow(by: factor) else { return nil }
+            product = next
+        }
+        return product
     }
 }

@@ -17,7 +17,7 @@ public enum SafeTensors {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw CheckpointError(path: path, reason: "cannot be read (\(error.localizedDescription)); check the path")
+            throw CheckpointError(path: path, reason: "cannot be read (\(FileFailure.reason(error))); check the path")
         }
         return try decode(data, path: path)
     }
@@ -52,9 +52,15 @@ public enum SafeTensors {
             guard let dtype = dtypeNames.first(where: { $0.value == code })?.key else {
                 throw fail("tensor '\(name)' has unsupported dtype \(code)")
             }
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw fail("tensor '\(name)' has shape \(shape); sizes cannot be negative")
+            }
+            // Sizes and offsets come from the file: every product and sum is checked.
+            guard let expected = ([dtype.byteSize] + shape).checkedProduct() else {
+                throw fail("tensor '\(name)' of shape \(shape) is too large for any file")
+            }
             let (begin, end) = (offsets[0], offsets[1])
-            let expected = shape.reduce(1, *) * dtype.byteSize
-            guard begin >= 0, end >= begin, headerEnd + end <= data.count else {
+            guard begin >= 0, end >= begin, end <= data.count - headerEnd else {
                 throw fail("tensor '\(name)' lies outside the file (offsets \(begin)..<\(end)); it may be truncated")
             }
             guard end - begin == expected else {
@@ -63,7 +69,20 @@ public enum SafeTensors {
             }
             records.append((name, dtype, shape, begin, end))
         }
-        records.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
+        records.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        // As in the reference reader, the tensors tile the data section: each begins where the
+        // one before it ends, so no byte is read for two tensors and none is left unread.
+        var covered = 0
+        for record in records {
+            guard record.begin == covered else {
+                let what = record.begin < covered ? "overlaps the tensor before it" : "leaves a gap before it"
+                throw fail("tensor '\(record.name)' at offsets \(record.begin)..<\(record.end) \(what)")
+            }
+            covered = record.end
+        }
+        guard covered == data.count - headerEnd else {
+            throw fail("\(data.count - headerEnd - covered) bytes after the last tensor belong to none")
+        }
         var tensors = StateDict()
         for record in records {
             let start = data.startIndex + headerEnd + record.begin
@@ -106,7 +125,7 @@ public enum SafeTensors {
         do {
             try data.write(to: url, options: .atomic)
         } catch {
-            throw CheckpointError(path: url.path, reason: "cannot be written (\(error.localizedDescription))")
+            throw CheckpointError(path: url.path, reason: "cannot be written (\(FileFailure.reason(error)))")
         }
     }
 }

@@ -1,3 +1,4 @@
+import CZlib
 import Foundation
 
 /// The table of contents of a zip archive, read from its central directory (PKWARE's
@@ -18,6 +19,8 @@ struct ZipArchive {
         let method: UInt16
         /// General-purpose flags; bit 0 marks an encrypted entry.
         let flags: UInt16
+        /// CRC-32 (ISO 3309, as zlib computes it) of the uncompressed contents.
+        let crc32: UInt32
         let compressedSize: Int
         let size: Int
         let localHeaderOffset: Int
@@ -60,7 +63,8 @@ struct ZipArchive {
         positions[name].map { entries[$0] }
     }
 
-    /// The bytes of a stored entry, sharing the archive's memory.
+    /// The bytes of a stored entry, sharing the archive's memory, once their CRC-32 matches
+    /// the one the central directory records.
     func contents(of entry: Entry) throws -> Data {
         guard entry.flags & 1 == 0 else { throw FormatError("zip entry '\(entry.name)' is encrypted") }
         guard entry.method == 0 else {
@@ -83,7 +87,28 @@ struct ZipArchive {
             throw FormatError(
                 "zip entry '\(entry.name)' lies outside the file or lacks its local header; the file may be truncated")
         }
+        let checksum = Self.crc32(of: bytes)
+        guard checksum == entry.crc32 else {
+            throw FormatError(
+                "zip entry '\(entry.name)' fails its CRC-32 check (recorded \(String(entry.crc32, radix: 16)), "
+                    + "computed \(String(checksum, radix: 16))): the file is corrupt; download or copy it again")
+        }
         return bytes
+    }
+
+    /// zlib's CRC-32 of `bytes`, fed in pieces of at most `UInt32.max` bytes (zlib's limit a call).
+    private static func crc32(of bytes: Data) -> UInt32 {
+        bytes.withUnsafeBytes { raw in
+            var crc: uLong = 0
+            var start = 0
+            while start < raw.count {
+                let length = min(raw.count - start, Int(UInt32.max))
+                let piece = raw.baseAddress!.advanced(by: start).assumingMemoryBound(to: Bytef.self)
+                crc = CZlib.crc32(crc, piece, uInt(length))
+                start += length
+            }
+            return UInt32(truncatingIfNeeded: crc)
+        }
     }
 
     // MARK: central directory
@@ -141,6 +166,7 @@ struct ZipArchive {
         guard data.littleEndian(UInt32.self, at: offset) == centralHeaderSignature,
             let flags = data.littleEndian(UInt16.self, at: offset + 8),
             let method = data.littleEndian(UInt16.self, at: offset + 10),
+            let crc32 = data.littleEndian(UInt32.self, at: offset + 16),
             let compressed32 = data.littleEndian(UInt32.self, at: offset + 20),
             let size32 = data.littleEndian(UInt32.self, at: offset + 24),
             let nameLength = data.littleEndian(UInt16.self, at: offset + 28).map(Int.init),
@@ -173,7 +199,7 @@ struct ZipArchive {
             if headerOffset32 == wide { headerOffset = try next() }
         }
         let entry = Entry(
-            name: name, method: method, flags: flags, compressedSize: compressedSize, size: size,
+            name: name, method: method, flags: flags, crc32: crc32, compressedSize: compressedSize, size: size,
             localHeaderOffset: headerOffset)
         return (entry, offset + 46 + nameLength + extraLength + commentLength)
     }
