@@ -116,7 +116,9 @@ let package = Package(
         .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegTTTTests", dependencies: ["SegTTT"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegTTTReportsTests", dependencies: ["SegTTTReports"]),
-        .testTarget(name: "SegTTTToolTests", dependencies: ["SegTTTTool", "SegTTTReports", "SegTTT", "Torch"]),
+        .testTarget(
+            name: "SegTTTToolTests", dependencies: ["SegTTTTool", "SegTTTReports", "SegTTT", "Torch"],
+            resources: [.copy("Fixtures")]),
     ],
     cxxLanguageStandard: .cxx17
 )

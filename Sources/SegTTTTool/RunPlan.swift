@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import SegTTT
 import Torch
@@ -41,7 +42,13 @@ struct RunPlan {
         }
         classMap = c.classMap.map { URL(fileURLWithPath: $0) }
         self.dataset = DatasetSpec(dataset)
-        corruption = try c.corruption.map { try CorruptionSchedule(parsing: $0) }
+        corruption = try c.corruption.map { text in
+            do {
+                return try CorruptionSchedule(parsing: text)
+            } catch {
+                throw ValidationError("--corruption \(text): \(error)")
+            }
+        }
         // RunConfiguration has checked the name.
         guard let method = Methods.named(c.method) else { throw ToolError("unknown --method '\(c.method)'") }
         self.method = method
