@@ -80,26 +80,33 @@ final class AdaptationJob {
         let progress = showsProgress ? ProgressBar(total: end, label: name, startAt: runner.position) : nil
         let interruption = InterruptionWatch()
         var savedPosition = resumes ? runner.position : -1
-        try runner.run(
-            until: end, skipBadFrames: settings.skipBadFrames,
-            onOutput: { output in
-                try self.writePrediction(output.prediction, of: output.sample, palette: palette)
-                try diagnostics?.append(frame: output.index, output.result)
-            },
-            onFrame: { record in
-                let running = runner.matrix.meanIoU
-                try log.append(record, runningIoU: running.isNaN ? nil : running)
-                if (record.index + 1) % settings.saveEvery == 0 {
-                    try state.save(runner)
-                    savedPosition = runner.position
-                }
-                progress?.update(done: record.index + 1, fields: Self.progressFields(running, record))
-                if let signal = interruption.receivedSignal {
-                    if savedPosition != runner.position { try state.save(runner) }
-                    progress?.finish(fields: Self.progressFields(running, record))
-                    throw Interrupted(signal: signal, output: self.output, frame: runner.position)
-                }
-            })
+        do {
+            try runner.run(
+                until: end, skipBadFrames: settings.skipBadFrames,
+                onOutput: { output in
+                    try self.writePrediction(output.prediction, of: output.sample, palette: palette)
+                    try diagnostics?.append(frame: output.index, output.result)
+                },
+                onFrame: { record in
+                    let running = runner.matrix.meanIoU
+                    try log.append(record, runningIoU: running.isNaN ? nil : running)
+                    if (record.index + 1) % settings.saveEvery == 0 {
+                        try state.save(runner)
+                        savedPosition = runner.position
+                    }
+                    progress?.update(done: record.index + 1, fields: Self.progressFields(running, record))
+                    if let signal = interruption.receivedSignal {
+                        if savedPosition != runner.position { try state.save(runner) }
+                        progress?.finish(fields: Self.progressFields(running, record))
+                        throw Interrupted(signal: signal, output: self.output, frame: runner.position)
+                    }
+                })
+        } catch let error as TorchError where MemoryCap.isAllocationFailure(error.message) {
+            let frame = (dataset as? FrameNaming)?.frameName(at: runner.position) ?? "frame \(runner.position)"
+            throw ToolError(
+                "frame '\(frame)' (index \(runner.position)) needs more memory than this machine has free; use smaller "
+                    + "frames or a machine with more memory (the frames before it are saved: --resume continues)")
+        }
         if savedPosition != runner.position { try state.save(runner) }
         progress?.finish(fields: Self.progressFields(runner.matrix.meanIoU, nil))
 

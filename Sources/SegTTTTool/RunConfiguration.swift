@@ -140,6 +140,9 @@ public struct RunConfiguration: Equatable, Sendable {
     /// - Throws: `ToolError` naming the file for an unreadable file, a syntax error or
     ///   something other than a mapping.
     public static func read(_ url: URL) throws -> OptionInputs {
+        if let problem = FileFailure.notAFile(url) {
+            throw ToolError("\(url.path): the configuration file \(problem); check --config")
+        }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw ToolError("\(url.path): cannot read the configuration file; check --config")
         }

@@ -11,7 +11,8 @@ public struct SegTTTCommand: ParsableCommand {
 
     public init() {}
 
-    /// Runs the command line, as `main()` does, once every argument is valid UTF-8: Swift
+    /// Runs the command line, as `main()` does, under `MemoryCap`, once every argument is
+    /// valid UTF-8: Swift
     /// decodes arguments and file names as UTF-8, so a path in another encoding (which Linux
     /// allows) would otherwise be reported as missing although it exists.
     public static func start() {
@@ -26,6 +27,7 @@ public struct SegTTTCommand: ParsableCommand {
                         + "names as UTF-8: rename the file, e.g. convmv -f latin1 -t utf8 --notest NAME\n").utf8))
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
+        MemoryCap.apply(arguments: CommandLine.arguments)
         main()
     }
 

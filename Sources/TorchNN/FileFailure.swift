@@ -32,6 +32,20 @@ public enum FileFailure {
         }
     }
 
+    /// What keeps `url` from being read as a file: nil for a regular file (or a link to one),
+    /// else "does not exist", "is a folder, not a file" or "is not a regular file (a device,
+    /// a pipe or a socket)"; reading those whole would fail, block or never end.
+    public static func notAFile(_ url: URL) -> String? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path),
+            let type = attributes[.type] as? FileAttributeType
+        else { return "does not exist" }
+        switch type {
+        case .typeRegular: return nil
+        case .typeDirectory: return "is a folder, not a file"
+        default: return "is not a regular file (a device, a pipe or a socket)"
+        }
+    }
+
     /// Why Foundation's JSON reader refused a file's contents ("Invalid value around line 1,
     /// column 0."), without the error domain and code it wraps them in.
     public static func syntaxReason(_ error: any Error) -> String {

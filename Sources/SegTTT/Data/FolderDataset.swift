@@ -221,6 +221,9 @@ public struct FolderDataset: SegmentationDataset, FrameNaming {
 
     /// Class names and label map from classes.json.
     static func readClasses(_ url: URL) throws -> (file: Classes, map: LabelMap) {
+        if let problem = FileFailure.notAFile(url), FileManager.default.fileExists(atPath: url.path) {
+            throw DatasetError(path: url.path, problem: problem, fix: "write the class list as JSON: \(classesExample)")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

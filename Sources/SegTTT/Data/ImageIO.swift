@@ -127,6 +127,9 @@ public enum ImageIO {
             throw ImageError(
                 .missingFile, file: url.path, problem: "is a folder, not an image file", fix: "give a file")
         }
+        if let problem = FileFailure.notAFile(url) {
+            throw ImageError(.unreadable, file: url.path, problem: problem, fix: "give an image file")
+        }
         do {
             return try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {

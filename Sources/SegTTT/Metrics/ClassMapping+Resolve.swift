@@ -1,4 +1,5 @@
 import Foundation
+import TorchNN
 
 /// Why a model's classes cannot be evaluated against a dataset's.
 public struct ClassMappingError: Error, CustomStringConvertible, Equatable {
@@ -45,6 +46,9 @@ extension ClassMapping {
     private static func fromFile(
         _ url: URL, modelClasses: [String], datasetIndex: [String: Int], extra: [Int?]
     ) throws -> ClassMapping {
+        if let problem = FileFailure.notAFile(url) {
+            throw ClassMappingError(message: "\(url.path): the class-map file \(problem); check --class-map")
+        }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw ClassMappingError(message: "\(url.path): the class-map file cannot be read; check the path")
         }

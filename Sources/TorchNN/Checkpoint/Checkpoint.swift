@@ -89,6 +89,9 @@ public enum Checkpoint {
     }
 
     private static func contents(of url: URL) throws -> Data {
+        if let problem = FileFailure.notAFile(url) {
+            throw CheckpointError(path: url.path, reason: "\(problem); give the checkpoint file itself")
+        }
         do {
             return try Data(contentsOf: url, options: .alwaysMapped)
         } catch {

@@ -13,6 +13,9 @@ public enum SafeTensors {
     /// Reads every tensor of a safetensors file, in the order of their data.
     public static func read(_ url: URL) throws -> (tensors: StateDict, metadata: [String: String]) {
         let path = url.path
+        if let problem = FileFailure.notAFile(url) {
+            throw CheckpointError(path: path, reason: "\(problem); give a safetensors file")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
