@@ -31,6 +31,7 @@ public final class TorchScriptModel: Module, SegmentationModel {
     /// - Throws: `CheckpointError` naming the file: not loadable as TorchScript (with the
     ///   reason and the fix), a head module the file lacks.
     public init(contentsOf url: URL, card: TorchScriptCard) throws {
+        try Checkpoint.verifyArchive(url)
         do {
             script = try ScriptModule(contentsOf: url)
         } catch let error as TorchError {

@@ -63,6 +63,22 @@ public enum Checkpoint {
         return archive.entries.contains { $0.name.hasSuffix("/constants.pkl") && $0.name.split(separator: "/").count == 2 }
     }
 
+    /// Checks every stored entry of the zip archive `url` against its CRC-32, so that a
+    /// corrupt file that another reader (libtorch's, for TorchScript) would take, or refuse
+    /// with a parser's message, is named as corrupt. Files that are no zip archive, and
+    /// compressed entries, are left to that reader.
+    ///
+    /// - Throws: `CheckpointError` naming the file and the first entry that fails.
+    public static func verifyArchive(_ url: URL) throws {
+        let data = try contents(of: url)
+        guard (try? format(of: data)) == .zip, let archive = try? ZipArchive(data) else { return }
+        try withPath(url) {
+            for entry in archive.entries where entry.method == 0 && entry.flags & 1 == 0 {
+                _ = try archive.contents(of: entry)
+            }
+        }
+    }
+
     // MARK: format detection
 
     static func format(of data: Data) throws -> Format {
