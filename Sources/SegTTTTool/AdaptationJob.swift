@@ -27,6 +27,9 @@ final class AdaptationJob {
     var printsClassTable = true
     /// Draw a progress bar on standard error.
     var showsProgress = true
+    /// On SIGINT or SIGTERM, save the state and stop with `Interrupted` after the frame in
+    /// hand; when false, the signals end the process as usual (runs that are not resumed).
+    var savesOnSignal = true
 
     var configURL: URL { output.appendingPathComponent("config.json") }
     var framesURL: URL { output.appendingPathComponent("frames.csv") }
@@ -78,7 +81,7 @@ final class AdaptationJob {
         defer { log.close() }
         let palette = ClassPalette.colours(for: dataset.classNames)
         let progress = showsProgress ? ProgressBar(total: end, label: name, startAt: runner.position) : nil
-        let interruption = InterruptionWatch()
+        let interruption = savesOnSignal ? InterruptionWatch() : nil
         var savedPosition = resumes ? runner.position : -1
         do {
             try runner.run(
@@ -95,7 +98,7 @@ final class AdaptationJob {
                         savedPosition = runner.position
                     }
                     progress?.update(done: record.index + 1, fields: Self.progressFields(running, record))
-                    if let signal = interruption.receivedSignal {
+                    if let signal = interruption?.receivedSignal {
                         if savedPosition != runner.position { try state.save(runner) }
                         progress?.finish(fields: Self.progressFields(running, record))
                         throw Interrupted(signal: signal, output: self.output, frame: runner.position)

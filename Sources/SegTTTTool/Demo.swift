@@ -80,6 +80,7 @@ struct Demo: ParsableCommand {
                 let job = try AdaptationJob(configuration: try RunConfiguration(inputs), output: runFolder)
                 job.printsClassTable = false
                 job.showsProgress = false
+                job.savesOnSignal = false
                 let (metrics, curve) = try job.run(resume: false)
                 row.append(metrics.meanIoU)
                 curves.append(.init(name: name, points: curve))

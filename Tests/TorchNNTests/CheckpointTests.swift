@@ -200,7 +200,7 @@ final class CheckpointTests: XCTestCase {
 
     func testMissingFileNamesThePath() throws {
         let url = try temporaryFolder().appendingPathComponent("absent.pth")
-        XCTAssertTrue(assertLoadFails(url).contains("cannot be read"))
+        XCTAssertTrue(assertLoadFails(url).contains("does not exist"))
         XCTAssertThrowsError(try Checkpoint.format(of: url)) { error in
             XCTAssertEqual((error as? CheckpointError)?.path, url.path)
         }
