@@ -331,6 +331,7 @@ def run_matmul(repeats, device):
 def child(args):
     """Runs one measurement named by args.child and prints its figures as one JSON line."""
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(args.denormals == "flush")
     device = torch.device(args.device)
     kind, _, rest = args.child.partition(":")
     if kind == "config":
@@ -406,6 +407,8 @@ def main():
     parser.add_argument("--only", choices=list(CONFIGS) + ["negative", "matmul"])
     parser.add_argument("--json")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--denormals", choices=["flush", "keep"], default="flush",
+                        help="flush denormals to zero (torch.set_flush_denormal), as segttt does, or keep them")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--export-weights", help="folder to write the DeepLab weights to, for segttt-bench")
     args = parser.parse_args()

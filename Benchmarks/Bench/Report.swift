@@ -351,6 +351,8 @@ struct BenchmarkReport {
         """
     let threads: Int
     let device: Device
+    /// Whether both sides flushed denormals to zero (`--denormals flush`).
+    let flushDenormals: Bool
     let swift: [String: [[String: Any]]]
     let python: [String: [[String: Any]]]
 
@@ -414,14 +416,18 @@ struct BenchmarkReport {
         var out = [
             "# Benchmarks", "",
             "Produced by `swift run -c release segttt-bench --threads \(threads)"
-                + (device == .cpu ? "" : " --device \(device)") + "` (it runs "
+                + (device == .cpu ? "" : " --device \(device)") + (flushDenormals ? "" : " --denormals keep")
+                + "` (it runs "
                 + "`Benchmarks/ocl_step.py` for the PyTorch eager side), libtorch \(Runtime.libtorchVersion), "
                 + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) thread(s). Medians after a "
                 + "warm-up; each measurement in its own process; peak memory is the process's VmHWM during it"
                 + (device == .cpu ? "" : " (the host's memory, not the GPU's)") + ". "
                 + "A job measured in several rounds (`--rounds`: PyTorch and Swift in turn, so that the machine's "
                 + "drift hits both alike) gives the median over its rounds, and the lowest and highest "
-                + "of its per-round step ratios."
+                + "of its per-round step ratios. Denormals "
+                + (flushDenormals
+                    ? "flushed to zero on both sides (`Runtime.flushesDenormals`, `torch.set_flush_denormal`)."
+                    : "kept on both sides (IEEE arithmetic, the default of both before segttt flushed them).")
                 + (Runtime.blasThreads.map {
                     " SegTTT's processes run OpenBLAS at \($0) thread(s) (`Runtime.blasThreads`), the matrix product "
                         + "at the benchmark's thread count; the PyTorch script leaves it as it starts, one thread per "

@@ -40,7 +40,7 @@ import TorchNN
 
 let usage = """
     usage: segttt-bench [--threads N] [--repeats N] [--rounds N] [--only NAME] [--device cpu|cuda[:N]]
-                        [--python PATH] [--output FILE] [--cache FILE] [--fresh]
+                        [--denormals flush|keep] [--python PATH] [--output FILE] [--cache FILE] [--fresh]
 
     The OCL step and the source forward in Swift against PyTorch eager (Benchmarks/ocl_step.py),
     with peak memory, the negative term's two forms and FLOP/s against a matrix product; writes
@@ -52,6 +52,7 @@ let usage = """
       --only NAME   espnet_480x360, espnet_torchscript_480x360, deeplab_512x256, deeplab_1024x512,
                     negative or matmul
       --device D    cpu (default) or cuda[:N] (a CUDA libtorch through LIBTORCH)
+      --denormals M flush (default: flush-to-zero on both sides, as segttt runs) or keep
       --python P    the Python with torch that runs the PyTorch side (default /usr/bin/python3)
     """
 
@@ -61,6 +62,8 @@ struct Options {
     var repeats: Int?
     var rounds = 1
     var device = Device.cpu
+    /// Flush denormals to zero on both sides (`Runtime.flushesDenormals`, torch.set_flush_denormal).
+    var flushDenormals = true
     var only: String?
     var python = "/usr/bin/python3"
     var output = "docs/BENCHMARKS.md"
@@ -99,6 +102,11 @@ struct Options {
                 do { try device.checkAvailable() } catch let error as TorchError {
                     throw TorchError("--device \(error.message)")
                 }
+            case "--denormals":
+                guard value == "flush" || value == "keep" else {
+                    throw TorchError("--denormals \(value): give flush or keep")
+                }
+                flushDenormals = value == "flush"
             case "--python": python = value
             case "--output": output = value
             case "--cache": cache = value
@@ -312,6 +320,7 @@ func runMatmul(repeats: Int, threads: Int, on device: Device) throws -> [String:
 
 func child(_ job: String, options: Options) throws {
     Runtime.numThreads = options.threads
+    Runtime.flushesDenormals = options.flushDenormals
     let parts = job.split(separator: ":", maxSplits: 1).map(String.init)
     let result: [String: Any]
     switch parts[0] {
@@ -392,19 +401,26 @@ func selectedJobs(_ only: String?) -> [(group: String, job: String)] {
     return jobs
 }
 
+/// The line of docs/BENCHMARKS.md after which the sections are written by hand.
+let keptSectionsMarker = "<!-- Sections below are written by hand; segttt-bench keeps them. -->"
+
 func parent(options: Options) throws {
     try FileManager.default.createDirectory(atPath: options.weights, withIntermediateDirectories: true)
     let script = repoRoot.appendingPathComponent("Benchmarks/ocl_step.py").path
     let me = CommandLine.arguments[0]
-    // cache[key][job] = ["swift": result, "python": result]; key: the thread count, and the
-    // device before it when that is a GPU ("cuda:0/2").
+    // cache[key][job] = ["swift": result, "python": result]; key: the thread count, the
+    // device before it when that is a GPU ("cuda:0/2"), and "/keep" after it for runs that
+    // keep denormals.
     var cache =
         (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.cache))))
         as? [String: [String: [String: Any]]] ?? [:]
     let threads = String(options.threads)
-    let key = options.device == .cpu ? threads : "\(options.device)/\(threads)"
+    let key = (options.device == .cpu ? threads : "\(options.device)/\(threads)") + (options.flushDenormals ? "" : "/keep")
     for (_, job) in selectedJobs(options.only) where options.fresh || cache[key]?[job] == nil {
-        var common = ["--child", job, "--threads", threads, "--device", options.device.description]
+        var common = [
+            "--child", job, "--threads", threads, "--device", options.device.description,
+            "--denormals", options.flushDenormals ? "flush" : "keep",
+        ]
         if let repeats = options.repeats { common += ["--repeats", String(repeats)] }
         var theirRounds: [[String: Any]] = []
         var ourRounds: [[String: Any]] = []
@@ -428,10 +444,15 @@ func parent(options: Options) throws {
         swift[group, default: []].append(ours)
         python[group, default: []].append(theirs)
     }
-    let text = BenchmarkReport(threads: options.threads, device: options.device, swift: swift, python: python)
+    let text = BenchmarkReport(
+        threads: options.threads, device: options.device, flushDenormals: options.flushDenormals, swift: swift,
+        python: python)
         .markdown()
     print("\n" + text)
-    try text.write(toFile: options.output, atomically: true, encoding: .utf8)
+    // The sections after the marker are written by hand and kept as they are.
+    let existing = (try? String(contentsOfFile: options.output, encoding: .utf8)) ?? ""
+    let kept = existing.range(of: keptSectionsMarker).map { String(existing[$0.lowerBound...]) }
+    try (text + (kept.map { "\n" + $0 } ?? "")).write(toFile: options.output, atomically: true, encoding: .utf8)
     print("wrote \(options.output)")
 }
 

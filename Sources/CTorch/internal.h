@@ -37,6 +37,10 @@ inline ct_tensor wrap(at::Tensor t) {
 /// exception thrown by a range is rethrown. Returns the number of threads that ran a range.
 int parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)> &body);
 
+/// Runs `body` once on the calling thread and once on every other thread of libtorch's
+/// OpenMP team (for per-thread CPU state such as MXCSR); returns the threads it ran on.
+int on_every_thread(void (*body)());
+
 /// Runs body(first, last, sums) over [begin, end) as `parallel_for` does, each range adding
 /// into its own `size` zeroed doubles, and returns their elementwise sum, added in the order
 /// of the ranges, so that it does not depend on which thread finished first.

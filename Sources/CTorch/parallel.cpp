@@ -114,6 +114,19 @@ int parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<
     return threads;
 }
 
+int on_every_thread(void (*body)()) {
+    const auto &runtime = openmp();
+    at::internal::lazy_init_num_threads();
+    if (runtime.parallel == nullptr || at::get_num_threads() <= 1 || at::in_parallel_region()) {
+        body();
+        return 1;
+    }
+    // The calling thread is the team's first, so the body runs there too.
+    runtime.parallel([](void *data) { reinterpret_cast<void (*)()>(data)(); }, reinterpret_cast<void *>(body),
+                     static_cast<unsigned>(at::get_num_threads()), /*flags*/ 0);
+    return at::get_num_threads();
+}
+
 std::vector<double> parallel_sum(int64_t begin, int64_t end, int64_t grain, size_t size,
                                  const std::function<void(int64_t, int64_t, double *)> &body) {
     std::map<int64_t, std::vector<double>> ranges;  // by first index

@@ -59,6 +59,7 @@ final class AdaptationJob {
     func run(resume: Bool) throws -> (metrics: RunMetrics, curve: [(x: Double, y: Double)]) {
         let settings = plan.settings
         if let threads = settings.threads { Runtime.numThreads = threads }
+        Runtime.flushesDenormals = settings.flushDenormals
         let effective = effectiveConfiguration
         let state = RunState(folder: output)
         let resumes = try checkOutput(resume: resume, state: state, effective: effective)

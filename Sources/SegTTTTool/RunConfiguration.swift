@@ -36,6 +36,7 @@ public struct RunSettings: Equatable, Sendable {
     public var overlays = false
     public var diagnostics = false
     public var saveEvery = 20
+    public var flushDenormals = true
 
     public init() {}
 
@@ -67,6 +68,7 @@ public struct RunSettings: Equatable, Sendable {
         .init("overlays", \.overlays, help: "Also write each prediction over its image.", affectsResults: false),
         .init("diagnostics", \.diagnostics, help: "Write diagnostics.jsonl: per frame entropy, class histogram, weight drift, gradient norms.", affectsResults: false),
         .init("save-every", \.saveEvery, help: "Save the run's state every N frames, for --resume.", affectsResults: false),
+        .init("flush-denormals", \.flushDenormals, help: "Flush denormal floats to zero on every compute thread (faster on many CPUs; --no-flush-denormals for IEEE arithmetic)."),
     ])
     public static let schema = OptionSchema<RunSettings>(
         modelSchema.options + streamSchema.options + methodSchema.options + runtimeSchema.options)

@@ -22,6 +22,33 @@ public enum Runtime {
         }
     }
 
+    /// Whether CPU arithmetic flushes denormal floats to zero (the x86 MXCSR modes
+    /// flush-to-zero and denormals-are-zero), on the calling thread and every thread of
+    /// libtorch's OpenMP team. Off by default, as in every process; `segttt` turns it on.
+    ///
+    /// A denormal (a float below 2^-126 in magnitude) costs some CPUs a microcode assist per
+    /// operation; activations and gradients that decay towards zero produce many. Flushed,
+    /// they become zero: results differ from IEEE arithmetic only below 2^-126, and a step can
+    /// run several times faster (docs/BENCHMARKS.md). Setting it on a CPU other than x86 does
+    /// nothing. Threads that libtorch starts later take the setting from the thread that
+    /// starts them, so set it from the thread that runs the tensors.
+    public static var flushesDenormals: Bool {
+        get {
+            configureOnce()
+            return ct_flush_denormals()
+        }
+        set {
+            configureOnce()
+            _ = ct_set_flush_denormals(newValue)
+        }
+    }
+
+    /// How many threads of the calling thread's OpenMP team (itself included) flush denormals.
+    public static var threadsFlushingDenormals: Int {
+        configureOnce()
+        return Int(ct_threads_flushing_denormals())
+    }
+
     /// Number of threads of OpenBLAS, the BLAS behind libtorch's CPU matrix products on
     /// Debian; nil where the process's BLAS is another one, or OpenBLAS built on OpenMP (whose
     /// thread count is OpenMP's, `numThreads`) or serially.

@@ -6,10 +6,14 @@ import XCTest
 @testable import SegTTTTool
 
 /// Runs `segttt ARGUMENTS` in this process, as `main` would, returning the error it ends with.
-/// libtorch's thread count is process-wide; a `--threads` given here is undone afterwards.
+/// libtorch's thread count and the denormal mode are process-wide; what a command sets is
+/// undone afterwards.
 func runTool(_ arguments: [String]) -> Error? {
-    let threads = Runtime.numThreads
-    defer { Runtime.numThreads = threads }
+    let (threads, flushes) = (Runtime.numThreads, Runtime.flushesDenormals)
+    defer {
+        Runtime.numThreads = threads
+        Runtime.flushesDenormals = flushes
+    }
     do {
         var command = try SegTTTCommand.parseAsRoot(arguments)
         try command.run()

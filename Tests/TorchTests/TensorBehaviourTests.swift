@@ -303,6 +303,37 @@ final class TensorBehaviourTests: XCTestCase {
         XCTAssertEqual(Runtime.numThreads, 2)
     }
 
+    func testFlushingDenormalsReachesEveryThreadAndZeroesDenormals() throws {
+        #if arch(x86_64)
+            let threads = Runtime.numThreads
+            defer {
+                Runtime.flushesDenormals = false
+                Runtime.numThreads = threads
+            }
+            Runtime.numThreads = 2
+            let denormal = Float.leastNormalMagnitude / 4
+            // A large tensor, so that the product is split across the team.
+            let x = try Tensor([Float](repeating: denormal, count: 1 << 16))
+            XCTAssertFalse(Runtime.flushesDenormals)
+            XCTAssertEqual(Runtime.threadsFlushingDenormals, 0)
+            XCTAssertEqual(try (x * 3).toArray(Float.self).max(), denormal * 3)
+
+            Runtime.flushesDenormals = true
+            XCTAssertTrue(Runtime.flushesDenormals)
+            XCTAssertEqual(Runtime.threadsFlushingDenormals, 2)
+            XCTAssertEqual(try (x * 3).toArray(Float.self).max(), 0, "denormals were not flushed")
+            // Threads started afterwards take it from the thread that starts them.
+            Runtime.numThreads = 3
+            XCTAssertEqual(Runtime.threadsFlushingDenormals, 3)
+
+            Runtime.flushesDenormals = false
+            XCTAssertEqual(Runtime.threadsFlushingDenormals, 0)
+            XCTAssertEqual(try (x * 3).toArray(Float.self).max(), denormal * 3)
+        #else
+            throw XCTSkip("flush-to-zero is set through x86's MXCSR")
+        #endif
+    }
+
     /// Tensors of up to 32 MiB come from the heap and stay there once freed, so that the next
     /// step's activations of the same sizes reuse that memory instead of the system mapping and
     /// faulting in their pages again. Under glibc's defaults either they get mappings of their

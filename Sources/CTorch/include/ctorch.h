@@ -42,6 +42,13 @@ int64_t ct_live_tensors(void);
 int64_t ct_live_generators(void);
 void ct_set_num_threads(int n);
 int ct_get_num_threads(void);
+/** Sets flush-to-zero and denormals-are-zero (MXCSR) on the calling thread and every thread
+ *  of libtorch's OpenMP team; false, doing nothing, on CPUs other than x86. */
+bool ct_set_flush_denormals(bool on);
+/** Whether the calling thread flushes denormals. */
+bool ct_flush_denormals(void);
+/** The threads of the calling thread's OpenMP team (itself included) that flush denormals. */
+int ct_threads_flushing_denormals(void);
 /** Sets the thread count of the BLAS libtorch calls for matrix products, where that BLAS is
  *  the pthread build of OpenBLAS (found in the process by `openblas_get_parallel`); returns
  *  false, doing nothing, for any other BLAS, and for OpenBLAS's OpenMP build, whose setter
