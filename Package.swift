@@ -122,3 +122,13 @@ let package = Package(
     ],
     cxxLanguageStandard: .cxx17
 )
+
+// The libFuzzer target of Benchmarks/fuzz.sh, only when SEGTTT_FUZZ=1: it has no `main` of its
+// own (libFuzzer's is linked in by -sanitize=fuzzer), so a plain build could not link it.
+if ProcessInfo.processInfo.environment["SEGTTT_FUZZ"] == "1" {
+    package.products.append(.executable(name: "segttt-fuzz", targets: ["segttt-fuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "segttt-fuzz", dependencies: ["TorchNN", "SegTTT"], path: "Benchmarks/Fuzz",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

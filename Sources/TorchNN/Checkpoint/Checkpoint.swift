@@ -31,7 +31,7 @@ public enum Checkpoint {
     /// - Throws: `CheckpointError` naming the file when it cannot be read or has none of the layouts.
     public static func format(of url: URL) throws -> Format {
         let data = try contents(of: url)
-        return try withPath(url) { try format(of: data) }
+        return try withPath(url.path) { try format(of: data) }
     }
 
     /// Reads every tensor of a checkpoint as a flat state dict, on the CPU, in the file's order.
@@ -45,12 +45,21 @@ public enum Checkpoint {
     /// - Throws: `CheckpointError` naming the file for an unreadable, truncated or malformed
     ///   file, or one that refers to Python code other than tensors and ordered dicts.
     public static func load(_ url: URL) throws -> StateDict {
-        let data = try contents(of: url)
-        return try withPath(url) {
+        try decode(contents(of: url), path: url.path)
+    }
+
+    /// Reads every tensor of a checkpoint held in memory, as `load(_:)` does a file's.
+    ///
+    /// - Parameters:
+    ///   - data: the bytes of a `.pth` file in either PyTorch layout, or of a safetensors file.
+    ///   - path: what errors call the data (a file's path, or a name such as a URL's).
+    /// - Throws: `CheckpointError` naming `path`, as `load(_:)`.
+    public static func decode(_ data: Data, path: String) throws -> StateDict {
+        try withPath(path) {
             switch try format(of: data) {
             case .legacyPickle: return try TorchPickle.loadLegacy(data)
             case .zip: return try TorchPickle.loadZip(data)
-            case .safetensors: return try SafeTensors.decode(data, path: url.path).tensors
+            case .safetensors: return try SafeTensors.decode(data, path: path).tensors
             }
         }
     }
@@ -117,11 +126,11 @@ public enum Checkpoint {
     }
 
     /// Runs `body`, turning the readers' path-less `FormatError`s into errors naming the file.
-    private static func withPath<T>(_ url: URL, _ body: () throws -> T) throws -> T {
+    private static func withPath<T>(_ path: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as FormatError {
-            throw CheckpointError(path: url.path, reason: error.reason)
+            throw CheckpointError(path: path, reason: error.reason)
         }
     }
 }
