@@ -463,8 +463,9 @@ static iio_status jpeg_decode_guarded(struct jpeg_decompress_struct *cinfo, jpeg
 
     int cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
     cinfo->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
-    jpeg_start_decompress(cinfo);
-
+    /* The size is checked before jpeg_start_decompress, which allocates for the whole image
+     * (a progressive JPEG's coefficients, two bytes a sample) however short the file is. */
+    jpeg_calc_output_dimensions(cinfo);
     size_t width = cinfo->output_width;
     size_t height = cinfo->output_height;
     if (!size_is_sane(width, height)) {
@@ -474,6 +475,8 @@ static iio_status jpeg_decode_guarded(struct jpeg_decompress_struct *cinfo, jpeg
                     (size_t)IIO_MAX_PIXELS);
         return guard->status;
     }
+    jpeg_start_decompress(cinfo);
+
     int components = cinfo->output_components;
     if (components != (cmyk ? 4 : 3)) {
         guard->status = IIO_ERR_UNSUPPORTED;

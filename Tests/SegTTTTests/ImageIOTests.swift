@@ -281,6 +281,27 @@ final class ImageIOTests: XCTestCase {
         assertImageError(.notALabel, mentions: [url.path, "JPEG", "PNG"]) { try ImageIO.readLabel(url) }
     }
 
+    func testHugeProgressiveJPEGIsRefusedBeforeLibjpegAllocates() throws {
+        // A fuzzing finding: a progressive JPEG of a few hundred bytes whose frame header claims
+        // tens of thousands of pixels a side made libjpeg allocate (and zero) the coefficients of
+        // the whole image, gigabytes, before the size was checked. The size is now checked from
+        // the header alone: this file is refused as too large although its first scan is
+        // malformed too, which libjpeg reports only after that allocation.
+        var bytes = [UInt8](try Data(contentsOf: DataTestSupport.fixture("progressive.jpg")))
+        func marker(_ code: UInt8) throws -> Int {
+            try XCTUnwrap(bytes.indices.dropLast().first { bytes[$0] == 0xFF && bytes[$0 + 1] == code })
+        }
+        // SOF2: marker, 2-byte length, precision, then height and width, big-endian.
+        let frame = try marker(0xC2)
+        bytes.replaceSubrange(frame + 5..<frame + 9, with: [0x27, 0x10, 0x4E, 0x20])  // 10000 x 20000
+        // SOS: marker, length, component count n, n selector pairs, then the spectral band's end.
+        let scan = try marker(0xDA)
+        bytes[scan + 5 + 2 * Int(bytes[scan + 4]) + 1] = 63  // a DC scan whose band ends at 63
+        assertImageError(.unsupported, mentions: ["huge.jpg", "20000 x 10000 pixels"]) {
+            try ImageIO.decodeImage(Data(bytes), name: "huge.jpg")
+        }
+    }
+
     // MARK: PNG round trips through our own writer
 
     func testPNGRoundTripRGBAndGray() throws {
