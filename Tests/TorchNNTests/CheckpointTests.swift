@@ -267,6 +267,44 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A legacy checkpoint `{'w': one float storage viewed with size [rows, columns] and the
+    /// given strides}`, written opcode by opcode as torch.save does.
+    func legacyCheckpoint(rows: Int32, columns: Int32, strides: [UInt8]) -> Data {
+        func text(_ value: String) -> [UInt8] { [0x8C, UInt8(value.utf8.count)] + Array(value.utf8) }
+        func global(_ module: String, _ name: String) -> [UInt8] { [0x63] + Array("\(module)\n\(name)\n".utf8) }
+        func int32(_ value: Int32) -> [UInt8] { [0x4A] + withUnsafeBytes(of: value.littleEndian, Array.init) }
+        var bytes: [UInt8] = [0x80, 0x02, 0x8A, 0x0A] + TorchPickle.legacyMagic + [0x2E]
+        bytes += [0x80, 0x02, 0x4D, 0xE9, 0x03, 0x2E]  // protocol version 1001
+        bytes += [0x80, 0x02, 0x7D, 0x2E]  // system info: {}
+        bytes += [0x80, 0x02, 0x7D] + text("w") + global("torch._utils", "_rebuild_tensor_v2") + [0x28]
+        // The persistent id ('storage', FloatStorage, '0', 'cpu', 1, None).
+        bytes += [0x28] + text("storage") + global("torch", "FloatStorage") + text("0") + text("cpu")
+        bytes += [0x4B, 0x01, 0x4E, 0x74, 0x51]
+        bytes += [0x4B, 0x00] + int32(rows) + int32(columns) + [0x86, 0x4B, strides[0], 0x4B, strides[1], 0x86]
+        bytes += [0x89] + global("collections", "OrderedDict") + [0x29, 0x52]  // requires_grad, hooks
+        bytes += [0x74, 0x52, 0x73, 0x2E]
+        bytes += [0x80, 0x02, 0x5D] + text("0") + [0x61, 0x2E]  // the storage keys: ['0']
+        bytes += [1, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x80, 0x3F]  // one element: 1.0
+        return Data(bytes)
+    }
+
+    func testHugeExpandedTensorIsRefusedBeforeItIsCopied() throws {
+        // Found while fuzzing the checkpoint readers (by reading makeTensor; the fuzz target then
+        // reproduced it as an out-of-memory finding): a few hundred bytes holding
+        // torch.ones(1, 1).expand(20000, 20000) (strides 0) were copied out densely, 1.6 GB.
+        XCTAssertThrowsError(
+            try Checkpoint.decode(legacyCheckpoint(rows: 20000, columns: 20000, strides: [0, 0]), path: "big.pth")
+        ) { error in
+            let checkpointError = error as? CheckpointError
+            XCTAssertEqual(checkpointError?.path, "big.pth")
+            let reason = checkpointError?.reason ?? "\(error)"
+            XCTAssertTrue(reason.contains("tensor 'w'") && reason.contains("256 MiB"), reason)
+        }
+        // Small expanded tensors are still copied out.
+        let small = try Checkpoint.decode(legacyCheckpoint(rows: 3, columns: 4, strides: [0, 0]), path: "small.pth")
+        XCTAssertEqual(try XCTUnwrap(small["w"]).toArray(Float.self), [Float](repeating: 1, count: 12))
+    }
+
     // MARK: the pickle machine
 
     func unpickle(_ bytes: [UInt8]) throws -> PickleMachine.Result {

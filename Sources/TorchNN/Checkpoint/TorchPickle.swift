@@ -164,6 +164,9 @@ final class TorchPickleHost: PickleHost {
     private static let rebuildTensor = PickleGlobal(module: "torch._utils", name: "_rebuild_tensor")
     private static let rebuildTensorV2 = PickleGlobal(module: "torch._utils", name: "_rebuild_tensor_v2")
     private static let rebuildParameter = PickleGlobal(module: "torch._utils", name: "_rebuild_parameter")
+    /// Most bytes a tensor whose elements overlap in its storage (an expanded one, stride 0)
+    /// is copied out to: a few stored bytes could otherwise ask for gigabytes.
+    static let largestExpandedCopy = 1 << 28
 
     /// Objects by the index in `PickleValue.object`.
     private(set) var objects: [Object] = []
@@ -343,6 +346,20 @@ final class TorchPickleHost: PickleHost {
                     + "\(storage.count) elements of storage '\(storage.key)'")
         }
         let element = storage.dtype.byteSize
+        // A dense copy is at most `span` elements unless elements overlap; those may not grow past the limit.
+        var copyBytes = element
+        var copyOverflows = false
+        for size in shape {
+            let (product, overflow) = copyBytes.multipliedReportingOverflow(by: size)
+            copyBytes = product
+            copyOverflows = copyOverflows || overflow
+        }
+        if copyOverflows || copyBytes > max(span * element, Self.largestExpandedCopy) {
+            throw fail(
+                "size \(shape) with stride \(strides) repeats \(span) stored elements into a copy of more than "
+                    + "\(Self.largestExpandedCopy >> 20) MiB; save the tensor with .contiguous() if it is meant "
+                    + "to be that large")
+        }
         let first = (storage.offset + reference.offset) * element
         // The declared storage fits in `bytes`, so neither product overflows. Copying gives
         // libtorch aligned elements (legacy storages start at any byte).
