@@ -81,7 +81,7 @@ public enum Checkpoint {
     public static func verifyArchive(_ url: URL) throws {
         let data = try contents(of: url)
         guard (try? format(of: data)) == .zip, let archive = try? ZipArchive(data) else { return }
-        try withPath(url) {
+        try withPath(url.path) {
             for entry in archive.entries where entry.method == 0 && entry.flags & 1 == 0 {
                 _ = try archive.contents(of: entry)
             }
