@@ -166,10 +166,7 @@ final class AdaptationJob {
     ///   with no saved state, which starts the stream from its first frame (and says so).
     private func checkOutput(resume: Bool, state: RunState, effective: RunConfiguration) throws -> Bool {
         let files = FileManager.default
-        var isFolder: ObjCBool = false
-        if files.fileExists(atPath: output.path, isDirectory: &isFolder), !isFolder.boolValue {
-            throw ToolError("--output \(output.path) is a file, not a folder; choose a folder (it is created when missing)")
-        }
+        try OutputFolder.refuseFile(output, flag: "--output")
         guard resume else {
             if state.exists {
                 throw ToolError(

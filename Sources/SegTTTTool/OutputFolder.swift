@@ -10,10 +10,7 @@ enum OutputFolder {
     ///   no permission, a full or read-only disk).
     static func prepare(_ url: URL, flag: String) throws {
         let files = FileManager.default
-        var isFolder: ObjCBool = false
-        if files.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue {
-            throw ToolError("\(flag) \(url.path) is a file, not a folder; choose a folder (it is created when missing)")
-        }
+        try refuseFile(url, flag: flag)
         do {
             try files.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
@@ -27,6 +24,14 @@ enum OutputFolder {
             throw ToolError("\(flag) \(url.path) is not writable (\(reason)); choose a folder you can write")
         }
         try? files.removeItem(at: probe)
+    }
+
+    /// Refuses `url` when a file (not a folder) is there; nothing is created.
+    static func refuseFile(_ url: URL, flag: String) throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw ToolError("\(flag) \(url.path) is a file, not a folder; choose a folder (it is created when missing)")
+        }
     }
 
     /// Removes the temporary files that a process killed while writing a file atomically leaves

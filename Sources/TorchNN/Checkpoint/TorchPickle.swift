@@ -347,14 +347,8 @@ final class TorchPickleHost: PickleHost {
         }
         let element = storage.dtype.byteSize
         // A dense copy is at most `span` elements unless elements overlap; those may not grow past the limit.
-        var copyBytes = element
-        var copyOverflows = false
-        for size in shape {
-            let (product, overflow) = copyBytes.multipliedReportingOverflow(by: size)
-            copyBytes = product
-            copyOverflows = copyOverflows || overflow
-        }
-        if copyOverflows || copyBytes > max(span * element, Self.largestExpandedCopy) {
+        guard let copyBytes = ([element] + shape).checkedProduct(), copyBytes <= max(span * element, Self.largestExpandedCopy)
+        else {
             throw fail(
                 "size \(shape) with stride \(strides) repeats \(span) stored elements into a copy of more than "
                     + "\(Self.largestExpandedCopy >> 20) MiB; save the tensor with .contiguous() if it is meant "
