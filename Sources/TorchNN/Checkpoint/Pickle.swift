@@ -261,6 +261,12 @@ struct PickleMachine {
         case byteArray8 = 0x96  // 8-byte length
     }
 
+    /// Runs opcodes up to STOP and returns the value it pops.
+    ///
+    /// Compiled without optimisation: Swift 6.3.1's optimiser miscompiles this loop into a
+    /// use-after-free of a value's storage (found by fuzzing; docs/FUZZING.md, finding 3).
+    /// A pickle of a state dict is a few thousand opcodes, so the cost does not show.
+    @_optimize(none)
     private mutating func run() throws -> PickleValue {
         while true {
             opcodeStart = position
