@@ -4,7 +4,9 @@
 //
 // libtorch is found from the `LIBTORCH` environment variable (a folder with `include/`
 // and `lib/`: a downloaded libtorch, a PyTorch wheel's `torch/` folder, a CUDA build),
-// and otherwise from Debian's `libtorch-dev` under /usr.
+// and otherwise from Debian's `libtorch-dev` under /usr. `LIBTORCH_CUDA=0` links a CUDA
+// build's CPU libraries only (libtorch_cpu, libc10), so that a PyPI wheel's `torch/` folder
+// links and runs without the CUDA packages a GPU would need.
 import Foundation
 import PackageDescription
 
@@ -14,6 +16,9 @@ struct LibTorch {
     var libDir: String
     var hasCUDA: Bool
     var cxx11ABI: Bool
+    /// Whether libtorch.so is linked: PyTorch 2 keeps it as an empty library that needs
+    /// libtorch_cuda, so a CPU-only link leaves it out.
+    var linksTorch: Bool
 
     static func locate() -> LibTorch {
         let env = ProcessInfo.processInfo.environment
@@ -33,8 +38,8 @@ struct LibTorch {
             return LibTorch(
                 includes: [root + "/include", root + "/include/torch/csrc/api/include"],
                 libDir: lib,
-                hasCUDA: fm.fileExists(atPath: lib + "/libtorch_cuda.so"),
-                cxx11ABI: abi)
+                hasCUDA: env["LIBTORCH_CUDA"] != "0" && fm.fileExists(atPath: lib + "/libtorch_cuda.so"),
+                cxx11ABI: abi, linksTorch: env["LIBTORCH_CUDA"] != "0")
         }
         let lib = "/usr/lib/x86_64-linux-gnu"
         return LibTorch(
@@ -42,7 +47,21 @@ struct LibTorch {
             includes: ["/usr/include/torch/csrc/api/include"],
             libDir: lib,
             hasCUDA: fm.fileExists(atPath: lib + "/libtorch_cuda.so"),
-            cxx11ABI: true)
+            cxx11ABI: true, linksTorch: true)
+    }
+
+    /// The major version its headers declare (TORCH_VERSION_MAJOR), 1 when none says.
+    var majorVersion: Int {
+        let headers = ["torch/headeronly/version.h", "torch/version.h"]
+        for folder in includes + ["/usr/include"] {
+            for header in headers {
+                guard let text = try? String(contentsOfFile: folder + "/" + header, encoding: .utf8) else { continue }
+                for line in text.split(separator: "\n") where line.hasPrefix("#define TORCH_VERSION_MAJOR ") {
+                    if let major = Int(line.split(separator: " ").last ?? "") { return major }
+                }
+            }
+        }
+        return 1
     }
 
     var cxxFlags: [String] {
@@ -57,7 +76,7 @@ struct LibTorch {
         // the linker would otherwise drop because no symbol of it is referenced directly.
         let cuda =
             hasCUDA ? ["-Xlinker", "--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-Xlinker", "--as-needed"] : []
-        return ["-L" + libDir, "-Xlinker", "-rpath", "-Xlinker", libDir] + cuda + ["-ltorch", "-ltorch_cpu", "-lc10"]
+        return ["-L" + libDir, "-Xlinker", "-rpath", "-Xlinker", libDir] + cuda + (linksTorch ? ["-ltorch"] : []) + ["-ltorch_cpu", "-lc10"]
     }
 }
 
@@ -120,7 +139,8 @@ let package = Package(
             name: "SegTTTToolTests", dependencies: ["SegTTTTool", "SegTTTReports", "SegTTT", "Torch"],
             resources: [.copy("Fixtures")]),
     ],
-    cxxLanguageStandard: .cxx17
+    // libtorch 2 needs C++20; 1.13's headers do not compile as C++20.
+    cxxLanguageStandard: torch.majorVersion >= 2 ? .cxx20 : .cxx17
 )
 
 // The libFuzzer target of Benchmarks/fuzz.sh, only when SEGTTT_FUZZ=1: it has no `main` of its

@@ -1,8 +1,9 @@
 """The OCL test-time step (shared/ALGORITHM.md) in PyTorch eager, to compare with the Swift
-step on libtorch. Run with Debian's python3-torch:
+step on libtorch. Run with Debian's python3-torch (1.13), or with the current PyTorch that
+Scripts/install_current_torch.sh puts in .venv-torch (--compile needs PyTorch 2):
 
     /usr/bin/python3 Benchmarks/ocl_step.py [--threads N] [--repeats N] [--only NAME] [--json OUT]
-        [--device cpu|cuda[:N]]
+        [--device cpu|cuda[:N]] [--compile]
 
 NAME is a configuration (espnet_480x360, espnet_torchscript_480x360, deeplab_512x256,
 deeplab_1024x512), `negative` or
@@ -49,12 +50,18 @@ Per configuration:
 (e) `gram-step` (selected with deeplab_1024x512): the OCL step of (b) at 1024x512 with the
     negative term in the Gram form at stride 4, as the published code must run it there
     (stride 2 needs a 64 GiB matrix per view): its time, peak memory and first loss.
+(f) `--compile` (PyTorch 2): each configuration's step of (b) with the forward and the loss
+    under torch.compile (inductor; AOTAutograd makes their backward), the optimizer step
+    and the restoration eager. Its median time after the first call, and the first call's
+    time apart: that one traces and compiles with an empty inductor cache of its own.
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 
 import torch
 
@@ -177,21 +184,28 @@ def ocl_loss(z, gram_stride=None):
 class OCLStep:
     """One OCL step per call on a fixed frame x [1, 3, H, W]; see the module docstring."""
 
-    def __init__(self, model, x, gram_stride=None):
+    def __init__(self, model, x, gram_stride=None, compiled=False):
         self.model, self.x, self.gram_stride = model, x, gram_stride
         model.eval()
         use_bn_prior(model, BN_PRIOR)
+        # With `compiled`, torch.compile (inductor) traces the forward and the loss, and
+        # AOTAutograd their backward; the optimizer step and the restoration stay eager.
+        self.views_loss = torch.compile(self.eager_views_loss) if compiled else self.eager_views_loss
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.source = [p.detach().clone() for p in self.params]
         self.optimizer = torch.optim.SGD(self.params, lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         self.generator = torch.Generator().manual_seed(0)
 
+    def eager_views_loss(self, x):
+        """(view logits z [2, C, H, W] with the second flipped back, loss, pos, neg) of frame x."""
+        z = main_logits(self.model, torch.cat([x, x.flip(3)]))
+        z = torch.cat([z[:1], z[1:].flip(3)])
+        return (z,) + ocl_loss(z, self.gram_stride)
+
     def __call__(self):
         """Returns the prediction [H, W] and the detached (loss, pos, neg) of this step."""
-        z = main_logits(self.model, torch.cat([self.x, self.x.flip(3)]))
-        z = torch.cat([z[:1], z[1:].flip(3)])
+        z, loss, pos, neg = self.views_loss(self.x)
         prediction = z.detach().mean(0).argmax(0)
-        loss, pos, neg = ocl_loss(z, self.gram_stride)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -226,6 +240,22 @@ class ConvFlops:
     def remove(self):
         for h in self.handles:
             h.remove()
+
+
+def run_compiled_step(name, repeats, device):
+    """(f) The OCL step of (b) under torch.compile: its median time, the first call's time
+    (tracing and compiling with an empty inductor cache, and one step), and the first loss."""
+    network, height, width, _ = CONFIGS[name]
+    model, weights = build(network)
+    step = OCLStep(model.to(device), fixed_input(network, height, width).to(device), compiled=True)
+    reset_peak()
+    start = time.perf_counter()
+    _, (loss, pos, neg) = step()
+    first_ms = (time.perf_counter() - start) * 1e3
+    step_ms = median_ms(step, repeats, warm_up=True, device=device)
+    return {"name": name, "weights": weights, "mode": "compile", "repeats": repeats, "step_ms": step_ms,
+            "first_call_ms": first_ms, "compile_ms": first_ms - step_ms, "step_peak_mib": peak_mib(),
+            "loss": loss.item(), "pos": pos.item(), "neg": neg.item()}
 
 
 def run_config(name, repeats, device, export=None):
@@ -334,7 +364,11 @@ def child(args):
     torch.set_flush_denormal(args.denormals == "flush")
     device = torch.device(args.device)
     kind, _, rest = args.child.partition(":")
-    if kind == "config":
+    if kind == "config" and args.compile:
+        with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+            result = run_compiled_step(rest, args.repeats or CONFIGS[rest][3], device)
+    elif kind == "config":
         result = run_config(rest, args.repeats or CONFIGS[rest][3], device, args.export_weights)
     elif kind == "negative":
         form, stride = rest.split(",")
@@ -344,6 +378,7 @@ def child(args):
         result = run_gram_step(name, int(stride), args.repeats or CONFIGS[name][3], device, args.export_weights)
     else:
         result = run_matmul(args.repeats or 7, device)
+    result["torch"] = torch.__version__
     print(json.dumps(result))
 
 
@@ -372,6 +407,10 @@ def table(results, threads, device):
         lines.append(f"{'configuration':18} {'fwd ms':>9} {'fwd MiB':>8} {'step ms':>9} {'step MiB':>8} "
                      f"{'step GFLOP':>10} {'GFLOP/s':>8} {'of mm':>6}  loss (first step)")
         for r in configs:
+            if r.get("mode") == "compile":
+                lines.append(f"{r['name']:18} compiled step {r['step_ms']:.1f} ms, first call {r['first_call_ms']:.0f} ms, "
+                             f"{r['step_peak_mib']:.0f} MiB, loss {r['loss']:.9g} (pos {r['pos']:.9g}, neg {r['neg']:.9g})")
+                continue
             gflop = r["step_gflop_forward"] + r["step_gflop_backward"]
             share = f"{r['step_gflops'] / matmul['gflops']:.2f}" if matmul else "-"
             lines.append(f"{r['name']:18} {r['forward_ms']:9.1f} {r['forward_peak_mib']:8.0f} {r['step_ms']:9.1f} "
@@ -409,9 +448,13 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--denormals", choices=["flush", "keep"], default="flush",
                         help="flush denormals to zero (torch.set_flush_denormal), as segttt does, or keep them")
+    parser.add_argument("--compile", action="store_true",
+                        help="time the OCL step of each configuration under torch.compile (PyTorch 2) instead")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--export-weights", help="folder to write the DeepLab weights to, for segttt-bench")
     args = parser.parse_args()
+    if args.compile and not hasattr(torch, "compile"):
+        parser.error(f"--compile: torch {torch.__version__} has no torch.compile; run it with PyTorch 2 or later")
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: this PyTorch has no CUDA or sees no GPU")
     if args.child:
@@ -422,6 +465,10 @@ def main():
         command = [sys.executable, __file__, "--child", job, "--threads", str(args.threads), "--device", args.device]
         if args.repeats:
             command += ["--repeats", str(args.repeats)]
+        if args.compile:
+            if group != "configs":
+                continue
+            command.append("--compile")
         out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         print(group, json.dumps(result), flush=True)

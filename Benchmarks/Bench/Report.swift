@@ -355,6 +355,21 @@ struct BenchmarkReport {
     let flushDenormals: Bool
     let swift: [String: [[String: Any]]]
     let python: [String: [[String: Any]]]
+    /// The current PyTorch's results by configuration and contender ("eager", "compile").
+    let current: [String: [String: [String: Any]]]
+
+    /// The CPU's model name and the vector extensions that decide its kernels, from /proc/cpuinfo.
+    static var processor: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> String? {
+            info.split(separator: "\n").first { $0.hasPrefix(name) }
+                .flatMap { $0.split(separator: ":", maxSplits: 1).last }
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
+        let vectors = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16"].filter(flags.contains)
+        return "\(field("model name") ?? "unknown CPU") (\(vectors.isEmpty ? "no AVX2" : vectors.joined(separator: ", ")))"
+    }
 
     private func number(_ result: [String: Any]?, _ key: String) -> Double? {
         (result?[key] as? NSNumber)?.doubleValue
@@ -412,6 +427,59 @@ struct BenchmarkReport {
         ]
     }
 
+    /// The step of each configuration that has the current PyTorch's results, against every
+    /// contender: PyTorch 1.13 eager (the script under --python), the current PyTorch eager
+    /// and under torch.compile; the ratio of SegTTT's step to each and to the fastest.
+    private func contenders() -> [String] {
+        let configs = zip(swift["configs"] ?? [], python["configs"] ?? [])
+            .filter { ours, _ in current[ours["name"] as? String ?? ""] != nil }
+        guard !configs.isEmpty else { return [] }
+        var out = [
+            "", "## Against the fastest PyTorch", "",
+            "The same step (weights, input, threads, loss; denormals as above) in PyTorch 1.13 eager (the "
+                + "script under `--python`), in the current PyTorch eager and under `torch.compile` (inductor on "
+                + "the forward and the loss, AOTAutograd for their backward, the SGD step and the restoration "
+                + "eager; `ocl_step.py --compile` under `--current-python`, installed by "
+                + "`bash Scripts/install_current_torch.sh full`). The first compiled call traces and compiles "
+                + "with an empty inductor cache; its time less one step is the compile time, apart from the "
+                + "step's median. CPU: \(Self.processor).",
+            "",
+        ]
+        var rows: [[String]] = []
+        for (ours, theirs) in configs {
+            let name = ours["name"] as? String ?? "?"
+            let peers = current[name] ?? [:]
+            var contenders: [(String, [String: Any])] = [("PyTorch \(theirs["torch"] as? String ?? "1.13") eager", theirs)]
+            for (kind, label) in [("eager", "eager"), ("compile", "torch.compile")] {
+                if let result = peers[kind] { contenders.append(("PyTorch \(result["torch"] as? String ?? "?") \(label)", result)) }
+            }
+            let ourStep = number(ours, "step_ms")
+            let ourLoss = number(ours, "loss")
+            let fastest = contenders.compactMap { number($0.1, "step_ms") }.min()
+            rows.append([
+                name, "SegTTT (libtorch \(Runtime.libtorchVersion))", format(ourStep), "-",
+                ourLoss.map { String(format: "%.7f", $0) } ?? "-", "-", "-",
+            ])
+            for (label, result) in contenders {
+                let loss = number(result, "loss")
+                let difference = (ourLoss != nil && loss != nil) ? Swift.abs(ourLoss! - loss!) : nil
+                rows.append([
+                    name, label, format(number(result, "step_ms")),
+                    number(result, "compile_ms").map { format($0 / 1e3) } ?? "-",
+                    loss.map { String(format: "%.7f", $0) } ?? "-", difference.map { String(format: "%.1e", $0) } ?? "-",
+                    ratio(ourStep, number(result, "step_ms")),
+                ])
+            }
+            rows.append([name, "the fastest contender", format(fastest), "-", "-", "-", ratio(ourStep, fastest)])
+        }
+        out.append(
+            TextTable(
+                header: ["configuration", "contender", "step ms", "compile s", "first loss", "|loss - SegTTT's|", "SegTTT / it"],
+                rows: rows
+            ).markdown())
+        return out
+    }
+
     func markdown() -> String {
         var out = [
             "# Benchmarks", "",
@@ -419,7 +487,7 @@ struct BenchmarkReport {
                 + (device == .cpu ? "" : " --device \(device)") + (flushDenormals ? "" : " --denormals keep")
                 + "` (it runs "
                 + "`Benchmarks/ocl_step.py` for the PyTorch eager side), libtorch \(Runtime.libtorchVersion), "
-                + "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) thread(s). Medians after a "
+                + "\(ProcessInfo.processInfo.activeProcessorCount) cores of \(Self.processor), \(threads) thread(s). Medians after a "
                 + "warm-up; each measurement in its own process; peak memory is the process's VmHWM during it"
                 + (device == .cpu ? "" : " (the host's memory, not the GPU's)") + ". "
                 + "A job measured in several rounds (`--rounds`: PyTorch and Swift in turn, so that the machine's "
@@ -489,6 +557,7 @@ struct BenchmarkReport {
                     + "forward again for the weight gradient and again for the input gradient).",
             ]
         }
+        out += contenders()
         out += publishedMemory()
         let negatives = zip(swift["negative"] ?? [], python["negative"] ?? [])
         if !(swift["negative"] ?? []).isEmpty {

@@ -40,7 +40,8 @@ import TorchNN
 
 let usage = """
     usage: segttt-bench [--threads N] [--repeats N] [--rounds N] [--only NAME] [--device cpu|cuda[:N]]
-                        [--denormals flush|keep] [--python PATH] [--output FILE] [--cache FILE] [--fresh]
+                        [--denormals flush|keep] [--python PATH] [--current-python PATH|none]
+                        [--output FILE] [--cache FILE] [--fresh]
 
     The OCL step and the source forward in Swift against PyTorch eager (Benchmarks/ocl_step.py),
     with peak memory, the negative term's two forms and FLOP/s against a matrix product; writes
@@ -54,6 +55,10 @@ let usage = """
       --device D    cpu (default) or cuda[:N] (a CUDA libtorch through LIBTORCH)
       --denormals M flush (default: flush-to-zero on both sides, as segttt runs) or keep
       --python P    the Python with torch that runs the PyTorch side (default /usr/bin/python3)
+      --current-python P
+                    the Python with the current PyTorch (Scripts/install_current_torch.sh full), whose
+                    eager and torch.compile steps run beside the others for espnet_480x360 and
+                    deeplab_512x256 (default .venv-torch/bin/python when it exists; none: skip them)
     """
 
 struct Options {
@@ -66,6 +71,11 @@ struct Options {
     var flushDenormals = true
     var only: String?
     var python = "/usr/bin/python3"
+    /// The Python of the current PyTorch's contenders; nil leaves them out.
+    var currentPython: String? = {
+        let venv = repoRoot.appendingPathComponent(".venv-torch/bin/python").path
+        return FileManager.default.isExecutableFile(atPath: venv) ? venv : nil
+    }()
     var output = "docs/BENCHMARKS.md"
     var cache = "docs/benchmarks-cache.json"
     var fresh = false
@@ -108,18 +118,23 @@ struct Options {
                 }
                 flushDenormals = value == "flush"
             case "--python": python = value
+            case "--current-python": currentPython = value == "none" ? nil : value
             case "--output": output = value
             case "--cache": cache = value
             case "--child": child = value
             case "--weights": weights = value
             default:
                 throw TorchError(
-                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --output, --cache or --fresh (--help lists them)"
+                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --current-python, --output, --cache or --fresh (--help lists them)"
                 )
             }
         }
     }
 }
+
+/// The configurations whose step also runs under the current PyTorch, eager and compiled:
+/// the two that issue 24's targets name.
+let peerConfigurations = ["espnet_480x360", "deeplab_512x256"]
 
 /// (network, height, width, default repeats), as in ocl_step.py.
 let configurations: [(name: String, network: String, height: Int, width: Int, repeats: Int)] = [
@@ -416,7 +431,15 @@ func parent(options: Options) throws {
         as? [String: [String: [String: Any]]] ?? [:]
     let threads = String(options.threads)
     let key = (options.device == .cpu ? threads : "\(options.device)/\(threads)") + (options.flushDenormals ? "" : "/keep")
-    for (_, job) in selectedJobs(options.only) where options.fresh || cache[key]?[job] == nil {
+    /// The current PyTorch's contenders of a job: (name, extra arguments of ocl_step.py).
+    func peers(_ job: String) -> [(name: String, arguments: [String])] {
+        guard options.currentPython != nil, peerConfigurations.contains(where: { job == "config:" + $0 }) else {
+            return []
+        }
+        return [("eager", []), ("compile", ["--compile"])]
+    }
+    for (_, job) in selectedJobs(options.only)
+    where options.fresh || cache[key]?[job] == nil || (!peers(job).isEmpty && cache[key]?[job]?["peers"] == nil) {
         var common = [
             "--child", job, "--threads", threads, "--device", options.device.description,
             "--denormals", options.flushDenormals ? "flush" : "keep",
@@ -424,29 +447,47 @@ func parent(options: Options) throws {
         if let repeats = options.repeats { common += ["--repeats", String(repeats)] }
         var theirRounds: [[String: Any]] = []
         var ourRounds: [[String: Any]] = []
+        var peerRounds: [String: [[String: Any]]] = [:]
         for _ in 0..<options.rounds {
             theirRounds.append(
                 try lastJSON(capture(options.python, [script] + common + ["--export-weights", options.weights])))
             ourRounds.append(try lastJSON(capture(me, common + ["--weights", options.weights])))
+            for peer in peers(job) {
+                if let current = options.currentPython {
+                    peerRounds[peer.name, default: []].append(
+                        try lastJSON(capture(current, [script] + common + peer.arguments)))
+                }
+            }
         }
         let (ours, theirs) = (mergedRounds(ourRounds), mergedRounds(theirRounds))
-        print("\(job): Swift \(ours)\n\(String(repeating: " ", count: job.count))  PyTorch \(theirs)")
-        cache[key, default: [:]][job] = ["swift": ours, "python": theirs]
+        let indent = String(repeating: " ", count: job.count)
+        print("\(job): Swift \(ours)\n\(indent)  PyTorch \(theirs)")
+        var entry: [String: Any] = ["swift": ours, "python": theirs]
+        if !peerRounds.isEmpty {
+            let merged = peerRounds.mapValues(mergedRounds)
+            for (name, result) in merged.sorted(by: { $0.key < $1.key }) { print("\(indent)  current PyTorch \(name) \(result)") }
+            entry["peers"] = merged
+        }
+        cache[key, default: [:]][job] = entry
         let data = try JSONSerialization.data(withJSONObject: cache, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: options.cache), options: .atomic)
     }
     var swift: [String: [[String: Any]]] = [:]
     var python: [String: [[String: Any]]] = [:]
+    var current: [String: [String: [String: Any]]] = [:]
     for (group, job) in selectedJobs(nil) {
         guard let pair = cache[key]?[job], let ours = pair["swift"] as? [String: Any],
             let theirs = pair["python"] as? [String: Any]
         else { continue }
         swift[group, default: []].append(ours)
         python[group, default: []].append(theirs)
+        if let peers = pair["peers"] as? [String: [String: Any]], let name = ours["name"] as? String {
+            current[name] = peers
+        }
     }
     let text = BenchmarkReport(
         threads: options.threads, device: options.device, flushDenormals: options.flushDenormals, swift: swift,
-        python: python)
+        python: python, current: current)
         .markdown()
     print("\n" + text)
     // The sections after the marker are written by hand and kept as they are.

@@ -380,8 +380,11 @@ ct_status ct_script_module_load(const char *path, ct_script_module *out) {
         torch::jit::Module module;
         try {
             module = torch::jit::load(path, at::Device(at::kCPU));
-        } catch (const c10::Error &e) {
-            std::string what = e.what_without_backtrace();
+        } catch (const std::exception &e) {
+            // An unknown operator comes as torch::jit::ErrorReport, which is no c10::Error.
+            auto *error = dynamic_cast<const c10::Error *>(&e);
+            std::string what = error ? error->what_without_backtrace() : e.what();
+            what.erase(0, what.find_first_not_of(" \n"));
             bool unknown = what.find("Unknown builtin op") != std::string::npos ||
                            what.find("Unknown type name") != std::string::npos ||
                            what.find("schema") != std::string::npos;

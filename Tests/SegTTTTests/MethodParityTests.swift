@@ -24,7 +24,9 @@ final class MethodParityTests: XCTestCase {
         let emaNet = try makeNet()
         let ema = try BatchNormAdaptation(model: emaNet, config: .defaults(for: .bnEMA))
         for (i, frame) in try frames().enumerated() {
-            try assertTensorsClose(alpha.process(frame).scores, expected("bnalpha.\(i).logits"), "bn-alpha \(i)")
+            // The tolerance of BN-EMA: libtorch 2's reductions in another order move logits by 1.5e-7.
+            try assertTensorsClose(
+                alpha.process(frame).scores, expected("bnalpha.\(i).logits"), rtol: 1e-4, atol: 1e-6, "bn-alpha \(i)")
             try assertTensorsClose(
                 ema.process(frame).scores, expected("bnema.\(i).logits"), rtol: 1e-4, atol: 1e-6, "bn-ema \(i)")
             try assertTensorsClose(

@@ -6,13 +6,20 @@ import XCTest
 
 /// The adaptation fixtures' tiny network exported as TorchScript, scripted and traced
 /// (Scripts/fixtures/torchscript.py), adapted through `TorchScriptModel`: every method must
-/// give what adaptation.py computed in eager PyTorch on the same network.
+/// give what adaptation.py computed in eager PyTorch on the same network. "scripted.current"
+/// is the same network scripted by the current PyTorch (torchscript_current.py), which must
+/// read and adapt alike on every libtorch the package builds against.
 final class TorchScriptModelTests: XCTestCase {
     var fixture = StateDict()
 
     override func setUpWithError() throws {
         fixture = try segTTTFixture("adaptation")
     }
+
+    /// The files every test adapts: the current PyTorch's one where this libtorch reads it (2 and later).
+    static var kinds: [String] { ["scripted", "traced"] + (readsCurrentFiles ? ["scripted.current"] : []) }
+
+    static var readsCurrentFiles: Bool { (Int(Runtime.libtorchVersion.prefix { $0 != "." }) ?? 0) >= 2 }
 
     static func file(_ name: String) throws -> URL {
         try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "pt", subdirectory: "Fixtures"))
@@ -28,7 +35,7 @@ final class TorchScriptModelTests: XCTestCase {
     }
 
     func testStateDictHasTheFileNamesOrderAndValues() throws {
-        for kind in ["scripted", "traced"] {
+        for kind in Self.kinds {
             let model = try load(kind)
             let native = try TinySegNet()
             XCTAssertEqual(model.stateDict().names, native.stateDict().names, kind)
@@ -47,7 +54,7 @@ final class TorchScriptModelTests: XCTestCase {
         let native = try TinySegNet()
         try native.load(StateDict(fixture.filter { $0.name.hasPrefix("init.") }.map { (String($0.name.dropFirst(5)), $0.tensor) }))
         native.eval()
-        for kind in ["scripted", "traced"] {
+        for kind in Self.kinds {
             let model = try load(kind)
             for frame in try frames() {
                 try assertTensorsClose(
@@ -58,7 +65,7 @@ final class TorchScriptModelTests: XCTestCase {
     }
 
     func testOCLStepsMatchThePublishedSemantics() throws {
-        for kind in ["scripted", "traced"] {
+        for kind in Self.kinds {
             let model = try load(kind)
             var config = AdaptationConfig.defaults(for: .ocl)
             config.learningRate = 0.1
@@ -171,6 +178,23 @@ final class TorchScriptModelTests: XCTestCase {
             XCTAssertEqual(ScriptModule.liveCount, before + 1)
         }
         XCTAssertEqual(ScriptModule.liveCount, before)
+    }
+
+    /// libtorch 2 reads the current PyTorch's file (and the tests above adapt it); 1.13 refuses
+    /// it, since the file calls operators 1.13 lacks, naming the file, its version and the fix.
+    func testAFileFromTheCurrentPyTorchLoadsOnLibtorch2AndIsExplainedOnOlder() throws {
+        let url = try Self.file("tiny.scripted.current")
+        guard !Self.readsCurrentFiles else {
+            XCTAssertEqual(try load("scripted.current").stateDict().names, try TinySegNet().stateDict().names)
+            return
+        }
+        XCTAssertThrowsError(try load("scripted.current")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains(url.path), text)
+            XCTAssertTrue(text.contains("newer PyTorch"), text)
+            XCTAssertTrue(text.contains(Runtime.libtorchVersion), text)
+            XCTAssertTrue(text.contains("LIBTORCH"), text)
+        }
     }
 
     func testANewerFileFormatNamesBothVersionsAndTheFix() throws {
