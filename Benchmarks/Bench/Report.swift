@@ -458,7 +458,7 @@ struct BenchmarkReport {
             let fastest = contenders.compactMap { number($0.1, "step_ms") }.min()
             rows.append([
                 name, "SegTTT (libtorch \(Runtime.libtorchVersion))", format(ourStep), "-",
-                ourLoss.map { String(format: "%.7f", $0) } ?? "-", "-", "-",
+                ourLoss.map { String(format: "%.7f", $0) } ?? "-", "-", "-", "-",
             ])
             for (label, result) in contenders {
                 let loss = number(result, "loss")
@@ -467,14 +467,17 @@ struct BenchmarkReport {
                     name, label, format(number(result, "step_ms")),
                     number(result, "compile_ms").map { format($0 / 1e3) } ?? "-",
                     loss.map { String(format: "%.7f", $0) } ?? "-", difference.map { String(format: "%.1e", $0) } ?? "-",
-                    ratio(ourStep, number(result, "step_ms")),
+                    ratio(ourStep, number(result, "step_ms")), roundRatios(ours, result),
                 ])
             }
-            rows.append([name, "the fastest contender", format(fastest), "-", "-", "-", ratio(ourStep, fastest)])
+            rows.append([name, "the fastest contender", format(fastest), "-", "-", "-", ratio(ourStep, fastest), "-"])
         }
         out.append(
             TextTable(
-                header: ["configuration", "contender", "step ms", "compile s", "first loss", "|loss - SegTTT's|", "SegTTT / it"],
+                header: [
+                    "configuration", "contender", "step ms", "compile s", "first loss", "|loss - SegTTT's|", "SegTTT / it",
+                    "per round",
+                ],
                 rows: rows
             ).markdown())
         return out
