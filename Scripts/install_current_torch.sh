@@ -34,8 +34,8 @@ if [ "$kind" = full ]; then
 else
     "${pip[@]}" --no-deps "torch==$version"
     # The CUDA version the wheel was built for pins the two runtime libraries libtorch_cpu needs.
-    toolkit=$("$venv/bin/python" - "$version" <<'EOF'
-import importlib.metadata as m, re, sys
+    toolkit=$("$venv/bin/python" - <<'EOF'
+import importlib.metadata as m, re
 for r in m.requires("torch") or []:
     found = re.match(r"cuda-toolkit\[.*\]==([0-9.]+)", r)
     if found:

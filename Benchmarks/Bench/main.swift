@@ -431,12 +431,11 @@ func parent(options: Options) throws {
         as? [String: [String: [String: Any]]] ?? [:]
     let threads = String(options.threads)
     let key = (options.device == .cpu ? threads : "\(options.device)/\(threads)") + (options.flushDenormals ? "" : "/keep")
-    /// The current PyTorch's contenders of a job: (name, extra arguments of ocl_step.py).
-    func peers(_ job: String) -> [(name: String, arguments: [String])] {
-        guard options.currentPython != nil, peerConfigurations.contains(where: { job == "config:" + $0 }) else {
-            return []
-        }
-        return [("eager", []), ("compile", ["--compile"])]
+    /// The current PyTorch's contenders of a job: (name, its Python, extra arguments of ocl_step.py).
+    func peers(_ job: String) -> [(name: String, python: String, arguments: [String])] {
+        guard let current = options.currentPython, peerConfigurations.contains(where: { job == "config:" + $0 })
+        else { return [] }
+        return [("eager", current, []), ("compile", current, ["--compile"])]
     }
     for (_, job) in selectedJobs(options.only)
     where options.fresh || cache[key]?[job] == nil || (!peers(job).isEmpty && cache[key]?[job]?["peers"] == nil) {
@@ -453,10 +452,8 @@ func parent(options: Options) throws {
                 try lastJSON(capture(options.python, [script] + common + ["--export-weights", options.weights])))
             ourRounds.append(try lastJSON(capture(me, common + ["--weights", options.weights])))
             for peer in peers(job) {
-                if let current = options.currentPython {
-                    peerRounds[peer.name, default: []].append(
-                        try lastJSON(capture(current, [script] + common + peer.arguments)))
-                }
+                peerRounds[peer.name, default: []].append(
+                    try lastJSON(capture(peer.python, [script] + common + peer.arguments)))
             }
         }
         let (ours, theirs) = (mergedRounds(ourRounds), mergedRounds(theirRounds))

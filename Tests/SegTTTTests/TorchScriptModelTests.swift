@@ -7,8 +7,8 @@ import XCTest
 /// The adaptation fixtures' tiny network exported as TorchScript, scripted and traced
 /// (Scripts/fixtures/torchscript.py), adapted through `TorchScriptModel`: every method must
 /// give what adaptation.py computed in eager PyTorch on the same network. "scripted.current"
-/// is the same network scripted by the current PyTorch (torchscript_current.py), which must
-/// read and adapt alike on every libtorch the package builds against.
+/// is the same network scripted by the current PyTorch (torchscript_current.py): libtorch 2
+/// must read and adapt it alike, and older ones refuse it by name.
 final class TorchScriptModelTests: XCTestCase {
     var fixture = StateDict()
 
