@@ -86,6 +86,7 @@ let package = Package(
     name: "SegTTT",
     products: [
         .library(name: "Torch", targets: ["Torch"]),
+        .library(name: "SegTTTKernels", targets: ["SegTTTKernels"]),
         .library(name: "TorchNN", targets: ["TorchNN"]),
         .library(name: "SegTTT", targets: ["SegTTT"]),
         .executable(name: "segttt", targets: ["segttt"]),
@@ -101,10 +102,19 @@ let package = Package(
             cxxSettings: [.unsafeFlags(torch.cxxFlags)],
             linkerSettings: [.unsafeFlags(torch.linkerFlags)]
         ),
+        // libtorch's tensors, autograd and ops in Swift.
         .target(name: "Torch", dependencies: ["CTorch"]),
+        // SegTTT's own CPU kernels (C++ over the shim's handles) and the rule for when each takes
+        // a call from the libtorch op it stands in for (Sources/SegTTTKernels).
+        // It reads the shim's headers by path rather than depending on CTorch: a C++ dependent
+        // would be handed CTorch's module map, which clang refuses to use textually in C++20.
+        .target(
+            name: "CKernels",
+            cxxSettings: [.unsafeFlags(torch.cxxFlags + ["-I", Context.packageDirectory + "/Sources/CTorch/include"])]),
+        .target(name: "SegTTTKernels", dependencies: ["Torch", "CKernels", "CTorch"]),
         // zlib's CRC-32, which checks each zip entry a checkpoint reader takes.
         .systemLibrary(name: "CZlib"),
-        .target(name: "TorchNN", dependencies: ["Torch", "CZlib"]),
+        .target(name: "TorchNN", dependencies: ["Torch", "SegTTTKernels", "CZlib"]),
         // PNG and JPEG coding through Debian's libpng and libjpeg-turbo: implementation detail.
         .target(
             name: "CImageIO",
@@ -112,7 +122,7 @@ let package = Package(
         ),
         .target(
             name: "SegTTT",
-            dependencies: ["TorchNN", "CImageIO", .product(name: "Yams", package: "Yams")]
+            dependencies: ["TorchNN", "SegTTTKernels", "CImageIO", .product(name: "Yams", package: "Yams")]
         ),
         // Terminal and file reports: colour predictions, plots, tables, progress, CSV logs.
         .target(name: "SegTTTReports", dependencies: ["SegTTT"]),
@@ -120,7 +130,7 @@ let package = Package(
         .target(
             name: "SegTTTTool",
             dependencies: [
-                "SegTTT", "SegTTTReports", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "SegTTT", "SegTTTKernels", "SegTTTReports", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("Resources")]
@@ -130,13 +140,16 @@ let package = Package(
         .executableTarget(name: "segttt-results", dependencies: ["SegTTT"], path: "Benchmarks/Results"),
         .executableTarget(name: "forward-bench", dependencies: ["SegTTT"], path: "Benchmarks/Forward"),
         .executableTarget(name: "synthetic-shift", dependencies: ["SegTTT"], path: "Benchmarks/SyntheticShift"),
-        .executableTarget(name: "segttt-bench", dependencies: ["SegTTT", "SegTTTReports"], path: "Benchmarks/Bench"),
-        .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TorchNNTests", dependencies: ["TorchNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SegTTTTests", dependencies: ["SegTTT"], resources: [.copy("Fixtures")]),
+        .executableTarget(
+            name: "segttt-bench", dependencies: ["SegTTT", "SegTTTKernels", "SegTTTReports"], path: "Benchmarks/Bench"),
+        // The base class of the test cases that compute: the tool's process settings.
+        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "SegTTTKernels", "TorchNN", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TorchNNTests", dependencies: ["TorchNN", "SegTTTKernels", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegTTTTests", dependencies: ["SegTTT", "SegTTTKernels", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegTTTReportsTests", dependencies: ["SegTTTReports"]),
         .testTarget(
-            name: "SegTTTToolTests", dependencies: ["SegTTTTool", "SegTTTReports", "SegTTT", "Torch"],
+            name: "SegTTTToolTests", dependencies: ["SegTTTTool", "SegTTTReports", "SegTTT", "Torch", "TestSupport"],
             resources: [.copy("Fixtures")]),
     ],
     // libtorch 2 needs C++20; 1.13's headers do not compile as C++20.

@@ -1,12 +1,13 @@
 // `segttt-bench --child convs --threads N [--repeats R]`: SegTTT's convolution kernels against
 // what they replace, at the shapes of ESPNet's step (both views in one batch): the 3x3 kernel
-// (`dilatedConv3x3`) against libtorch's (`libtorchConv2d`, oneDNN on CPU), also at a few
-// shapes with multiples of 8 channels, where `conv2d` keeps libtorch's; the 2x2 transposed
-// one (`convTranspose2x2`) against the path it replaced, oneDNN's 1x1 convolution to 4 O
+// (`Kernels.dilatedConv3x3`) against libtorch's (`conv2d`, oneDNN on CPU), also at a few
+// shapes with multiples of 8 channels, where `Kernels.conv2d` keeps libtorch's; the 2x2 transposed
+// one (`Kernels.convTranspose2x2`) against the path it replaced, oneDNN's 1x1 convolution to 4 O
 // channels and SegTTT's block shuffle. Forward alone and forward + backward (input and weight
 // gradients), each the median of R runs, the two sides run in turn, so that the machine's
 // drift hits both alike.
 import Foundation
+import SegTTTKernels
 import SegTTTReports
 import Torch
 
@@ -59,8 +60,8 @@ func kernelComparisons() throws -> [KernelComparison] {
             KernelComparison(
                 label: "\(shape.input) -> \(shape.outputs), d \(shape.dilation)", role: shape.role,
                 flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
-                ours: { try dilatedConv3x3(x, weight: weight, dilation: d) },
-                reference: { try libtorchConv2d(x, weight: weight, padding: d, dilation: d) }))
+                ours: { try Kernels.dilatedConv3x3(x, weight: weight, dilation: d) },
+                reference: { try conv2d(x, weight: weight, padding: d, dilation: d) }))
     }
     for (index, shape) in transposedShapes.enumerated() {
         let generator = try Generator(seed: UInt64(100 + index))
@@ -71,10 +72,10 @@ func kernelComparisons() throws -> [KernelComparison] {
             KernelComparison(
                 label: "\(shape) -> \(o), 2x2 transposed", role: "decoder, against 1x1 + shuffle",
                 flops: 2 * Double(shape.reduce(1, *) / c) * Double(c * o * 4),
-                ours: { try convTranspose2x2(x, weight: weight) },
+                ours: { try Kernels.convTranspose2x2(x, weight: weight) },
                 reference: {
                     let pointwise = try weight.reshape([c, o * 4]).transpose(0, 1).reshape([o * 4, c, 1, 1])
-                    return try blockShuffle(libtorchConv2d(x, weight: pointwise), height: 2, width: 2)
+                    return try Kernels.blockShuffle(conv2d(x, weight: pointwise), height: 2, width: 2)
                 }))
     }
     return comparisons

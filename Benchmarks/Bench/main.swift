@@ -334,8 +334,7 @@ func runMatmul(repeats: Int, threads: Int, on device: Device) throws -> [String:
 }
 
 func child(_ job: String, options: Options) throws {
-    Runtime.numThreads = options.threads
-    Runtime.flushesDenormals = options.flushDenormals
+    Runtime.configure(Runtime.Settings(threads: options.threads, flushDenormals: options.flushDenormals))
     let parts = job.split(separator: ":", maxSplits: 1).map(String.init)
     let result: [String: Any]
     switch parts[0] {

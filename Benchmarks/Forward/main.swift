@@ -11,6 +11,7 @@ import Foundation
 import SegTTT
 import Torch
 
+Runtime.configure(Runtime.Settings(flushDenormals: false))
 var threads = Runtime.numThreads
 var repeats = 5
 var arguments = CommandLine.arguments.dropFirst()

@@ -26,6 +26,7 @@ func report(_ name: String, _ microseconds: Double) {
     print("\(name)\t\(String(format: "%.2f", microseconds))")
 }
 
+Runtime.configure(Runtime.Settings(flushDenormals: false))
 let allCores = Runtime.numThreads
 let a = try Tensor([1.0] as [Float])
 let b = try Tensor([2.0] as [Float])

@@ -4,7 +4,7 @@
 // at::set_num_threads) take the setting from the thread that sets it.
 #include <atomic>
 
-#include "internal.h"
+#include "ctorch_internal.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #endif

@@ -1,5 +1,5 @@
 // Elementwise arithmetic, reductions and neural-network functions.
-#include "internal.h"
+#include "ctorch_internal.h"
 
 using ctorch::dims;
 using ctorch::wrap;
@@ -132,6 +132,10 @@ ct_status ct_var_mean(ct_tensor t, const int64_t *d, int ndims, bool unbiased, b
     })
 }
 
+ct_status ct_argmax(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *out) {
+    CT_PROTECT(*out = wrap(t->tensor.argmax(dim, keepdim)))
+}
+
 ct_status ct_max_dim(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *values, ct_tensor *indices) {
     CT_PROTECT({
         auto result = t->tensor.max(dim, keepdim);
@@ -171,6 +175,15 @@ ct_status ct_batch_norm(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_te
     CT_PROTECT(*out = wrap(at::batch_norm(input->tensor, ctorch::optional(weight), ctorch::optional(bias),
                                           ctorch::optional(running_mean), ctorch::optional(running_var), training,
                                           momentum, eps, /*cudnn_enabled=*/true)))
+}
+
+ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
+                                     double momentum) {
+    CT_PROTECT({
+        ctorch::check_running_statistics(input->tensor, running_mean->tensor, running_var->tensor);
+        at::batch_norm_update_stats(input->tensor, running_mean->tensor, running_var->tensor, momentum);
+        ctorch::mark_written(running_mean->tensor, running_var->tensor);
+    })
 }
 
 ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out) {

@@ -20,7 +20,7 @@
 #include <map>
 #include <mutex>
 
-#include "internal.h"
+#include "ctorch_internal.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <vector>
 
-#include "internal.h"
+#include "ctorch_internal.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <climits>
 #include <cstring>
 
-#include "internal.h"
+#include "ctorch_internal.h"
 
 namespace ctorch {
 std::atomic<int64_t> live_tensors{0};

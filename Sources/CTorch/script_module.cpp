@@ -16,7 +16,7 @@
 #include <map>
 #include <sstream>
 
-#include "internal.h"
+#include "ctorch_internal.h"
 
 struct ct_script_module_s {
     torch::jit::Module module;

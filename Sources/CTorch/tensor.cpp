@@ -7,7 +7,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "internal.h"
+#include "ctorch_internal.h"
 
 using ctorch::dims;
 using ctorch::wrap;

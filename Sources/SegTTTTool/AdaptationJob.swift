@@ -58,8 +58,7 @@ final class AdaptationJob {
     @discardableResult
     func run(resume: Bool) throws -> (metrics: RunMetrics, curve: [(x: Double, y: Double)]) {
         let settings = plan.settings
-        if let threads = settings.threads { Runtime.numThreads = threads }
-        Runtime.flushesDenormals = settings.flushDenormals
+        Runtime.configure(Runtime.Settings(threads: settings.threads, flushDenormals: settings.flushDenormals))
         let effective = effectiveConfiguration
         let state = RunState(folder: output)
         let resumes = try checkOutput(resume: resume, state: state, effective: effective)

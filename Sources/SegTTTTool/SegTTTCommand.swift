@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Torch
 
 /// The `segttt` command: test-time adaptation of segmentation networks.
 public struct SegTTTCommand: ParsableCommand {
@@ -28,6 +29,9 @@ public struct SegTTTCommand: ParsableCommand {
             Foundation.exit(ExitCode.validationFailure.rawValue)
         }
         MemoryCap.apply(arguments: CommandLine.arguments)
+        // The process settings every command computes under; `adapt` and `train` apply them
+        // again with their --threads and --flush-denormals.
+        Runtime.configure()
         main()
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import SegTTT
 import SegTTTReports
+import SegTTTKernels
 import Torch
 import TorchNN
 
@@ -30,7 +31,7 @@ struct TorchScriptInfo {
         // runs the first, as saved).
         let rewritten = try ScriptModule(contentsOf: url)
         let batchNorms = try rewritten.redirectBatchNorm { _, input, _ in input }
-        let convolutions = try rewritten.redirectConvolutions()
+        let convolutions = try rewritten.redirectConvolutions(to: Kernels.convolution)
         let count = parameters.reduce(0) { $0 + $1.tensor.count }
         let kind =
             graph.readsTrainingFlag

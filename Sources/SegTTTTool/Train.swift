@@ -72,7 +72,7 @@ struct Train: ParsableCommand {
         try checkSizes()
         let url = URL(fileURLWithPath: output)
         try checkOutputFile(url)
-        if let threads { Runtime.numThreads = threads }
+        Runtime.configure(Runtime.Settings(threads: threads))
         guard let family = ModelFamilies.named(model) else {
             throw ToolError("unknown --model '\(model)'; use one of \(ModelFamilies.validNames)")
         }

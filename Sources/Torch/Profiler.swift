@@ -35,7 +35,6 @@ public struct OperatorTime: Sendable, Equatable {
     public static func profile<T>(byShapes: Bool = false, _ body: () throws -> T) throws -> (
         result: T, operators: [OperatorTime]
     ) {
-        Runtime.configureOnce()
         try check(ct_profiler_start(byShapes))
         let result: T
         do {

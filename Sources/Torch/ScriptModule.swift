@@ -51,7 +51,6 @@ public final class ScriptModule {
         var out: OpaquePointer?
         try check(ct_script_module_load(url.path, &out))
         guard let out else { throw TorchError("libtorch returned no module for \(url.path)") }
-        Runtime.configureOnce()
         handle = out
         self.url = url
     }
@@ -177,11 +176,12 @@ public final class ScriptModule {
         return (layers, Int(kept))
     }
 
-    /// Hands every 2-d convolution of the forward graph to `conv2d` / `convTranspose2d`, which
-    /// take SegTTT's kernels where they are faster than libtorch's (ESPNet's few-channel 3x3
-    /// and 2x2 transposed convolutions) and libtorch's elsewhere; returns how many calls it
-    /// redirected. Call it before the first forward pass.
-    public func redirectConvolutions() throws -> Int {
+    /// Hands every 2-d convolution of the forward graph to `handler` (SegTTT's kernels, where
+    /// they are faster than libtorch's: `Kernels.convolution`); returns how many calls it
+    /// redirected. Call it before the first forward pass. One handler serves the process: the
+    /// last one given answers for every module redirected so far.
+    public func redirectConvolutions(to handler: @escaping ConvolutionHandler) throws -> Int {
+        convolutionHandler = handler
         ct_set_convolution_callback(convolutionCallback)
         var count: Int64 = 0
         try check(ct_script_module_redirect_convolutions(handle, &count))
@@ -301,25 +301,41 @@ private func handOver(_ result: Tensor, to out: UnsafeMutablePointer<OpaquePoint
     return Int32(CT_OK)
 }
 
-/// What libtorch calls for a redirected convolution: SegTTT's own `conv2d` or
-/// `convTranspose2d` on the operands, the result as a new handle.
+/// One 2-d convolution of a TorchScript graph, as `ScriptModule.redirectConvolutions` hands it
+/// over: `torch.conv2d`'s operands, or `torch.conv_transpose2d`'s where `transposed`.
+public struct ConvolutionCall {
+    public var transposed: Bool
+    public var input: Tensor
+    public var weight: Tensor
+    public var bias: Tensor?
+    public var stride: Pair
+    public var padding: Pair
+    public var dilation: Pair
+    public var groups: Int
+    /// Transposed convolutions only.
+    public var outputPadding: Pair
+}
+
+/// What computes a redirected convolution.
+public typealias ConvolutionHandler = (ConvolutionCall) throws -> Tensor
+
+/// The handler of the process's redirected convolutions; set before any graph calls it.
+nonisolated(unsafe) private var convolutionHandler: ConvolutionHandler?
+
+/// What libtorch calls for a redirected convolution: `convolutionHandler` on the operands,
+/// the result as a new handle.
 private let convolutionCallback: ct_convolution_callback = { transposed, input, weight, bias, params, out in
-    guard let input, let weight, let params, let out else {
+    guard let input, let weight, let params, let out, let handler = convolutionHandler else {
         ct_set_last_error("a redirected convolution passed no operands")
         return Int32(CT_ERROR)
     }
-    let (x, w) = (Tensor(handle: input), Tensor(handle: weight))
-    let b = bias.map { Tensor(handle: $0) }
     let p = (0..<9).map { Int(params[$0]) }
+    let call = ConvolutionCall(
+        transposed: transposed, input: Tensor(handle: input), weight: Tensor(handle: weight),
+        bias: bias.map { Tensor(handle: $0) }, stride: Pair(p[0], p[1]), padding: Pair(p[2], p[3]),
+        dilation: Pair(p[4], p[5]), groups: p[6], outputPadding: Pair(p[7], p[8]))
     do {
-        let (stride, padding, dilation) = (Pair(p[0], p[1]), Pair(p[2], p[3]), Pair(p[4], p[5]))
-        let y =
-            transposed
-            ? try convTranspose2d(
-                x, weight: w, bias: b, stride: stride, padding: padding, outputPadding: Pair(p[7], p[8]), groups: p[6],
-                dilation: dilation)
-            : try conv2d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: p[6])
-        return try handOver(y, to: out)
+        return try handOver(handler(call), to: out)
     } catch {
         ct_set_last_error("\(error)")
         return Int32(CT_ERROR)

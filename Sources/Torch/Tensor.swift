@@ -7,10 +7,11 @@ internal import CTorch
 /// the storage that all of them see. Every operation that libtorch can reject throws a
 /// `TorchError` carrying libtorch's message.
 public final class Tensor {
-    let handle: OpaquePointer
+    /// The shim's handle (`ct_tensor`), for this package's modules over the shim.
+    package let handle: OpaquePointer
 
-    init(handle: OpaquePointer) {
-        Runtime.configureOnce()
+    /// Takes ownership of a new shim handle.
+    package init(handle: OpaquePointer) {
         self.handle = handle
     }
 

@@ -13,9 +13,10 @@ public struct TorchError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-/// Throws the shim's last error message when `status` is not CT_OK.
+/// Throws the shim's last error message when `status` (a `ct_status`) is not CT_OK; for this
+/// package's modules over the shim (SegTTT's kernels).
 @inline(__always)
-func check(_ status: ct_status) throws {
+package func check(_ status: Int32) throws {
     if status != Int32(CT_OK) {
         throw TorchError(String(cString: ct_last_error()))
     }
@@ -23,7 +24,7 @@ func check(_ status: ct_status) throws {
 
 /// Runs a shim call that produces one tensor and wraps its handle.
 @inline(__always)
-func makeTensor(_ body: (UnsafeMutablePointer<OpaquePointer?>) -> ct_status) throws -> Tensor {
+package func makeTensor(_ body: (UnsafeMutablePointer<OpaquePointer?>) -> Int32) throws -> Tensor {
     var out: OpaquePointer?
     try check(body(&out))
     guard let handle = out else { throw TorchError("libtorch returned no tensor") }

@@ -1,11 +1,12 @@
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
 
 /// OCL, BN prior and TENT against the published semantics written in PyTorch
 /// (Scripts/fixtures/adaptation.py): two frames, continual adaptation.
-final class AdaptationParityTests: XCTestCase {
+final class AdaptationParityTests: ConfiguredTestCase {
     var fixture = StateDict()
 
     override func setUpWithError() throws {

@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Torch
 import XCTest
 
 @testable import SegTTT
 
-final class CamVidTests: XCTestCase {
+final class CamVidTests: ConfiguredTestCase {
     /// ../shared/data/camvid next to the package (three levels up from this file).
     static let sharedRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,11 +1,12 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import XCTest
 
 /// Cross-taxonomy evaluation: known pairs, matching names (the 16/13-class protocols),
 /// class-map files, and a clear error otherwise.
-final class ClassMappingTests: XCTestCase {
+final class ClassMappingTests: ConfiguredTestCase {
     func testKnownPairCityscapesToCamVid() throws {
         let mapping = try ClassMapping.resolve(
             modelClasses: ClassNames.cityscapes, numOutputs: 20, datasetClasses: ClassNames.camVid)

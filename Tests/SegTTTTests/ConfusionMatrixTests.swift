@@ -1,9 +1,10 @@
 import SegTTT
+import TestSupport
 import Torch
 import XCTest
 
 /// Metrics against hand-computed confusion matrices.
-final class ConfusionMatrixTests: XCTestCase {
+final class ConfusionMatrixTests: ConfiguredTestCase {
     func testHandComputedMatrixAndMetrics() throws {
         // Labels and predictions of 8 pixels, 3 classes; 255 is ignored.
         let label = try Tensor([0, 0, 1, 1, 1, 2, 255, 2] as [Int64], shape: [2, 4])

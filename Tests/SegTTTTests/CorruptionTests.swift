@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Torch
 import XCTest
 
@@ -6,7 +7,7 @@ import XCTest
 
 /// Corruptions: determinism per (frame, seed), severity monotone in a simple statistic,
 /// schedules, and name parsing.
-final class CorruptionTests: XCTestCase {
+final class CorruptionTests: ConfiguredTestCase {
     static let height = 48
     static let width = 64
 

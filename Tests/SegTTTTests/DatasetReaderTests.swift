@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Torch
 import XCTest
 
@@ -6,7 +7,7 @@ import XCTest
 
 /// The benchmark readers on fake directory trees built here (small PNGs written with
 /// ImageIO) and SYNTHIA label fixtures made by Fixtures/SYNTHIA/make_fixtures.py.
-final class DatasetReaderTests: XCTestCase {
+final class DatasetReaderTests: ConfiguredTestCase {
     // MARK: helpers
 
     /// A new empty folder, removed when the test ends.

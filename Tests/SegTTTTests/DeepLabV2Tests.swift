@@ -1,5 +1,6 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
@@ -9,7 +10,7 @@ import XCTest
 /// and both classifier variants, output stride, BatchNorm freezing, and checkpoint loading
 /// (a `module.`-prefixed training checkpoint, inference of backbone and classes, and the
 /// errors for checkpoints that do not fit).
-final class DeepLabV2Tests: XCTestCase {
+final class DeepLabV2Tests: ConfiguredTestCase {
     /// Classes of the fixture's networks.
     private let numClasses = 5
     /// The generator seed of each backbone in the fixture script.

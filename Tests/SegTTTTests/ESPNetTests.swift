@@ -1,12 +1,13 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
 
 /// ESPNet against an independent PyTorch definition (Scripts/fixtures/espnet.py) on the four
 /// released checkpoints, and the checkpoint-shape inference.
-final class ESPNetTests: XCTestCase {
+final class ESPNetTests: ConfiguredTestCase {
     private var weights: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(

@@ -1,10 +1,11 @@
 import Foundation
+import TestSupport
 import Torch
 import XCTest
 
 @testable import SegTTT
 
-final class FolderDatasetTests: XCTestCase {
+final class FolderDatasetTests: ConfiguredTestCase {
     /// A dataset folder with classes.json `json` and, per frame, an image (of `ext`) and a
     /// 5 x 4 label of raw values from `raw(frame, y, x)`.
     func makeFolder(
@@ -205,7 +206,7 @@ final class FolderDatasetTests: XCTestCase {
     }
 }
 
-final class LabelMapTests: XCTestCase {
+final class LabelMapTests: ConfiguredTestCase {
     /// The readers' Swift lookup and the libtorch lookup give the same classes and errors,
     /// for 8- and 16-bit labels.
     func testSwiftAndTensorLookupsAgree() throws {

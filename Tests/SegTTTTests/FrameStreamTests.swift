@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Torch
 import XCTest
 
@@ -37,7 +38,7 @@ private struct AnonymousFrames: SegmentationDataset {
     }
 }
 
-final class FrameStreamTests: XCTestCase {
+final class FrameStreamTests: ConfiguredTestCase {
     /// Every frame the stream gives, as (index, name, image value).
     private func drain(_ stream: FrameStream) throws -> [(Int, String, Int)] {
         var frames = [(Int, String, Int)]()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Torch
 import XCTest
 
@@ -68,7 +69,7 @@ func assertImageError<T>(
     }
 }
 
-final class ImageIOTests: XCTestCase {
+final class ImageIOTests: ConfiguredTestCase {
     // The fixtures' formulas (make_fixtures.py), for W x H = 7 x 5.
     let w = 7
     let h = 5

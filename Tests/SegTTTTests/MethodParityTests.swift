@@ -1,4 +1,5 @@
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
@@ -6,7 +7,7 @@ import XCTest
 /// BN-alpha, BN-EMA, CoTTA, pseudo-labelling with class reset and DIGA against references
 /// written in PyTorch from their papers (Scripts/fixtures/methods.py): two frames each,
 /// continual adaptation, losses, predictions and the parameters after each step.
-final class MethodParityTests: XCTestCase {
+final class MethodParityTests: ConfiguredTestCase {
     var fixture = StateDict()
 
     override func setUpWithError() throws {

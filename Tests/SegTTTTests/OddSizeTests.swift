@@ -1,12 +1,13 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import XCTest
 
 /// Frames of any size run on every native model: ESPNet pads them to multiples of 8 and
 /// crops its logits back; DeepLabV2 brings its logits to the input's size itself. (The
 /// TorchScript path pads to its card's multiple: TorchScriptModelTests, TorchScriptESPNetTests.)
-final class OddSizeTests: XCTestCase {
+final class OddSizeTests: ConfiguredTestCase {
     let sizes = [(37, 53), (45, 61), (376, 1241 / 4)]
 
     func testESPNetTakesAnySize() throws {

@@ -1,10 +1,12 @@
 import SegTTT
+import SegTTTKernels
+import TestSupport
 import Torch
 import XCTest
 
 /// The exact O(N * C) negative term equals the Gram-matrix definition in value and gradient,
 /// and the fused kernel equals the loss composed from libtorch's ops.
-final class OutputContrastiveLossTests: XCTestCase {
+final class OutputContrastiveLossTests: ConfiguredTestCase {
     func testExactNegativeEqualsGramMatrixValueAndGradient() throws {
         for seed in UInt64(0)..<3 {
             let generator = try Generator(seed: seed)
@@ -44,7 +46,7 @@ final class OutputContrastiveLossTests: XCTestCase {
             typealias Terms = (loss: Tensor, pos: Tensor, neg: Tensor)
             for objective in [{ (t: Terms) in t.loss }, { (t: Terms) in try 0.7 * t.pos + 1.3 * t.neg }] {
                 let fusedInput = try logits.clone().requiresGrad(true)
-                let fused = try fusedOutputContrastiveLoss(fusedInput, posCoeff: 3, negCoeff: 1)
+                let fused = try Kernels.outputContrastiveLoss(fusedInput, posCoeff: 3, negCoeff: 1)
                 let referenceInput = try logits.to(.float64).requiresGrad(true)
                 let reference = try loss.composed(referenceInput)
                 for (a, b) in [(fused.loss, reference.loss), (fused.pos, reference.pos), (fused.neg, reference.neg)] {
@@ -72,8 +74,8 @@ final class OutputContrastiveLossTests: XCTestCase {
             Runtime.numThreads = threads
             let z = try logits.clone().requiresGrad(true)
             var loss: Tensor?
-            let used = try Runtime.fusedKernelThreadsUsed {
-                loss = try fusedOutputContrastiveLoss(z, posCoeff: 3, negCoeff: 1).loss
+            let used = try Kernels.threadsUsed {
+                loss = try Kernels.outputContrastiveLoss(z, posCoeff: 3, negCoeff: 1).loss
                 try loss?.backward()
             }
             XCTAssertEqual(used, threads, "forward and backward on \(threads) thread(s)")
@@ -98,11 +100,11 @@ final class OutputContrastiveLossTests: XCTestCase {
 
     func testFusedKernelNamesTheShapeItNeeds() throws {
         let three = try Tensor.normal([3, 4, 5, 6], generator: Generator(seed: 2))
-        XCTAssertThrowsError(try fusedOutputContrastiveLoss(three, posCoeff: 3, negCoeff: 1)) { error in
+        XCTAssertThrowsError(try Kernels.outputContrastiveLoss(three, posCoeff: 3, negCoeff: 1)) { error in
             XCTAssertTrue("\(error)".contains("logits [2, C, H, W] of two views, got [3, 4, 5, 6]"), "\(error)")
         }
         let double = try Tensor.normal([2, 4, 5, 6], dtype: .float64, generator: Generator(seed: 2))
-        XCTAssertThrowsError(try fusedOutputContrastiveLoss(double, posCoeff: 3, negCoeff: 1)) { error in
+        XCTAssertThrowsError(try Kernels.outputContrastiveLoss(double, posCoeff: 3, negCoeff: 1)) { error in
             XCTAssertTrue("\(error)".contains("runs on float32 CPU logits, got Double"), "\(error)")
         }
     }

@@ -1,11 +1,12 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import XCTest
 
 /// The released ESPNet checkpoints on the CamVid test split give the accuracies measured
 /// independently (shared/MODELS.md). Runs the whole stream twice (466 forward passes).
-final class ReferenceAccuracyTests: XCTestCase {
+final class ReferenceAccuracyTests: ConfiguredTestCase {
     private var data: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data")

@@ -1,5 +1,6 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
@@ -18,7 +19,7 @@ struct NoiseStream: SegmentationDataset {
     }
 }
 
-final class RunnerTests: XCTestCase {
+final class RunnerTests: ConfiguredTestCase {
     func makeOCL(seed: UInt64 = 4, maskRatio: Double = 0.1) throws -> OCL {
         var config = AdaptationConfig.defaults(for: .ocl)
         config.learningRate = 0.05

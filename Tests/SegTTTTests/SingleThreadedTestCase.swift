@@ -1,3 +1,4 @@
+import TestSupport
 import Torch
 import XCTest
 
@@ -5,7 +6,7 @@ import XCTest
 /// For tests on tiny tensors: threads gain nothing there, while on a loaded machine
 /// OpenMP's thread hand-offs make every op 10 to 40 times slower (measured: 0.5 s
 /// single-threaded, up to 19 s with two threads).
-class SingleThreadedTestCase: XCTestCase {
+class SingleThreadedTestCase: ConfiguredTestCase {
     private var savedThreads = 1
 
     override func setUp() {

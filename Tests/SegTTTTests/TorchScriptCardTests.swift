@@ -1,10 +1,11 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import XCTest
 
 /// Model card files: every key read, every mistake one line naming the key and an example.
-final class TorchScriptCardTests: XCTestCase {
+final class TorchScriptCardTests: ConfiguredTestCase {
     let full = """
         name: net
         classes: [road, car]

@@ -1,5 +1,6 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
@@ -8,7 +9,7 @@ import XCTest
 /// (Scripts/export_espnet_torchscript.py, scripted and traced, into a temporary folder) adapt
 /// as the native network does, on a few CamVid frames: the same logits, the same BN-prior
 /// logits, the same first OCL step. The whole-stream figures are in docs/TORCHSCRIPT.md.
-final class TorchScriptESPNetTests: XCTestCase {
+final class TorchScriptESPNetTests: ConfiguredTestCase {
     static let data = TorchvisionModelTests.repository.appendingPathComponent("../shared/data").standardized
     static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("segttt-espnet-ts-\(getpid())")
     nonisolated(unsafe) static var exported: Result<URL, Error>?

@@ -1,5 +1,6 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
@@ -9,7 +10,7 @@ import XCTest
 /// give what adaptation.py computed in eager PyTorch on the same network. "scripted.current"
 /// is the same network scripted by the current PyTorch (torchscript_current.py): libtorch 2
 /// must read and adapt it alike, and older ones refuse it by name.
-final class TorchScriptModelTests: XCTestCase {
+final class TorchScriptModelTests: ConfiguredTestCase {
     var fixture = StateDict()
 
     override func setUpWithError() throws {

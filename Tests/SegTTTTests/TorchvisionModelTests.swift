@@ -1,5 +1,6 @@
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
@@ -9,7 +10,7 @@ import XCTest
 /// resolution, and frozen and unfrozen BatchNorm (Scripts/fixtures/torchvision_models.py,
 /// run into a temporary folder: the files are too large to commit). Logits, one OCL step and
 /// one TENT step must equal eager PyTorch's.
-final class TorchvisionModelTests: XCTestCase {
+final class TorchvisionModelTests: ConfiguredTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let folder = FileManager.default.temporaryDirectory.appendingPathComponent("segttt-torchvision-\(getpid())")

@@ -1,12 +1,13 @@
 import Foundation
 import SegTTT
 import SegTTTReports
+import TestSupport
 import XCTest
 
 @testable import SegTTTTool
 
 /// `segttt adapt` and `segttt compare` end to end on the built-in model and streams.
-final class AdaptCommandTests: XCTestCase {
+final class AdaptCommandTests: ConfiguredTestCase {
     func adaptArguments(model: URL, output: URL, frames: Int = 6, extra: [String] = []) -> [String] {
         [
             "adapt", "--model", "espnet", "--checkpoint", model.path, "--dataset", "synthetic:dusk:\(frames)",

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import SegTTTTool
@@ -6,7 +7,7 @@ import XCTest
 /// The bad-input corpus (Fixtures/BadInputs, written by Scripts/fixtures/bad_inputs.py):
 /// every case ends with its exit status and a message naming the file or flag at fault,
 /// never with a trap, a library's raw text or a changed earlier run.
-final class BadInputTests: XCTestCase {
+final class BadInputTests: ConfiguredTestCase {
     struct Case: Decodable {
         let name: String
         let args: [String]

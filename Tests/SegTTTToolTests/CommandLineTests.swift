@@ -1,11 +1,12 @@
 import ArgumentParser
 import SegTTT
+import TestSupport
 import XCTest
 
 @testable import SegTTTTool
 
 /// Help, flag errors and exit codes of every command.
-final class CommandLineTests: XCTestCase {
+final class CommandLineTests: ConfiguredTestCase {
     func testHelpOfEveryCommandListsItsOptions() {
         let expected: [String: [String]] = [
             "demo": ["--frames", "--styles", "--methods", "--train", "--output"],

@@ -1,6 +1,7 @@
 import Foundation
 import SegTTT
 import SegTTTReports
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
@@ -48,7 +49,7 @@ final class ConfidenceMaximisation: TestTimeMethod {
     }
 }
 
-final class ExternalMethodTests: XCTestCase {
+final class ExternalMethodTests: ConfiguredTestCase {
     override class func setUp() {
         super.setUp()
         Methods.register(ConfidenceMaximisation.entry)

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import SegTTTTool
 
 /// The built `segttt` executable, killed with SIGKILL or stopped by SIGINT and SIGTERM
 /// mid-stream, and resumed; and given arguments that are not UTF-8.
-final class KilledRunTests: XCTestCase {
+final class KilledRunTests: ConfiguredTestCase {
     /// The segttt executable built beside the test bundle.
     func executable() throws -> URL {
         var folder = Bundle.main.bundleURL

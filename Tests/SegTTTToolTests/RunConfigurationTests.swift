@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import SegTTT
+import TestSupport
 import Torch
 import XCTest
 
 @testable import SegTTTTool
 
 /// Configuration files, their merging with flags, and the method settings they resolve to.
-final class RunConfigurationTests: XCTestCase {
+final class RunConfigurationTests: ConfiguredTestCase {
     /// Options given as command-line text, in order.
     static func inputs(_ pairs: [(String, String)]) -> OptionInputs {
         var inputs = OptionInputs()

@@ -1,11 +1,12 @@
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import SegTTTTool
 
 /// The saved states of a run (`RunState`): what --resume does with a folder that holds none,
 /// an unreadable newest state, leftovers of interrupted writes, and an unreadable config.json.
-final class RunStateTests: XCTestCase {
+final class RunStateTests: ConfiguredTestCase {
     func arguments(_ output: URL, _ extra: [String] = []) throws -> [String] {
         [
             "adapt", "--model", "espnet", "--checkpoint", try shippedModel().path, "--dataset", "synthetic:dusk:6:2",

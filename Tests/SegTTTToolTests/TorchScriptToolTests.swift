@@ -1,12 +1,13 @@
 import Foundation
 import SegTTT
+import TestSupport
 import XCTest
 
 @testable import SegTTTTool
 
 /// `--model torchscript` and `segttt info` on a TorchScript file: the tiny fixture network
 /// of the SegTTT tests, with a card of the synthetic streets' first five classes.
-final class TorchScriptToolTests: XCTestCase {
+final class TorchScriptToolTests: ConfiguredTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("SegTTTTests/Fixtures")
 

@@ -1,11 +1,12 @@
 import Foundation
 import SegTTT
+import TestSupport
 import XCTest
 
 @testable import SegTTTTool
 
 /// `segttt train` and `segttt info`.
-final class TrainInfoTests: XCTestCase {
+final class TrainInfoTests: ConfiguredTestCase {
     func testTrainSavesAModelWithItsClassesThatInfoRecognises() throws {
         let folder = try temporaryFolder(self)
         let model = folder.appendingPathComponent("tiny.safetensors")

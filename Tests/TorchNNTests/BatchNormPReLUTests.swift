@@ -1,10 +1,12 @@
+import SegTTTKernels
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
 
 /// The fused batch norm + PReLU kernel against libtorch's batch_norm and prelu (in float64),
 /// and the statistics a BatchNorm layer hands to it.
-final class BatchNormPReLUTests: XCTestCase {
+final class BatchNormPReLUTests: ConfiguredTestCase {
     /// Output and the gradients of input, weight, bias and slope, for one slope per channel, one
     /// shared slope and a zero one, on planes shorter and longer than a vector, and on a non-contiguous
     /// input (a channels-last copy).
@@ -25,7 +27,7 @@ final class BatchNormPReLUTests: XCTestCase {
             let upstream = try Tensor.normal(shape, generator: generator)
             for layout in [MemoryFormat.contiguous, .channelsLast] {
                 let leaves = try [x.contiguous(layout), weight, bias, slope].map { try $0.clone().requiresGrad(true) }
-                let fused = try batchNormPReLU(
+                let fused = try Kernels.batchNormPReLU(
                     leaves[0], mean: mean, variance: variance, weight: leaves[1], bias: leaves[2], slope: leaves[3],
                     eps: 1e-3)
                 try fused.backward(upstream)
@@ -49,20 +51,20 @@ final class BatchNormPReLUTests: XCTestCase {
         let x = try Tensor.normal([2, 4, 3, 3], generator: Generator(seed: 1))
         let four = try Tensor.ones([4])
         XCTAssertThrowsError(
-            try batchNormPReLU(
+            try Kernels.batchNormPReLU(
                 x, mean: try Tensor.zeros([3]), variance: four, weight: four, bias: four, slope: four, eps: 1e-5)
         ) { error in
             XCTAssertTrue(
                 "\(error)".contains("statistics, weight and bias of 4 elements on the CPU, got [3]"), "\(error)")
         }
         XCTAssertThrowsError(
-            try batchNormPReLU(
+            try Kernels.batchNormPReLU(
                 x, mean: four, variance: four, weight: four, bias: four, slope: try Tensor.ones([2]), eps: 1e-5)
         ) { error in
             XCTAssertTrue("\(error)".contains("one PReLU slope or 4, got [2]"), "\(error)")
         }
         XCTAssertThrowsError(
-            try batchNormPReLU(
+            try Kernels.batchNormPReLU(
                 x.to(.float64), mean: four, variance: four, weight: four, bias: four, slope: four, eps: 1e-5)
         ) { error in
             XCTAssertTrue("\(error)".contains("runs on float32 CPU input"), "\(error)")
@@ -86,8 +88,8 @@ final class BatchNormPReLUTests: XCTestCase {
                 try $0.clone().requiresGrad(true)
             }
             var output: Tensor?
-            let used = try Runtime.fusedKernelThreadsUsed {
-                output = try batchNormPReLU(
+            let used = try Kernels.threadsUsed {
+                output = try Kernels.batchNormPReLU(
                     leaves[0], mean: mean, variance: variance, weight: leaves[1], bias: leaves[2],
                     slope: leaves[3], eps: 1e-5)
                 try output?.backward(upstream)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Torch
 import XCTest
 
@@ -6,7 +7,7 @@ import XCTest
 
 /// Reading `.pth` checkpoints in both PyTorch layouts, and safetensors, against fixtures
 /// written by Scripts/fixtures/checkpoints.py (`/usr/bin/python3 Scripts/fixtures/checkpoints.py`).
-final class CheckpointTests: XCTestCase {
+final class CheckpointTests: ConfiguredTestCase {
     /// dtype and shape of every tensor of state_dict.pth, in the saved order.
     static let layout: [(name: String, dtype: DType, shape: [Int])] = [
         ("conv.weight", .float32, [4, 3, 3, 3]), ("conv.bias", .float64, [4]), ("special", .float32, [7]),

@@ -1,10 +1,11 @@
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
 
 /// A small conv net against PyTorch (Scripts/fixtures/nn.py): names, forward in three
 /// BatchNorm modes, loss, gradients, and SGD and Adam steps.
-final class ModuleParityTests: XCTestCase {
+final class ModuleParityTests: ConfiguredTestCase {
     var fixture = StateDict()
 
     override func setUpWithError() throws {

@@ -1,8 +1,9 @@
+import TestSupport
 import Torch
 import TorchNN
 import XCTest
 
-final class ModuleTests: XCTestCase {
+final class ModuleTests: ConfiguredTestCase {
     func testModesAndFreezingReachEveryDescendant() throws {
         let net = try SmallNet(generator: Generator(seed: 1))
         XCTAssertTrue(net.namedModules().allSatisfy { $0.module.isTraining })

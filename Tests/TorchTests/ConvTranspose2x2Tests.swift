@@ -1,10 +1,12 @@
+import SegTTTKernels
+import TestSupport
 import Torch
 import XCTest
 
 /// SegTTT's 2x2 stride-2 transposed convolution kernel (`convTranspose2x2`) against libtorch's
 /// transposed convolution in float64, in values and gradients, and the cases
 /// `convTranspose2d` sends to it.
-final class ConvTranspose2x2Tests: XCTestCase {
+final class ConvTranspose2x2Tests: ConfiguredTestCase {
     /// (input shape, output channels, bias, channels-last input)
     private let cases: [([Int], Int, Bool, Bool)] = [
         ([2, 20, 45, 60], 20, false, false),  // ESPNet's decoder, split between threads; 60 = 7.5 vectors
@@ -24,8 +26,8 @@ final class ConvTranspose2x2Tests: XCTestCase {
             let leaves = [input, weight] + (bias.map { [$0] } ?? [])
             let references = try leaves.map { try $0.detach().to(.float64).requiresGrad(true) }
 
-            let out = try convTranspose2x2(input, weight: weight, bias: bias)
-            let expected = try libtorchConvTranspose2d(
+            let out = try Kernels.convTranspose2x2(input, weight: weight, bias: bias)
+            let expected = try convTranspose2d(
                 references[0], weight: references[1], bias: hasBias ? references[2] : nil, stride: 2)
             try assertNearInValuesAndGradients(out, expected, leaves: leaves, references: references, label)
         }
@@ -44,7 +46,7 @@ final class ConvTranspose2x2Tests: XCTestCase {
                 [shape[1], outputs, kernel.height, kernel.width], generator: Generator(seed: 2)
             ).to(dtype)
             let (_, operators) = try OperatorTime.profile {
-                _ = try convTranspose2d(input, weight: weight, stride: stride, padding: padding)
+                _ = try Kernels.convTranspose2d(input, weight: weight, stride: stride, padding: padding)
             }
             return operators.contains { $0.name == "segttt::conv_transpose2x2" }
         }
@@ -58,17 +60,17 @@ final class ConvTranspose2x2Tests: XCTestCase {
 
     func testRejectsWhatItCannotCompute() throws {
         let input = try Tensor.zeros([1, 4, 5, 5])
-        XCTAssertThrowsError(try convTranspose2x2(input, weight: Tensor.zeros([3, 2, 2, 2]))) { error in
+        XCTAssertThrowsError(try Kernels.convTranspose2x2(input, weight: Tensor.zeros([3, 2, 2, 2]))) { error in
             XCTAssertTrue(
                 "\(error)".contains(
                     "needs input [N, C, H, W] and weight [C, O, 2, 2], got [1, 4, 5, 5] and [3, 2, 2, 2]"),
                 "\(error)")
         }
-        XCTAssertThrowsError(try convTranspose2x2(input, weight: Tensor.zeros([4, 2, 2, 2]), bias: Tensor.zeros([3]))) {
+        XCTAssertThrowsError(try Kernels.convTranspose2x2(input, weight: Tensor.zeros([4, 2, 2, 2]), bias: Tensor.zeros([3]))) {
             error in
             XCTAssertTrue("\(error)".contains("needs a bias of 2 values, got [3]"), "\(error)")
         }
-        XCTAssertThrowsError(try convTranspose2x2(input.to(.float64), weight: Tensor.zeros([4, 2, 2, 2]).to(.float64)))
+        XCTAssertThrowsError(try Kernels.convTranspose2x2(input.to(.float64), weight: Tensor.zeros([4, 2, 2, 2]).to(.float64)))
         { error in
             XCTAssertTrue("\(error)".contains("runs on float32 CPU tensors, got Double on cpu"), "\(error)")
         }

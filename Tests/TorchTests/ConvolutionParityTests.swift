@@ -1,27 +1,32 @@
+import SegTTTKernels
+import TestSupport
 import Torch
 import XCTest
 
-/// conv2d, conv_transpose2d, batch norm, pooling and interpolation against PyTorch
-/// (fixtures from Scripts/fixtures/ops.py), values and gradients.
-final class ConvolutionParityTests: XCTestCase {
+/// conv2d, conv_transpose2d (libtorch's, and SegTTT's kernels under their rules), batch norm,
+/// pooling and interpolation against PyTorch (fixtures from Scripts/fixtures/ops.py), values
+/// and gradients.
+final class ConvolutionParityTests: ConfiguredTestCase {
     // MARK: conv2d
 
-    /// Runs conv2d on the case's input/weight/(bias) and checks output and gradients.
+    /// Runs libtorch's conv2d and `Kernels.conv2d` on the case's input/weight/(bias) and checks
+    /// output and gradients of each.
     private func checkConv2d(
         _ name: String, hasBias: Bool, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1, groups: Int = 1,
         file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let c = FixtureCase("conv2d.\(name)")
-        let input = try c.leaf("input")  // [N, Cin, H, W]
-        let weight = try c.leaf("weight")  // [Cout, Cin / groups, kH, kW]
-        let bias = hasBias ? try c.leaf("bias") : nil
-        let out = try conv2d(
-            input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
-        try c.assertOutput(out, file: file, line: line)
-        if let bias {
-            try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
-        } else {
-            try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
+        for convolve in [Torch.conv2d, Kernels.conv2d] {
+            let input = try c.leaf("input")  // [N, Cin, H, W]
+            let weight = try c.leaf("weight")  // [Cout, Cin / groups, kH, kW]
+            let bias = hasBias ? try c.leaf("bias") : nil
+            let out = try convolve(input, weight, bias, stride, padding, dilation, groups)
+            try c.assertOutput(out, file: file, line: line)
+            if let bias {
+                try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
+            } else {
+                try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
+            }
         }
     }
 
@@ -53,17 +58,17 @@ final class ConvolutionParityTests: XCTestCase {
         dilation: Pair = 1, file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let c = FixtureCase("conv_transpose2d.\(name)")
-        let input = try c.leaf("input")
-        let weight = try c.leaf("weight")  // [Cin, Cout / groups, kH, kW]
-        let bias = hasBias ? try c.leaf("bias") : nil
-        let out = try convTranspose2d(
-            input, weight: weight, bias: bias, stride: stride, padding: padding, outputPadding: outputPadding,
-            groups: groups, dilation: dilation)
-        try c.assertOutput(out, file: file, line: line)
-        if let bias {
-            try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
-        } else {
-            try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
+        for convolve in [Torch.convTranspose2d, Kernels.convTranspose2d] {
+            let input = try c.leaf("input")
+            let weight = try c.leaf("weight")  // [Cin, Cout / groups, kH, kW]
+            let bias = hasBias ? try c.leaf("bias") : nil
+            let out = try convolve(input, weight, bias, stride, padding, outputPadding, groups, dilation)
+            try c.assertOutput(out, file: file, line: line)
+            if let bias {
+                try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
+            } else {
+                try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
+            }
         }
     }
 
@@ -97,7 +102,7 @@ final class ConvolutionParityTests: XCTestCase {
             let blocks = try (index == 0 ? drawn.contiguous(.channelsLast) : drawn).requiresGrad(true)
             let reference = try blocks.detach().requiresGrad(true)
             let o = shape[1] / (sh * sw)
-            let out = try blockShuffle(blocks, height: sh, width: sw)
+            let out = try Kernels.blockShuffle(blocks, height: sh, width: sw)
             let expected = try reference.reshape([shape[0], o, sh, sw, shape[2], shape[3]])
                 .permute([0, 1, 4, 2, 5, 3]).reshape([shape[0], o, shape[2] * sh, shape[3] * sw])
             XCTAssertEqual(out.shape, expected.shape)
@@ -113,7 +118,7 @@ final class ConvolutionParityTests: XCTestCase {
                 try XCTUnwrap(blocks.grad), try XCTUnwrap(reference.grad), rtol: 0, atol: 0,
                 "gradient, \(shape) in \(sh)x\(sw) blocks")
         }
-        XCTAssertThrowsError(try blockShuffle(Tensor.zeros([1, 6, 2, 2]), height: 2, width: 2)) { error in
+        XCTAssertThrowsError(try Kernels.blockShuffle(Tensor.zeros([1, 6, 2, 2]), height: 2, width: 2)) { error in
             XCTAssertTrue("\(error)".contains("needs blocks [N, O * 2 * 2, H, W], got [1, 6, 2, 2]"), "\(error)")
         }
     }

@@ -1,9 +1,11 @@
+import SegTTTKernels
+import TestSupport
 import Torch
 import XCTest
 
 /// SegTTT's 3x3 convolution kernel for few channels (`dilatedConv3x3`) against libtorch's
 /// convolution of the same tensors, in values and gradients, and the cases `conv2d` sends to it.
-final class DilatedConvTests: XCTestCase {
+final class DilatedConvTests: ConfiguredTestCase {
     /// (input shape, output channels, dilation, bias, channels-last input)
     private let cases: [([Int], Int, Pair, Bool, Bool)] = [
         ([2, 25, 45, 60], 25, 2, false, false),  // an ESPNet branch, split between threads
@@ -29,8 +31,8 @@ final class DilatedConvTests: XCTestCase {
             let leaves = [input, weight] + (bias.map { [$0] } ?? [])
             let references = try leaves.map { try $0.detach().to(.float64).requiresGrad(true) }
 
-            let out = try dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
-            let expected = try libtorchConv2d(
+            let out = try Kernels.dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
+            let expected = try conv2d(
                 references[0], weight: references[1], bias: hasBias ? references[2] : nil, padding: dilation,
                 dilation: dilation)
             try assertNearInValuesAndGradients(out, expected, leaves: leaves, references: references, label)
@@ -41,15 +43,16 @@ final class DilatedConvTests: XCTestCase {
         let input = try Tensor.normal([1, 6, 8, 9], generator: Generator(seed: 1))
         let weight = try Tensor.normal([5, 6, 3, 3], generator: Generator(seed: 2)).requiresGrad(true)
         let reference = try weight.detach().to(.float64).requiresGrad(true)
-        try dilatedConv3x3(input, weight: weight, dilation: 2).sum().backward()
-        try libtorchConv2d(input.to(.float64), weight: reference, padding: 2, dilation: 2).sum().backward()
+        try Kernels.dilatedConv3x3(input, weight: weight, dilation: 2).sum().backward()
+        try conv2d(input.to(.float64), weight: reference, padding: 2, dilation: 2).sum().backward()
         XCTAssertNil(input.grad)
         try assertNear(try XCTUnwrap(weight.grad), try XCTUnwrap(reference.grad), "gradient of the weight")
     }
 
-    /// conv2d takes the kernel for 3x3, stride 1, padding = dilation, ungrouped float32 CPU
-    /// convolutions of at most 36 channels in and out, not all multiples of 8; libtorch's
-    /// otherwise. Told apart by the profiler's record of the kernel.
+    /// `Kernels.conv2d` takes the kernel for 3x3, stride 1, padding = dilation, ungrouped
+    /// float32 CPU convolutions of at most 36 channels in and out, not all multiples of 8, as
+    /// `takesConv2d` says; libtorch's otherwise, and `Torch.conv2d` always. Told apart by the
+    /// profiler's record of the kernel.
     func testConv2dTakesTheKernelWhereItFits() throws {
         func takesKernel(
             _ shape: [Int], outputs: Int, kernel: Int = 3, stride: Pair = 1, padding: Pair = 2, dilation: Pair = 2,
@@ -59,10 +62,14 @@ final class DilatedConvTests: XCTestCase {
             let weight = try Tensor.normal([outputs, shape[1] / groups, kernel, kernel], generator: Generator(seed: 2))
                 .to(dtype)
             let (_, operators) = try OperatorTime.profile {
-                _ = try conv2d(
+                _ = try Kernels.conv2d(
                     input, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
             }
-            return operators.contains { $0.name == "segttt::dilated_conv3x3" }
+            let taken = operators.contains { $0.name == "segttt::dilated_conv3x3" }
+            let rule = Kernels.takesConv2d(
+                input, weight: weight, bias: nil, stride: stride, padding: padding, dilation: dilation, groups: groups)
+            XCTAssertEqual(taken, rule, "the rule and the call disagree on \(shape) -> \(outputs)")
+            return taken
         }
         XCTAssertTrue(try takesKernel([1, 25, 9, 10], outputs: 25))
         XCTAssertTrue(try takesKernel([1, 36, 9, 10], outputs: 20, padding: 1, dilation: 1))
@@ -74,27 +81,32 @@ final class DilatedConvTests: XCTestCase {
         XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, groups: 2), "grouped")
         XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, kernel: 5, padding: 4), "5x5")
         XCTAssertFalse(try takesKernel([1, 12, 9, 10], outputs: 12, dtype: .float64), "float64")
+        // Torch's conv2d is libtorch's alone, where the kernel's rule would take the call.
+        let input = try Tensor.normal([1, 25, 9, 10], generator: Generator(seed: 1))
+        let weight = try Tensor.normal([25, 25, 3, 3], generator: Generator(seed: 2))
+        let (_, operators) = try OperatorTime.profile { _ = try conv2d(input, weight: weight, padding: 2, dilation: 2) }
+        XCTAssertFalse(operators.contains { $0.name == "segttt::dilated_conv3x3" }, "Torch.conv2d took the kernel")
     }
 
     func testRejectsWhatItCannotCompute() throws {
         let input = try Tensor.zeros([1, 4, 5, 5])
-        XCTAssertThrowsError(try dilatedConv3x3(input, weight: Tensor.zeros([2, 3, 3, 3]), dilation: 1)) { error in
+        XCTAssertThrowsError(try Kernels.dilatedConv3x3(input, weight: Tensor.zeros([2, 3, 3, 3]), dilation: 1)) { error in
             XCTAssertTrue(
                 "\(error)".contains(
                     "needs input [N, C, H, W] and weight [O, C, 3, 3], got [1, 4, 5, 5] and [2, 3, 3, 3]"),
                 "\(error)")
         }
         XCTAssertThrowsError(
-            try dilatedConv3x3(input, weight: Tensor.zeros([2, 4, 3, 3]), bias: Tensor.zeros([3]), dilation: 1)
+            try Kernels.dilatedConv3x3(input, weight: Tensor.zeros([2, 4, 3, 3]), bias: Tensor.zeros([3]), dilation: 1)
         ) { error in
             XCTAssertTrue("\(error)".contains("needs a bias of 2 values, got [3]"), "\(error)")
         }
-        XCTAssertThrowsError(try dilatedConv3x3(input, weight: Tensor.zeros([2, 4, 3, 3]), dilation: [0, 1])) {
+        XCTAssertThrowsError(try Kernels.dilatedConv3x3(input, weight: Tensor.zeros([2, 4, 3, 3]), dilation: [0, 1])) {
             error in
             XCTAssertTrue("\(error)".contains("needs dilations of 1 or more, got 0x1"), "\(error)")
         }
         XCTAssertThrowsError(
-            try dilatedConv3x3(input.to(.float64), weight: Tensor.zeros([2, 4, 3, 3]).to(.float64), dilation: 1)
+            try Kernels.dilatedConv3x3(input.to(.float64), weight: Tensor.zeros([2, 4, 3, 3]).to(.float64), dilation: 1)
         ) { error in
             XCTAssertTrue("\(error)".contains("runs on float32 CPU tensors, got Double on cpu"), "\(error)")
         }

@@ -1,9 +1,10 @@
+import TestSupport
 import Torch
 import XCTest
 
 /// Elementwise arithmetic (with broadcasting and scalars), comparisons, where, clamp and
 /// unary functions against PyTorch (fixtures from Scripts/fixtures/ops.py).
-final class ElementwiseParityTests: XCTestCase {
+final class ElementwiseParityTests: ConfiguredTestCase {
     /// a [2, 3, 4] op b [3, 1]: output and both gradients (b's summed over the broadcast).
     func testBinaryWithBroadcasting() throws {
         let ops: [(String, (Tensor, Tensor) throws -> Tensor)] = [

@@ -1,7 +1,8 @@
+import TestSupport
 import Torch
 import XCTest
 
-final class ErrorTests: XCTestCase {
+final class ErrorTests: ConfiguredTestCase {
     /// A libtorch shape error arrives as a thrown Swift error carrying libtorch's message.
     func testShapeErrorRoundTrip() throws {
         let a = try Tensor.zeros([2, 3])

@@ -1,9 +1,10 @@
+import TestSupport
 import Torch
 import XCTest
 
 /// Whole scalars keep integer tensors integer, as PyTorch does (regression: they were all
 /// passed as doubles, so `i + 1` became float32).
-final class IntegerScalarTests: XCTestCase {
+final class IntegerScalarTests: ConfiguredTestCase {
     func testWholeScalarsKeepIntegerTypes() throws {
         let i = try Tensor([Int64(1), 2, 300])
         for result in [try i + 1, try i * 2, try i.pow(2), try 2 - i, try i.clamp(min: 0, max: 5)] {
@@ -33,7 +34,7 @@ final class IntegerScalarTests: XCTestCase {
 }
 
 /// Sizes from a corrupt file must throw, not trap on overflow (regression).
-final class HugeShapeTests: XCTestCase {
+final class HugeShapeTests: ConfiguredTestCase {
     func testOverflowingShapeThrows() {
         let bytes = [UInt8](repeating: 0, count: 16)
         XCTAssertThrowsError(

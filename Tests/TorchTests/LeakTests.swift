@@ -1,10 +1,11 @@
+import TestSupport
 import Torch
 import XCTest
 
 /// Every handle the shim hands out is freed once its Swift owner goes away: after a workload
 /// touching every operation family (thrown errors, autograd and generators included), the
 /// live tensor and generator counts are back where they started.
-final class LeakTests: XCTestCase {
+final class LeakTests: ConfiguredTestCase {
     func testWorkloadReleasesEveryHandle() throws {
         // The fixture cache holds tensors for the whole process; load it before counting.
         try Fixtures.preload()

@@ -1,9 +1,10 @@
+import TestSupport
 import Torch
 import XCTest
 
 /// Activations, softmax, normalize, shape operations, losses and dtype conversions against
 /// PyTorch (fixtures from Scripts/fixtures/ops.py), values and gradients.
-final class OpsParityTests: XCTestCase {
+final class OpsParityTests: ConfiguredTestCase {
     /// Applies `op` to the case's `input`, checks the output and the gradient wrt the input.
     private func check(
         _ name: String, file: StaticString = #filePath, line: UInt = #line, _ op: (Tensor) throws -> Tensor

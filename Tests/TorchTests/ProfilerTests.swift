@@ -1,9 +1,11 @@
+import SegTTTKernels
+import TestSupport
 import Torch
 import XCTest
 
 /// `OperatorTime.profile` reports the operators that ran inside it, with their call counts,
 /// nesting (self within total) and, on request, input sizes, and always stops the profiler.
-final class ProfilerTests: XCTestCase {
+final class ProfilerTests: ConfiguredTestCase {
     private func row(_ name: String, in operators: [OperatorTime], file: StaticString = #filePath, line: UInt = #line)
         throws -> OperatorTime
     {
@@ -52,7 +54,7 @@ final class ProfilerTests: XCTestCase {
     func testFusedKernelsAndTheirBackwardNodesAreNamed() throws {
         let x = try Tensor.uniform([2, 3, 4, 4], generator: Generator(seed: 3)).requiresGrad(true)
         let (_, operators) = try OperatorTime.profile {
-            let y = try batchNormPReLU(
+            let y = try Kernels.batchNormPReLU(
                 x, mean: Tensor.zeros([3]), variance: Tensor.ones([3]), weight: Tensor.ones([3]),
                 bias: Tensor.zeros([3]), slope: Tensor.full([1], value: 0.25), eps: 1e-5)
             try y.sum().backward()

@@ -1,9 +1,10 @@
+import TestSupport
 import Torch
 import XCTest
 
 /// Seeded random numbers against PyTorch: `torch.Generator().manual_seed(s)` followed by the
 /// same draws, in the same order, as Scripts/fixtures/ops.py makes (`random_numbers()`).
-final class RandomParityTests: XCTestCase {
+final class RandomParityTests: ConfiguredTestCase {
     /// The seed of the stream in the fixture script.
     private let seed: UInt64 = 20_240_531
 

@@ -1,8 +1,10 @@
+import SegTTTKernels
+import TestSupport
 import Torch
 import XCTest
 
 /// Reductions, norms, bincount and matmul against PyTorch (fixtures from Scripts/fixtures/ops.py).
-final class ReductionParityTests: XCTestCase {
+final class ReductionParityTests: ConfiguredTestCase {
     /// Applies `op` to the case's input, checks the output and, when the case stores one,
     /// the gradient.
     private func check(
@@ -55,10 +57,13 @@ final class ReductionParityTests: XCTestCase {
     func testArgmax() throws {
         try check("argmax.dim1", gradient: false) { try $0.argmax(dim: 1) }
         try check("argmax.dim2_keep", gradient: false) { try $0.argmax(dim: 2, keepDim: true) }
+        try check("argmax.dim1", gradient: false) { try Kernels.argmax($0, dim: 1) }
+        try check("argmax.dim2_keep", gradient: false) { try Kernels.argmax($0, dim: 2, keepDim: true) }
     }
 
-    /// Over the classes of [1, C, H, W] scores, as PyTorch: the first of tied maxima, the
-    /// first NaN before any number, -inf everywhere gives 0; float64 and int64 too.
+    /// Over the classes of [1, C, H, W] scores, as PyTorch, by libtorch and by `Kernels.argmax`
+    /// (its kernel for float32, libtorch's max for float64, libtorch's argmax for int64): the
+    /// first of tied maxima, the first NaN before any number, -inf everywhere gives 0.
     func testArgmaxTiesAndNaNOverClasses() throws {
         let nan = Float.nan
         // Four pixels, five classes, stored class by class.
@@ -71,11 +76,13 @@ final class ReductionParityTests: XCTestCase {
         ]
         let expected: [Int64] = [1, 1, 0, 0]
         let floats = try Tensor(scores, shape: [1, 5, 2, 2])
-        XCTAssertEqual(try floats.argmax(dim: 1).toArray(Int64.self), expected)
-        XCTAssertEqual(try floats.to(.float64).argmax(dim: 1, keepDim: true).shape, [1, 1, 2, 2])
-        XCTAssertEqual(try floats.to(.float64).argmax(dim: 1).toArray(Int64.self), expected)
         let integers = try Tensor([Int64](arrayLiteral: 0, 4, 4, 2, 1, 4, 0, 3), shape: [1, 4, 2])
-        XCTAssertEqual(try integers.argmax(dim: 1).toArray(Int64.self), [1, 0])
+        for argmax in [{ try $0.argmax(dim: $1, keepDim: $2) }, Kernels.argmax] as [(Tensor, Int, Bool) throws -> Tensor] {
+            XCTAssertEqual(try argmax(floats, 1, false).toArray(Int64.self), expected)
+            XCTAssertEqual(try argmax(floats.to(.float64), 1, true).shape, [1, 1, 2, 2])
+            XCTAssertEqual(try argmax(floats.to(.float64), 1, false).toArray(Int64.self), expected)
+            XCTAssertEqual(try argmax(integers, 1, false).toArray(Int64.self), [1, 0])
+        }
     }
 
     /// Contiguous float32 tensors reduced over a dimension that is not the innermost take
@@ -88,7 +95,7 @@ final class ReductionParityTests: XCTestCase {
         let floats = try Tensor(values, shape: [2, 7, 45, 61])
         let doubles = try floats.to(.float64)
         for (dim, keep) in [(0, false), (1, false), (1, true), (2, false), (-2, true)] {
-            let ours = try floats.argmax(dim: dim, keepDim: keep)
+            let ours = try Kernels.argmax(floats, dim: dim, keepDim: keep)
             let libtorchs = try doubles.argmax(dim: dim, keepDim: keep)
             XCTAssertEqual(ours.shape, libtorchs.shape, "dim \(dim)")
             let differing = zip(try ours.toArray(Int64.self), try libtorchs.toArray(Int64.self)).filter { $0 != $1 }
@@ -97,8 +104,8 @@ final class ReductionParityTests: XCTestCase {
         // A contiguous tensor's dimensions of size 1 may have any stride: here dim 0 keeps the
         // stride of the 7 channels that were narrowed to 1.
         let narrowed = try floats.narrow(dim: 0, start: 1, length: 1).narrow(dim: 1, start: 2, length: 1)
-        try assertValues(narrowed.argmax(dim: 0), [Int64](repeating: 0, count: 45 * 61), shape: [1, 45, 61])
-        try assertValues(narrowed.argmax(dim: 1), [Int64](repeating: 0, count: 45 * 61), shape: [1, 45, 61])
+        try assertValues(Kernels.argmax(narrowed, dim: 0), [Int64](repeating: 0, count: 45 * 61), shape: [1, 45, 61])
+        try assertValues(Kernels.argmax(narrowed, dim: 1), [Int64](repeating: 0, count: 45 * 61), shape: [1, 45, 61])
     }
 
     func testMaxAlongDimension() throws {

@@ -1,10 +1,12 @@
 import Foundation
+import SegTTTKernels
+import TestSupport
 import Torch
 import XCTest
 
 /// Autograd scopes, in-place updates, reading and writing raw memory, memory formats,
 /// devices and runtime settings, checked against hand-computed values.
-final class TensorBehaviourTests: XCTestCase {
+final class TensorBehaviourTests: ConfiguredTestCase {
     // MARK: autograd
 
     func testBackwardAccumulatesAndZeroGradDropsTheGradient() throws {
@@ -280,7 +282,22 @@ final class TensorBehaviourTests: XCTestCase {
         }
     }
 
-    func testNumThreadsDefaultsToActiveProcessorsAndCanBeSet() throws {
+    /// `configure` applies its settings and, by default, flushes denormals; the test case's
+    /// own configuration (every core, IEEE arithmetic) is put back afterwards.
+    func testConfigureAppliesItsSettings() throws {
+        defer { Runtime.configure(Runtime.Settings(flushDenormals: false)) }
+        Runtime.configure(Runtime.Settings(threads: 1, flushDenormals: false))
+        XCTAssertEqual(Runtime.numThreads, 1)
+        XCTAssertFalse(Runtime.flushesDenormals)
+        Runtime.configure(Runtime.Settings(threads: 2))
+        XCTAssertEqual(Runtime.numThreads, 2)
+        #if arch(x86_64)
+            XCTAssertTrue(Runtime.flushesDenormals, "configure flushes denormals unless told not to")
+        #endif
+    }
+
+    /// Configured (ConfiguredTestCase), libtorch runs on every online core.
+    func testConfiguredThreadsAreTheActiveProcessorsAndCanBeSet() throws {
         let original = Runtime.numThreads
         defer { Runtime.numThreads = original }
         if ProcessInfo.processInfo.environment["OMP_NUM_THREADS"] == nil {
@@ -371,14 +388,14 @@ final class TensorBehaviourTests: XCTestCase {
 
     func testFusedKernelsRunOnLibtorchsThreads() throws {
         try XCTSkipUnless(
-            Runtime.fusedKernelsJoinOpenMP,
+            Kernels.joinOpenMP,
             "this libtorch does not run on libgomp: SegTTT's kernels run on the calling thread")
         let original = Runtime.numThreads
         defer { Runtime.numThreads = original }
         Runtime.numThreads = 2
-        XCTAssertEqual(Runtime.fusedKernelThreads, 2)
+        XCTAssertEqual(Kernels.threads, 2)
         Runtime.numThreads = 1
-        XCTAssertEqual(Runtime.fusedKernelThreads, 1)
+        XCTAssertEqual(Kernels.threads, 1)
     }
 
     func testLibtorchVersion() {

@@ -186,34 +186,12 @@ ct_status ct_conv_transpose2d(ct_tensor input, ct_tensor weight, ct_tensor bias 
  *  statistics given, they are updated in place with `momentum`, as torch.nn.functional.batch_norm. */
 ct_status ct_batch_norm(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor running_mean,
                         ct_tensor running_var, bool training, double momentum, double eps, ct_tensor *out);
-/** Per-channel batch statistics of input [N, C, ...] folded into the running ones in place, in
- *  one pass per statistic: running = momentum * batch + (1 - momentum) * running, with the
- *  unbiased batch variance (torch.batch_norm_update_stats); nothing is normalised. */
+/** Per-channel batch statistics of input [N, C, ...] folded into the running ones in place:
+ *  running = momentum * batch + (1 - momentum) * running, with the unbiased batch variance
+ *  (libtorch's batch_norm_update_stats); nothing is normalised. */
 ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
                                      double momentum);
 ct_status ct_prelu(ct_tensor input, ct_tensor weight, ct_tensor *out);
-/** out[n, o, i sh + a, j sw + b] = blocks[n, (o sh + a) sw + b, i, j] for float32 CPU blocks
- *  [N, O sh sw, H, W], with its own backward (the inverse gather). */
-ct_status ct_block_shuffle(ct_tensor blocks, int64_t sh, int64_t sw, ct_tensor *out);
-/** 3x3 convolution of float32 CPU input [N, C, H, W] by weight [O, C, 3, 3] (bias [O] or null),
- *  stride 1, dilation and padding (dh, dw): the output keeps H x W. SegTTT's kernel for few
- *  channels, with its own backward pass (first derivatives). */
-/** Transposed convolution of float32 CPU input [N, C, H, W] by weight [C, O, 2, 2] (bias [O]
- *  or null) with stride 2, no padding: output [N, O, 2H, 2W]. SegTTT's kernel, with its own
- *  backward pass (first derivatives). */
-ct_status ct_conv_transpose2x2(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out);
-ct_status ct_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, int64_t dh, int64_t dw,
-                             ct_tensor *out);
-/** prelu(batch_norm(input)) with statistics that carry no gradient (mean, var per channel),
- *  for float32 CPU input, as one fused kernel with its own backward pass; gradients reach
- *  input, weight, bias and slope (one slope, or one per channel). */
-ct_status ct_batch_norm_prelu(ct_tensor input, ct_tensor mean, ct_tensor var, ct_tensor weight, ct_tensor bias,
-                              ct_tensor slope, double eps, ct_tensor *out);
-/** Output Contrastive Loss of logits [2, C, H, W] (float32, CPU) in one fused kernel with its
- *  own backward pass: loss = pos_coeff * pos + neg_coeff * neg, pos and neg as
- *  OutputContrastiveLoss defines them; all three are scalars that carry gradients to logits. */
-ct_status ct_output_contrastive_loss(ct_tensor logits, double pos_coeff, double neg_coeff, ct_tensor *loss,
-                                     ct_tensor *pos, ct_tensor *neg);
 ct_status ct_max_pool2d(ct_tensor input, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],
                         const int64_t dilation[2], bool ceil_mode, ct_tensor *out);
 ct_status ct_avg_pool2d(ct_tensor input, const int64_t kernel[2], const int64_t stride[2], const int64_t padding[2],

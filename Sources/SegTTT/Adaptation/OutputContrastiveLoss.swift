@@ -1,5 +1,6 @@
 // Output Contrastive Loss: Zhang et al., "Test-Time Training for Semantic Segmentation
 // with Output Contrastive Loss", arXiv 2311.07877 (2023).
+import SegTTTKernels
 import Torch
 
 /// OCL's loss on the logits of two views of one image.
@@ -27,13 +28,11 @@ public struct OutputContrastiveLoss {
     }
 
     /// The loss and its two terms for logits [2, C, H, W] of view 0 and of view 1 already
-    /// flipped back into view 0's frame: by the fused kernel for float32 CPU logits with the
-    /// exact negative term, otherwise by `composed`.
+    /// flipped back into view 0's frame: by the fused kernel (`Kernels.outputContrastiveLoss`)
+    /// where its rule admits them and the negative term is exact, otherwise by `composed`.
     public func callAsFunction(_ logits: Tensor) throws -> (loss: Tensor, pos: Tensor, neg: Tensor) {
-        guard negativeStride == nil, logits.device == .cpu, logits.dtype == .float32, logits.rank == 4,
-            logits.shape[0] == 2
-        else { return try composed(logits) }
-        return try fusedOutputContrastiveLoss(logits, posCoeff: posCoeff, negCoeff: negCoeff)
+        guard negativeStride == nil, Kernels.takesOutputContrastiveLoss(logits) else { return try composed(logits) }
+        return try Kernels.outputContrastiveLoss(logits, posCoeff: posCoeff, negCoeff: negCoeff)
     }
 
     /// The same loss composed from libtorch's ops, on any device and dtype, with the Gram-form

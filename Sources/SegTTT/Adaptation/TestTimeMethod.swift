@@ -1,3 +1,4 @@
+import SegTTTKernels
 import Torch
 import TorchNN
 
@@ -184,7 +185,7 @@ extension SegmentationModel {
 
 /// Argmax over classes of [1, C, H, W] or [C, H, W] scores: [H, W] int64.
 func argmaxPrediction(_ scores: Tensor) throws -> Tensor {
-    try scores.argmax(dim: scores.rank - 3).reshape(Array(scores.shape.suffix(2)))
+    try Kernels.argmax(scores, dim: scores.rank - 3).reshape(Array(scores.shape.suffix(2)))
 }
 
 /// The parts among `pairs` that exist, for a method's `parts`.

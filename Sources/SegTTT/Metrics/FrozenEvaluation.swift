@@ -1,4 +1,5 @@
 import Foundation
+import SegTTTKernels
 import Torch
 
 /// Streams `dataset` through a frozen `model` (evaluation mode, no gradient) and accumulates
@@ -18,7 +19,7 @@ public func evaluateFrozen(
         guard let label = frame.sample.label else { continue }
         let prediction = try withNoGrad {
             let input = try model.card.normalization.apply(frame.sample.image)
-            return try model.logits(input).argmax(dim: 1).squeeze(dim: 0)
+            return try Kernels.argmax(model.logits(input), dim: 1).squeeze(dim: 0)
         }
         try matrix.add(prediction: mapping.apply(prediction), label: label)
         seen += 1

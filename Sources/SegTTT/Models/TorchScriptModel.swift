@@ -1,4 +1,5 @@
 import Foundation
+import SegTTTKernels
 import Torch
 import TorchNN
 
@@ -45,7 +46,7 @@ public final class TorchScriptModel: Module, SegmentationModel {
             return try layer.fusedForward(input, thenPReLU: slope) ?? prelu(layer.forward(input), weight: slope)
         }
         unredirectedBatchNormCalls = kept
-        convolutionCalls = try script.redirectConvolutions()
+        convolutionCalls = try script.redirectConvolutions(to: Kernels.convolution)
         super.init()
 
         let parameters = Dictionary(grouping: try script.namedParameters(), by: { Self.owner(of: $0.name) })

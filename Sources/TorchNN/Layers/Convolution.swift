@@ -1,6 +1,8 @@
+import SegTTTKernels
 import Torch
 
-/// 2-d convolution, `torch.nn.Conv2d`: weight [Cout, Cin / groups, kH, kW], optional bias [Cout].
+/// 2-d convolution, `torch.nn.Conv2d`: weight [Cout, Cin / groups, kH, kW], optional bias [Cout];
+/// computed by `Kernels.conv2d` (SegTTT's kernel where its rule admits the call).
 public final class Conv2d: Module, UnaryModule {
     public let stride: Pair
     public let padding: Pair
@@ -27,13 +29,14 @@ public final class Conv2d: Module, UnaryModule {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        try conv2d(
+        try Kernels.conv2d(
             input, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, dilation: dilation,
             groups: groups)
     }
 }
 
-/// 2-d transposed convolution, `torch.nn.ConvTranspose2d`: weight [Cin, Cout / groups, kH, kW].
+/// 2-d transposed convolution, `torch.nn.ConvTranspose2d`: weight [Cin, Cout / groups, kH, kW];
+/// computed by `Kernels.convTranspose2d`.
 public final class ConvTranspose2d: Module, UnaryModule {
     public let stride: Pair
     public let padding: Pair
@@ -61,7 +64,7 @@ public final class ConvTranspose2d: Module, UnaryModule {
     }
 
     public func forward(_ input: Tensor) throws -> Tensor {
-        try convTranspose2d(
+        try Kernels.convTranspose2d(
             input, weight: weight.value, bias: bias?.value, stride: stride, padding: padding,
             outputPadding: outputPadding, groups: groups, dilation: dilation)
     }

@@ -1,3 +1,4 @@
+import SegTTTKernels
 import Torch
 
 /// Which mean and variance a BatchNorm layer normalises with.
@@ -104,15 +105,15 @@ public final class BatchNorm2d: Module, UnaryModule {
         return try normalize(input, mean: nil, variance: nil, training: true)
     }
 
-    /// prelu(forward(input), slope) by the fused kernel (`batchNormPReLU`: one pass over the
-    /// input forward, one backward), or nil, with nothing changed, where that kernel does not
-    /// apply: input that is not float32 on the CPU, no affine parameters, or statistics that
-    /// carry a gradient. A zero slope makes it ReLU; `slope` gets a gradient when it requires one.
+    /// prelu(forward(input), slope) by the fused kernel (`Kernels.batchNormPReLU`: one pass
+    /// over the input forward, one backward), or nil, with nothing changed, where that kernel
+    /// does not apply: input its rule refuses, no affine parameters, or statistics that carry a
+    /// gradient. A zero slope makes it ReLU; `slope` gets a gradient when it requires one.
     public func fusedForward(_ input: Tensor, thenPReLU slope: Tensor) throws -> Tensor? {
-        guard input.device == .cpu, input.dtype == .float32, let weight, let bias,
+        guard Kernels.takesBatchNormPReLU(input), let weight, let bias,
             let (mean, variance) = try fixedStatistics(for: input)
         else { return nil }
-        return try batchNormPReLU(
+        return try Kernels.batchNormPReLU(
             input, mean: mean, variance: variance, weight: weight.value, bias: bias.value, slope: slope, eps: eps)
     }
 
@@ -133,12 +134,12 @@ public final class BatchNorm2d: Module, UnaryModule {
                     inputShift = try gaussianDivergence(frame, frameVar, from: runningMean.value, runningVar.value)
                 }
                 let (mean, variance) = (try runningMean.value.clone(), try runningVar.value.clone())
-                try batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1 - prior)
+                try Kernels.batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1 - prior)
                 return (mean, variance)
             }
         case .movingAverage(let momentum):
             try withNoGrad {
-                try batchNormUpdateStatistics(
+                try Kernels.batchNormUpdateStatistics(
                     input, runningMean: runningMean.value, runningVar: runningVar.value, momentum: momentum)
             }
             return (runningMean.value, runningVar.value)
@@ -155,7 +156,7 @@ public final class BatchNorm2d: Module, UnaryModule {
         let signal = try gaussianDivergence(stream, streamVariance, from: source, sourceVar)
         let noise = try gaussianDivergence(frame, frameVar, from: stream, streamVariance)
         let weight = signal + noise > 0 ? signal / (signal + noise) : 0
-        try batchNormUpdateStatistics(input, runningMean: stream, runningVar: streamVariance, momentum: momentum)
+        try Kernels.batchNormUpdateStatistics(input, runningMean: stream, runningVar: streamVariance, momentum: momentum)
         (streamMean, streamVar, frameWeight) = (stream, streamVariance, weight)
         return (try source * (1 - weight) + frame * weight, try sourceVar * (1 - weight) + frameVar * weight)
     }
@@ -163,7 +164,7 @@ public final class BatchNorm2d: Module, UnaryModule {
     /// The batch's mean and unbiased variance per channel.
     private func frameStatistics(_ input: Tensor) throws -> (mean: Tensor, variance: Tensor) {
         let mean = try runningMean.value.zerosLike(), variance = try runningVar.value.zerosLike()
-        try batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1)
+        try Kernels.batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1)
         return (mean, variance)
     }
 

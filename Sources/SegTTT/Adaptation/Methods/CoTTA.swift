@@ -1,4 +1,5 @@
 // CoTTA: Wang, Fink, Van Gool, Dai, "Continual Test-Time Domain Adaptation", CVPR 2022.
+import SegTTTKernels
 import Torch
 import TorchNN
 
@@ -101,7 +102,7 @@ public final class CoTTA: TestTimeMethod {
                 // Under taskOutputsOnly the logits keep the task's classes only.
                 let classes = logits.shape[1]
                 let kept = classes < target.shape[1] ? try target.narrow(dim: 1, start: 0, length: classes) : target
-                return (try crossEntropy(logits, target: kept.argmax(dim: 1)), [:])
+                return (try crossEntropy(logits, target: Kernels.argmax(kept, dim: 1)), [:])
             },
             afterStep: {
                 try teacher.update()

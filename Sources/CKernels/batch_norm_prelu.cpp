@@ -19,7 +19,8 @@
 
 #include <cmath>
 
-#include "internal.h"
+#include "ctorch_internal.h"
+#include "ckernels.h"
 
 namespace {
 
@@ -122,7 +123,7 @@ struct BatchNormPReLUFunction : public torch::autograd::Function<BatchNormPReLUF
 
 extern "C" {
 
-ct_status ct_batch_norm_prelu(ct_tensor input, ct_tensor mean, ct_tensor var, ct_tensor weight, ct_tensor bias,
+ct_status ck_batch_norm_prelu(ct_tensor input, ct_tensor mean, ct_tensor var, ct_tensor weight, ct_tensor bias,
                               ct_tensor slope, double eps, ct_tensor *out) {
     CT_PROTECT({
         const at::Tensor &x = input->tensor;

@@ -12,23 +12,23 @@
 // dx is the same convolution of dy, with w's two channel axes swapped and its taps flipped.
 // libtorch sends these convolutions to oneDNN, whose direct kernels want multiples of 8
 // channels and whose im2col path (`gemm:jit`) builds a 9 C x H W column matrix for a product
-// with only O <= 28 rows: 40-46 GFLOP/s on two cores in ESPNet's step (25 channels at 45x60),
-// a third of the machine's matrix product. Here the input's rows are copied once with d_w
+// with only O <= 28 rows, far below the machine's matrix product (docs/BENCHMARKS.md,
+// "SegTTT's kernels", gives the rates). Here the input's rows are copied once with d_w
 // zero columns on either side, and every output row is accumulated in registers, 3 to 5
 // output channels by 16 or 24 columns at a time, over the 9 C taps that reach it; taps
 // whose source row lies outside the image are skipped. The weight gradient keeps 3 output
 // channels by the 3 column taps of one (c, a) in registers over the rows of one piece of
 // the image, and the pieces' sums are added in double. Vectors of 8
 // floats through the compiler's vector extension: AVX2 with FMA where the CPU has both
-// (chosen at run time), SSE otherwise. Forward and backward at ESPNet's shapes: 0.34-0.74x
-// libtorch's time (`segttt-bench --child convs --threads 2`).
+// (chosen at run time), SSE otherwise.
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "internal.h"
+#include "ctorch_internal.h"
+#include "ckernels.h"
 #include "vector_kernels.h"
 
 namespace {
@@ -284,7 +284,7 @@ struct DilatedConvFunction : public torch::autograd::Function<DilatedConvFunctio
     static variable_list backward(AutogradContext *ctx, variable_list grads) {
         TORCH_CHECK(!at::GradMode::is_enabled(),
                     "SegTTT's dilated 3x3 convolution has first derivatives only; for higher ones use "
-                    "libtorch's convolution (libtorchConv2d)");
+                    "libtorch's convolution (Torch.conv2d)");
         const auto saved = ctx->get_saved_variables();
         const at::Tensor &x = saved[0], &weight = saved[1];
         const int64_t dh = ctx->saved_data["dh"].toInt(), dw = ctx->saved_data["dw"].toInt();
@@ -320,7 +320,7 @@ struct DilatedConvFunction : public torch::autograd::Function<DilatedConvFunctio
 
 extern "C" {
 
-ct_status ct_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, int64_t dh, int64_t dw,
+ct_status ck_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, int64_t dh, int64_t dw,
                              ct_tensor *out) {
     CT_PROTECT({
         const at::Tensor &x = input->tensor, &w = weight->tensor;

@@ -10,9 +10,8 @@
 //     dbias[o]        = sum_{n, i, j, a, b} dy[n, o, 2 i + a, 2 j + b].
 //
 // Computed before as oneDNN's 1x1 convolution to 4 O channels (reorders to and from its
-// blocked layout included) and a reshuffle of the blocks into place (block_shuffle.cpp):
-// at ESPNet's last layer (2 x 20 channels at 180x240 to 360x480) 30 ms of convolution and 9
-// ms of reshuffle per step, forward and backward. Here each output row is accumulated in
+// blocked layout included) and a reshuffle of the blocks into place (block_shuffle.cpp;
+// docs/BENCHMARKS.md, "SegTTT's kernels", gives the times). Here each output row is accumulated in
 // vector registers, 3 output channels by 16 input columns, and its two column taps b = 0, 1
 // are interleaved on the way out; the backward pass splits each dy row into its even and odd
 // columns on the way in. The weight gradient is summed per thread over the rows it takes and
@@ -25,7 +24,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "internal.h"
+#include "ctorch_internal.h"
+#include "ckernels.h"
 #include "vector_kernels.h"
 
 namespace {
@@ -236,7 +236,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
     static variable_list backward(AutogradContext *ctx, variable_list grads) {
         TORCH_CHECK(!at::GradMode::is_enabled(),
                     "SegTTT's 2x2 transposed convolution has first derivatives only; for higher ones use "
-                    "libtorch's transposed convolution (libtorchConvTranspose2d)");
+                    "libtorch's transposed convolution (Torch.convTranspose2d)");
         const auto saved = ctx->get_saved_variables();
         const at::Tensor &x = saved[0], &weight = saved[1];
         const at::Tensor dy = grads[0].contiguous();
@@ -273,7 +273,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
 
 extern "C" {
 
-ct_status ct_conv_transpose2x2(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out) {
+ct_status ck_conv_transpose2x2(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out) {
     CT_PROTECT({
         const at::Tensor &x = input->tensor, &w = weight->tensor;
         const at::Tensor b = bias ? bias->tensor : at::Tensor();

@@ -4,14 +4,14 @@
 //     out[n, o, i sh + a, j sw + b] = blocks[n, (o sh + a) sw + b, i, j],
 //
 // with its backward, the inverse gather. Composed from reshape, permute and a copy, libtorch's
-// copy runs with an innermost dimension of sw = 2 elements: at ESPNet's last decoder layer
-// (2 x 20 channels to 360x480) 7 ms forward and 5 ms backward in the step on two threads.
-// Here each output row is written from sw input rows in one pass, spread over the threads
-// by rows.
+// copy runs with an innermost dimension of sw = 2 elements (docs/BENCHMARKS.md, "SegTTT's
+// kernels", gives its time). Here each output row is written from sw input rows in one pass,
+// spread over the threads by rows.
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "internal.h"
+#include "ctorch_internal.h"
+#include "ckernels.h"
 
 namespace {
 
@@ -90,7 +90,7 @@ struct BlockShuffleFunction : public torch::autograd::Function<BlockShuffleFunct
 
 extern "C" {
 
-ct_status ct_block_shuffle(ct_tensor blocks, int64_t sh, int64_t sw, ct_tensor *out) {
+ct_status ck_block_shuffle(ct_tensor blocks, int64_t sh, int64_t sw, ct_tensor *out) {
     CT_PROTECT({
         const at::Tensor &x = blocks->tensor;
         TORCH_CHECK(sh > 0 && sw > 0, "the block shuffle needs block sides of 1 or more, got ", sh, "x", sw);

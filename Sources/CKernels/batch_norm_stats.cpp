@@ -5,16 +5,15 @@
 //     running_mean_c <- m * mean_c + (1 - m) * running_mean_c
 //     running_var_c  <- m * s_c / (n - 1) + (1 - m) * running_var_c
 //
-// summed in double. Over the 21 batch norms of the ESPNet step, on two threads, libtorch's
-// own kernel took 25.4 ms where a plain sum over the same dimensions takes 4.5 ms
-// (`/usr/bin/python3 Benchmarks/ocl_profile.py bn-stats --threads 2 --repeats 30`). Other
-// inputs (not float32, not contiguous, not on the CPU, one value per channel) go to
-// libtorch's.
+// summed in double, in place of libtorch's kernel, which takes several times a plain sum's
+// time over the same values (docs/BENCHMARKS.md, "SegTTT's kernels"). Other inputs (not
+// float32, not contiguous, not on the CPU, one value per channel) go to libtorch's.
 #include <ATen/record_function.h>
 
 #include <algorithm>
 
-#include "internal.h"
+#include "ctorch_internal.h"
+#include "ckernels.h"
 
 namespace {
 
@@ -73,29 +72,18 @@ void update_statistics(const at::Tensor &x, at::Tensor &running_mean, at::Tensor
 
 extern "C" {
 
-ct_status ct_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
+ct_status ck_batch_norm_update_stats(ct_tensor input, ct_tensor running_mean, ct_tensor running_var,
                                      double momentum) {
     CT_PROTECT({
         const auto &x = input->tensor;
-        TORCH_CHECK(x.dim() >= 2 && x.size(1) > 0, "batch norm statistics need an input [N, C, ...] with C > 0, got ",
-                    x.sizes());
-        // libtorch's kernel writes one element per channel without checking the sizes.
-        for (const auto *stat : {&running_mean->tensor, &running_var->tensor}) {
-            TORCH_CHECK(stat->dim() == 1 && stat->size(0) == x.size(1),
-                        "batch norm statistics: the running ones must have ", x.size(1),
-                        " elements, one per input channel, got ", stat->sizes());
-        }
+        ctorch::check_running_statistics(x, running_mean->tensor, running_var->tensor);
         if (takes_fused_path(x, running_mean->tensor, running_var->tensor)) {
             RECORD_FUNCTION("segttt::batch_norm_update_stats", std::vector<c10::IValue>{});
             update_statistics(x, running_mean->tensor, running_var->tensor, momentum);
         } else {
             at::batch_norm_update_stats(x, running_mean->tensor, running_var->tensor, momentum);
         }
-        // Written in place, but libtorch's schema does not say so: bump their versions as an
-        // in-place op does, so that a graph which saved them fails its backward instead of
-        // using the new values.
-        running_mean->tensor.unsafeGetTensorImpl()->bump_version();
-        running_var->tensor.unsafeGetTensorImpl()->bump_version();
+        ctorch::mark_written(running_mean->tensor, running_var->tensor);
     })
 }
 

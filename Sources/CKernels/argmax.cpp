@@ -1,15 +1,15 @@
 // Argmax over one dimension: the index of the first maximum, or of the first NaN where there
-// is one, as torch.argmax. libtorch 1.13's CPU argmax over a dimension that is not the
-// innermost one (the classes of [N, C, H, W] scores) took 4-5x the time of its max over it,
-// which returns the same indices, and max took 5.4 ms over ESPNet's [1, 20, 360, 480]
-// scores in the step on two threads. For contiguous float32 input reduced over such a
-// dimension this file's kernel compares tiles of pixels class by class instead.
+// is one, as torch.argmax. libtorch's CPU argmax over a dimension that is not the innermost
+// one (the classes of [N, C, H, W] scores) is slower than its max over it, which returns the
+// same indices, and both are slower than this file's kernel, which compares tiles of pixels
+// class by class, for contiguous float32 input (docs/BENCHMARKS.md, "SegTTT's kernels").
 #include <ATen/record_function.h>
 
 #include <algorithm>
 #include <climits>
 
-#include "internal.h"
+#include "ctorch_internal.h"
+#include "ckernels.h"
 
 namespace {
 
@@ -48,7 +48,7 @@ void argmax_over_middle(const float *x, int64_t *indices, int64_t outer, int64_t
 
 extern "C" {
 
-ct_status ct_argmax(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *out) {
+ct_status ck_argmax(ct_tensor t, int64_t dim, bool keepdim, ct_tensor *out) {
     CT_PROTECT({
         const at::Tensor &x = t->tensor;
         const int64_t d = x.dim() > 0 ? at::maybe_wrap_dim(dim, x.dim()) : 0;

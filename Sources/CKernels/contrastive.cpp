@@ -10,8 +10,8 @@
 // Composed from libtorch ops this is about twenty passes over [2, C, H, W] and their
 // backward nodes. Here the forward pass is one pass that computes p tile by tile (64 pixels
 // by C channels) and, while the tile is in cache, reduces it to pos and m; the backward pass
-// is one pass that writes dL/dz. libtorch's softmax over C of an NCHW tensor, which the
-// forward pass called before, took about 14 ms of the ESPNet step at 480x360 on two threads.
+// is one pass that writes dL/dz, in place of libtorch's softmax over C of an NCHW tensor and
+// the ops after it (docs/BENCHMARKS.md, "SegTTT's kernels").
 // With upstream gradients gl, gp, gn of (loss, pos, neg), A = gl * posCoeff + gp,
 // B = gl * negCoeff + gn:
 //
@@ -30,7 +30,8 @@
 #include <cstring>
 #include <vector>
 
-#include "internal.h"
+#include "ctorch_internal.h"
+#include "ckernels.h"
 
 namespace {
 
@@ -272,7 +273,7 @@ struct OutputContrastiveFunction : public torch::autograd::Function<OutputContra
 
 extern "C" {
 
-ct_status ct_output_contrastive_loss(ct_tensor logits, double pos_coeff, double neg_coeff, ct_tensor *loss,
+ct_status ck_output_contrastive_loss(ct_tensor logits, double pos_coeff, double neg_coeff, ct_tensor *loss,
                                      ct_tensor *pos, ct_tensor *neg) {
     CT_PROTECT({
         const at::Tensor &z = logits->tensor;

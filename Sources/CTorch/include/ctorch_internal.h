@@ -1,4 +1,5 @@
-// Shared helpers of the shim's implementation files. Not part of the C interface.
+// Shared helpers of the shim's implementation files and of SegTTT's kernels (CKernels), in
+// C++. Not part of the C interface, and not in the module Swift imports (module.modulemap).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -57,6 +58,25 @@ inline void check_kernel_operands(const char *kernel, std::initializer_list<cons
         TORCH_CHECK(!t->defined() || (t->device().is_cpu() && t->scalar_type() == at::kFloat), kernel,
                     " runs on float32 CPU tensors, got ", t->scalar_type(), " on ", t->device());
     }
+}
+
+/// Throws unless `mean` and `var` hold one value per channel of `x` [N, C, ...], C > 0: libtorch's
+/// batch_norm_update_stats writes one element per channel without checking the sizes.
+inline void check_running_statistics(const at::Tensor &x, const at::Tensor &mean, const at::Tensor &var) {
+    TORCH_CHECK(x.dim() >= 2 && x.size(1) > 0, "batch norm statistics need an input [N, C, ...] with C > 0, got ",
+                x.sizes());
+    for (const at::Tensor *stat : {&mean, &var}) {
+        TORCH_CHECK(stat->dim() == 1 && stat->size(0) == x.size(1), "batch norm statistics: the running ones must have ",
+                    x.size(1), " elements, one per input channel, got ", stat->sizes());
+    }
+}
+
+/// Bumps the versions of running statistics written in place, as an in-place op does (libtorch's
+/// schema of batch_norm_update_stats does not say it writes them), so that a graph which saved
+/// them fails its backward instead of using the new values.
+inline void mark_written(at::Tensor &mean, at::Tensor &var) {
+    mean.unsafeGetTensorImpl()->bump_version();
+    var.unsafeGetTensorImpl()->bump_version();
 }
 
 inline at::IntArrayRef dims(const int64_t *p, int n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
