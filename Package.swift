@@ -149,7 +149,10 @@ let package = Package(
         .testTarget(name: "SegTTTTests", dependencies: ["SegTTT", "SegTTTKernels", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SegTTTReportsTests", dependencies: ["SegTTTReports"]),
         .testTarget(
-            name: "SegTTTToolTests", dependencies: ["SegTTTTool", "SegTTTReports", "SegTTT", "Torch", "TestSupport"],
+            name: "SegTTTToolTests",
+            dependencies: [
+                "SegTTTTool", "SegTTTReports", "SegTTT", "Torch", "TestSupport", .product(name: "Yams", package: "Yams"),
+            ],
             resources: [.copy("Fixtures")]),
     ],
     // libtorch 2 needs C++20; 1.13's headers do not compile as C++20.

@@ -5,11 +5,11 @@
 #
 #     bash Scripts/test_current_libtorch.sh [swift test arguments...]
 #
-# Without arguments it runs every test but the four slowest suites, which only repeat on real
-# data or whole networks what the others check on fixtures, so that CI stays within its time:
+# Without arguments it runs every test but the five slowest suites, which only repeat on real
+# data, whole networks or whole tool runs what the others check, so that CI stays within its time:
 # ReferenceAccuracyTests (the measured CamVid accuracies, minutes), KilledRunTests (signals to
 # whole tool runs), TorchScriptESPNetTests and TorchvisionModelTests (whole scripted networks;
-# TorchScriptModelTests adapts a file the current PyTorch scripted).
+# TorchScriptModelTests adapts a file the current PyTorch scripted), SweepTests (whole sweeps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Scripts/install_current_torch.sh cpu
@@ -17,5 +17,5 @@ site=$(.venv-torch/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[
 export LIBTORCH=$site/torch LIBTORCH_CUDA=0
 swift build --build-path .build-torch2 --build-tests
 [ $# -gt 0 ] || set -- --skip ReferenceAccuracyTests --skip KilledRunTests --skip TorchScriptESPNetTests \
-    --skip TorchvisionModelTests
+    --skip TorchvisionModelTests --skip SweepTests
 swift test --skip-build --build-path .build-torch2 "$@"

@@ -8,7 +8,7 @@ public struct SegTTTCommand: ParsableCommand {
         commandName: "segttt",
         abstract: "Test-time adaptation of semantic segmentation networks (OCL and its baselines).",
         discussion: "New here? `segttt demo` adapts a built-in model to built-in shifted streets in a few minutes.",
-        subcommands: [Demo.self, Adapt.self, Compare.self, Train.self, Info.self])
+        subcommands: [Demo.self, Adapt.self, Compare.self, Sweep.self, Merge.self, Train.self, Info.self])
 
     public init() {}
 

@@ -7,17 +7,6 @@ import XCTest
 /// The built `segttt` executable, killed with SIGKILL or stopped by SIGINT and SIGTERM
 /// mid-stream, and resumed; and given arguments that are not UTF-8.
 final class KilledRunTests: ConfiguredTestCase {
-    /// The segttt executable built beside the test bundle.
-    func executable() throws -> URL {
-        var folder = Bundle.main.bundleURL
-        for _ in 0..<3 {
-            let candidate = folder.appendingPathComponent("segttt")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            folder = folder.deletingLastPathComponent()
-        }
-        throw XCTSkip("no segttt executable beside \(Bundle.main.bundleURL.path); build it with swift build")
-    }
-
     func launch(_ executable: URL, _ arguments: [String]) throws -> Process {
         let process = Process()
         process.executableURL = executable
@@ -29,7 +18,7 @@ final class KilledRunTests: ConfiguredTestCase {
     }
 
     func testSIGKILLedRunResumesToTheSameMetrics() throws {
-        let tool = try executable()
+        let tool = try builtTool()
         let model = try shippedModel()
         let folder = try temporaryFolder(self)
         func arguments(_ output: URL) -> [String] {
@@ -66,7 +55,7 @@ final class KilledRunTests: ConfiguredTestCase {
     }
 
     func testSIGINTAndSIGTERMSaveTheStateAndTheResumedRunEndsWithTheUninterruptedMetrics() throws {
-        let tool = try executable()
+        let tool = try builtTool()
         let model = try shippedModel()
         let folder = try temporaryFolder(self)
         // No periodic save before the end: a state found after the signal was saved for it.
@@ -112,7 +101,7 @@ final class KilledRunTests: ConfiguredTestCase {
     }
 
     func testAnArgumentThatIsNotUTF8IsNamedAsSuch() throws {
-        let tool = try executable()
+        let tool = try builtTool()
         let folder = try temporaryFolder(self)
         // A latin-1 name (0xE9, e acute) that exists: Foundation cannot take it as a path.
         let name = folder.path + "/caf\u{E9}.pth"

@@ -56,3 +56,14 @@ func sharedData() throws -> URL {
     }
     return root
 }
+
+/// The segttt executable built beside the test bundle (`swift build --build-tests` builds it), or a skip.
+func builtTool() throws -> URL {
+    var folder = Bundle.main.bundleURL
+    for _ in 0..<3 {
+        let candidate = folder.appendingPathComponent("segttt")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        folder = folder.deletingLastPathComponent()
+    }
+    throw XCTSkip("no segttt executable beside \(Bundle.main.bundleURL.path); build it with swift build")
+}
