@@ -25,7 +25,7 @@ final class SlurmSweepTests: ConfiguredTestCase {
         let (cluster, local) = (folder.appendingPathComponent("slurm"), folder.appendingPathComponent("local"))
         // The fog stream is long enough that its first task can be requeued mid-run.
         func plan(_ root: URL) throws -> String {
-            try SweepTests.plan(output: root, frames: ["night": 3, "fog": 30], extra: ", save-every: 2")
+            try SweepTests.plan(output: root, frames: ["night": 3, "fog": 60], extra: ", save-every: 2")
         }
         let clusterPlan = try SweepTests.write(try plan(cluster), in: folder, name: "slurm.yaml")
         let localPlan = try SweepTests.write(try plan(local), in: folder, name: "local.yaml")
