@@ -137,7 +137,6 @@ let package = Package(
         ),
         .executableTarget(name: "segttt", dependencies: ["SegTTTTool"]),
         .executableTarget(name: "op-overhead", dependencies: ["Torch"], path: "Benchmarks/OpOverhead"),
-        .executableTarget(name: "segttt-results", dependencies: ["SegTTT"], path: "Benchmarks/Results"),
         .executableTarget(name: "forward-bench", dependencies: ["SegTTT"], path: "Benchmarks/Forward"),
         .executableTarget(name: "synthetic-shift", dependencies: ["SegTTT"], path: "Benchmarks/SyntheticShift"),
         .executableTarget(

@@ -1,6 +1,6 @@
-"""Tables of docs/ADAPTATION.md from the runs of Benchmarks/adaptation.sh (plain Python):
+"""Tables of docs/ADAPTATION.md from the runs of Benchmarks/plans/adaptation.yaml (plain Python):
 
-    python3 Benchmarks/adaptation_summary.py [--variants A,B,...] [--check VARIANT] [out/adaptation]
+    python3 Benchmarks/adaptation_summary.py [--variants A,B,...] [--check VARIANT] [out/plans/adaptation]
 
 The first table gives mIoU per stream (rows) and variant (columns), the mean over the seeds
 that ran (their count in brackets where it is not 1). --check VARIANT adds, per stream, the
@@ -8,26 +8,20 @@ acceptance test of the adaptation issue: VARIANT's worst seed against bn-prior (
 stats-prior-0.85 variant) minus 0.5 and against the best other variant's mean minus 1.0,
 and its mean gain over bn-prior.
 """
-import json
 import os
-import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sweep_runs  # noqa: E402
+
 
 def runs(root):
-    """{stream: {variant: {seed: miou}}}"""
-    table = {}
-    for stream in sorted(os.listdir(root)):
-        folder = os.path.join(root, stream)
-        if not os.path.isdir(folder) or stream == "bin":
-            continue
-        for name in os.listdir(folder):
-            m = re.fullmatch(r"(.+)-seed(\d+)", name)
-            path = os.path.join(folder, name, "metrics.json")
-            if m and os.path.exists(path):
-                table.setdefault(stream, {}).setdefault(m.group(1), {})[int(m.group(2))] = json.load(open(path))["miou"]
-    return table
+    """{stream: {variant: {seed: miou}}} of the finished runs."""
+    return {
+        stream: {variant: {seed: run.miou for seed, run in seeds.items()} for variant, seeds in row.items()}
+        for stream, row in sweep_runs.finished(root).items()
+    }
 
 
 def main():
@@ -39,7 +33,7 @@ def main():
             chosen = value.split(",")
         elif flag == "--check":
             check = value
-    root = args[0] if args else "out/adaptation"
+    root = args[0] if args else "out/plans/adaptation"
     table = runs(root)
     variants = chosen or sorted({v for row in table.values() for v in row})
     print("| stream | " + " | ".join(variants) + " |")

@@ -4,15 +4,20 @@
 #
 #     bash Benchmarks/method_cost.sh [METHOD...]   (default: bn-prior bn-select ocl)
 #
-# Environment: ROUNDS (default 2), THREADS (default 2), STREAM (default cs2camvid-dusk, a
-# stream of Benchmarks/sweep.sh). OCL runs with --preset published (the paper's step).
+# Environment: ROUNDS (default 2), THREADS (default 2), STREAM (the stream's options of
+# `segttt adapt`; default Cityscapes -> CamVid dusk, cs2camvid-dusk of Benchmarks/plans/streams.yaml).
+# OCL runs with --preset published (the paper's step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source Benchmarks/sweep.sh
-sweep_tool out/method-cost
+data=${DATA:-../shared/data}
+stream=${STREAM:-"--model espnet --checkpoint $data/weights/espnet/espnet_p_2_q_8.pth --dataset camvid-dusk:$data/camvid"}
+# A copy of the release tool, so that rebuilding while the rounds run changes nothing.
+swift build -c release --product segttt >/dev/null
+mkdir -p out/method-cost
+TOOL=out/method-cost/segttt-$$
+cp .build/release/segttt "$TOOL"
 methods=("$@")
 [ ${#methods[@]} -eq 0 ] && methods=(bn-prior bn-select ocl)
-stream=${STREAM:-cs2camvid-dusk}
 echo "| round | $(printf '%s | ' "${methods[@]}")"
 for round in $(seq "${ROUNDS:-2}"); do
   line="| $round |"
@@ -20,7 +25,7 @@ for round in $(seq "${ROUNDS:-2}"); do
     out=out/method-cost/$method
     rm -rf "$out"
     # shellcheck disable=SC2086
-    "$TOOL" adapt ${streams[$stream]} --method "$method" --preset \
+    "$TOOL" adapt $stream --method "$method" --preset \
       "$([ "$method" = ocl ] && echo published || echo recommended)" --threads "${THREADS:-2}" \
       --no-predictions --output "$out" >/dev/null 2>"$out.log"
     line+=" $(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["seconds_per_frame"])' "$out/metrics.json") |"

@@ -1,7 +1,8 @@
-"""Tables of docs/STABILITY.md from the runs of Benchmarks/stability.sh (plain Python, no torch):
+"""Tables of docs/STABILITY.md from the runs of Benchmarks/plans/stability-60.yaml and
+stability.yaml (plain Python, no torch):
 
-    python3 Benchmarks/stability_summary.py [out/stability/60]     diagnostics per variant
-    python3 Benchmarks/stability_summary.py --seeds VARIANT [out/stability/all]
+    python3 Benchmarks/stability_summary.py [out/plans/stability-60]     diagnostics per variant
+    python3 Benchmarks/stability_summary.py --seeds VARIANT [out/plans/stability]
                                                                     VARIANT over seeds vs bn-prior
 
 Per stream and variant: mIoU, the gap to bn-prior, and from diagnostics.jsonl the mean
@@ -12,9 +13,11 @@ first step per frame with its largest parameter group, and the drift monitor's r
 """
 import json
 import os
-import re
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sweep_runs  # noqa: E402
 
 
 def load_lines(path):
@@ -51,18 +54,12 @@ def summarise(folder, task_classes):
 
 
 def diagnostics_tables(root):
-    for stream in sorted(os.listdir(root)):
-        if not os.path.isdir(os.path.join(root, stream)):
-            continue
+    """Per stream, one row per variant (seed 0), bn-prior first."""
+    for stream, row in sweep_runs.finished(root).items():
         rows = {}
-        for variant in sorted(os.listdir(os.path.join(root, stream))):
-            folder = os.path.join(root, stream, variant)
-            if not os.path.exists(os.path.join(folder, "metrics.json")):
-                continue
-            classes = len(json.load(open(os.path.join(folder, "metrics.json")))["classes"])
-            rows[variant] = summarise(folder, classes)
-        if not rows:
-            continue
+        for variant, seeds in row.items():
+            run = seeds.get(0) or next(iter(seeds.values()))
+            rows[variant] = summarise(run.folder, len(run.metrics["classes"]))
         base = rows.get("bn-prior", {}).get("miou")
         print(f"\n### {stream} ({next(iter(rows.values()))['frames']} frames)\n")
         print("| variant | mIoU | vs bn-prior | entropy first -> last | non-task share first -> last | drift | grad norm (median) | largest group | resets |")
@@ -77,44 +74,28 @@ def diagnostics_tables(root):
             )
 
 
-def miou(folder):
-    path = os.path.join(folder, "metrics.json")
-    return json.load(open(path))["miou"] if os.path.exists(path) else None
-
-
 def seeds_table(root, variant):
     """Per stream: bn-prior, VARIANT for each seed, their mean, the mean and the worst gap
     to bn-prior. The check of the stability issue: no gap below -0.5, mean gap above 0."""
-    seeds = set()
-    for stream in os.listdir(root):
-        for name in os.listdir(os.path.join(root, stream)) if os.path.isdir(os.path.join(root, stream)) else []:
-            m = re.fullmatch(re.escape(variant) + r"-seed(\d+)", name)
-            if m and miou(os.path.join(root, stream, name)) is not None:
-                seeds.add(int(m.group(1)))
-    seeds = sorted(seeds)
+    table = sweep_runs.finished(root)
+    seeds = sorted({seed for row in table.values() for seed in row.get(variant, {})})
     print(f"| stream | frames | bn-prior | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | mean gap | worst gap | resets |")
     print("|---|---:|---:|" + "---:|" * len(seeds) + "---:|---:|---:|---:|")
     gaps_all = []
-    for stream in sorted(os.listdir(root)):
-        folder = os.path.join(root, stream)
-        if not os.path.isdir(folder):
+    for stream, row in table.items():
+        if "bn-prior" not in row or variant not in row:
             continue
-        base = miou(os.path.join(folder, "bn-prior"))
-        runs = {s: os.path.join(folder, f"{variant}-seed{s}") for s in seeds}
-        values = {s: miou(f) for s, f in runs.items()}
-        done = [v for v in values.values() if v is not None]
-        if base is None or not done:
-            continue
-        frames = json.load(open(os.path.join(folder, "bn-prior", "metrics.json")))["frames"]
-        resets = [
-            sum(1 for l in load_lines(os.path.join(f, "diagnostics.jsonl")) if l.get("reset"))
-            for s, f in runs.items() if values[s] is not None
-        ]
+        base_run = next(iter(row["bn-prior"].values()))
+        base = base_run.miou
+        runs = row[variant]
+        done = [runs[s].miou for s in seeds if s in runs]
+        resets = [sum(1 for l in load_lines(os.path.join(runs[s].folder, "diagnostics.jsonl")) if l.get("reset"))
+                  for s in seeds if s in runs]
         gaps = [v - base for v in done]
         gaps_all.extend(gaps)
-        cells = " | ".join("-" if values[s] is None else f"{values[s]:.2f}" for s in seeds)
+        cells = " | ".join(f"{runs[s].miou:.2f}" if s in runs else "-" for s in seeds)
         print(
-            f"| {stream} | {frames} | {base:.2f} | {cells} | {statistics.mean(done):.2f} | "
+            f"| {stream} | {base_run.metrics['frames']} | {base:.2f} | {cells} | {statistics.mean(done):.2f} | "
             f"{statistics.mean(gaps):+.2f} | {min(gaps):+.2f} | {'/'.join(map(str, resets))} |"
         )
     if gaps_all:
@@ -125,9 +106,9 @@ def seeds_table(root, variant):
 def main():
     args = sys.argv[1:]
     if args and args[0] == "--seeds":
-        seeds_table(args[2] if len(args) > 2 else "out/stability/all", args[1])
+        seeds_table(args[2] if len(args) > 2 else "out/plans/stability", args[1])
     else:
-        diagnostics_tables(args[0] if args else "out/stability/60")
+        diagnostics_tables(args[0] if args else "out/plans/stability-60")
 
 
 if __name__ == "__main__":

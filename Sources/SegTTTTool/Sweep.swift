@@ -15,14 +15,20 @@ struct Sweep: ParsableCommand {
               options: {threads: 1, predictions: false}
               streams:
                 night: {model: espnet, checkpoint: w.pth, dataset: "synthetic:night:40"}
+              # or streams: streams.yaml, a file of such definitions beside the plan
               methods: [bn-prior, tent]
               grid: {lr: [1.0e-5, 2.0e-5]}
               seeds: [0, 1, 2]
+              parts:                     # optional: products of subsets
+                - {methods: [bn-prior], seeds: [0]}
+                - {methods: [tent]}
 
             Each run is a `segttt adapt` with the options of `options`, its stream, its \
             method, its grid values and its seed (seed and corruption-seed), into \
-            OUTPUT/STREAM/VARIANT/seed-S. Runs are numbered from 0, streams and methods given \
-            as mappings in name order (a list of methods in its order). --run I resumes a run \
+            OUTPUT/STREAM/VARIANT/seed-S. Without parts the runs are every stream x method x \
+            grid values x seed; each part is that product over the streams and methods it \
+            names, with its own grid and seeds. Runs are numbered from 0, part by part, \
+            streams and methods given as mappings in name order (a list of methods in its order). --run I resumes a run \
             whose folder holds a saved state and does nothing for a finished one, so a job \
             that is preempted and requeued continues where it stopped. `segttt merge OUTPUT` \
             gathers the results. Relative paths are read from the folder the command runs in.
@@ -39,6 +45,12 @@ struct Sweep: ParsableCommand {
 
     @Flag(help: "Run every run on this machine, --jobs at a time.")
     var local = false
+
+    @Option(help: "With --list or --local: only the runs of these streams (names of the plan, comma-separated).")
+    var streams: String?
+
+    @Option(help: "With --list or --local: only the runs of these variants (a method's name takes all its grid values).")
+    var variants: String?
 
     @Option(name: [.customShort("j"), .long], help: "Runs at a time with --local; the parallelism of --emit kubernetes.")
     var jobs = 1
@@ -63,6 +75,9 @@ struct Sweep: ParsableCommand {
         guard modes == 1 else {
             throw ValidationError("give one of --list, --run I, --local or --emit slurm|kubernetes")
         }
+        if streams != nil || variants != nil, !(list || local) {
+            throw ValidationError("--streams and --variants choose runs for --list or --local; --run and --emit take the whole plan")
+        }
         guard (1...1024).contains(jobs) else { throw ValidationError("--jobs \(jobs): give 1 to 1024") }
         if let threads, !RunSettings.threadRange.contains(threads) {
             throw ValidationError("--threads \(threads): give \(RunSettings.threadRange.lowerBound) to \(RunSettings.threadRange.upperBound)")
@@ -73,7 +88,7 @@ struct Sweep: ParsableCommand {
         let plan = try SweepPlan(contentsOf: URL(fileURLWithPath: self.plan))
         try plan.writeManifest()
         if list {
-            for run in plan.runs {
+            for run in try selected(plan) {
                 let options = run.options.map { "--\($0.key)=\($0.value)" }.joined(separator: " ")
                 print("\(run.index)\t\(run.folder.path)\t\(options)")
             }
@@ -101,6 +116,25 @@ struct Sweep: ParsableCommand {
                         parallelism: jobs),
                     terminator: "")
             }
+        }
+    }
+
+    /// The runs that --streams and --variants choose (all without them), in the plan's order.
+    ///
+    /// - Throws: `ValidationError` for a name that is no stream or variant of the plan.
+    func selected(_ plan: SweepPlan) throws -> [SweepPlan.Run] {
+        func names(_ list: String?, _ flag: String, _ known: [String]) throws -> Set<String>? {
+            guard let list else { return nil }
+            let names = Set(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            if let unknown = names.sorted().first(where: { !known.contains($0) }) {
+                throw ValidationError("--\(flag) \(unknown): not in the plan; it has \(known.uniqued().joined(separator: ", "))")
+            }
+            return names
+        }
+        let streams = try names(self.streams, "streams", plan.runs.map(\.stream))
+        let variants = try names(self.variants, "variants", plan.runs.flatMap { [$0.method, $0.variant] })
+        return plan.runs.filter { run in
+            (streams?.contains(run.stream) ?? true) && (variants.map { $0.contains(run.variant) || $0.contains(run.method) } ?? true)
         }
     }
 
@@ -155,12 +189,13 @@ struct Sweep: ParsableCommand {
         let perRun = threads ?? plan.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / jobs)
         let logs = plan.output.appendingPathComponent("logs")
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-        let total = plan.runs.count
+        let runs = try selected(plan)
+        let total = runs.count
         print("\(total) runs, \(jobs) at a time, \(perRun) thread(s) each; logs in \(logs.path)")
         let slots = DispatchSemaphore(value: jobs)
         let group = DispatchGroup()
         let tally = Tally()
-        for run in plan.runs {
+        for run in runs {
             slots.wait()
             let log = logs.appendingPathComponent("run-\(run.index).log")
             guard FileManager.default.createFile(atPath: log.path, contents: nil) else {

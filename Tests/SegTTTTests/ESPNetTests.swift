@@ -62,6 +62,16 @@ final class ESPNetTests: ConfiguredTestCase {
         XCTAssertEqual(model.stateDict().names.filter { $0.hasPrefix("encoder.level3.") }.count, 12)
     }
 
+    /// Sizes that make no network are refused with the sizes, not trapped on (p, q of 0 are a network).
+    func testSizesThatMakeNoNetworkAreRefused() throws {
+        for (outputs, p, q) in [(5, 1, -1), (5, -2, 1), (0, 1, 1)] {
+            XCTAssertThrowsError(try ESPNet(outputs: outputs, p: p, q: q)) {
+                XCTAssertTrue("\($0)".contains("outputs \(outputs), p \(p), q \(q)"), "\($0)")
+            }
+        }
+        XCTAssertNoThrow(try ESPNet(outputs: 5, p: 0, q: 0, generator: Generator(seed: 0)))
+    }
+
     func testParameterRoles() throws {
         let model = try ESPNet(outputs: 12, p: 2, q: 3, skip: .level1WithImage, generator: Generator(seed: 0))
         let all = model.parameters(for: .all)

@@ -62,6 +62,77 @@ final class SweepTests: ConfiguredTestCase {
         XCTAssertTrue(entries.allSatisfy { $0.status == .notStarted })
     }
 
+    /// Parts run products of subsets: bn-prior once per stream, tent on one stream with its
+    /// own grid and seeds, numbered part by part.
+    func testPartsRunProductsOfSubsetsNumberedPartByPart() throws {
+        let folder = try temporaryFolder(self)
+        let root = folder.appendingPathComponent("out")
+        let parts = """
+            parts:
+              - {methods: [bn-prior], seeds: [0]}
+              - {streams: [night], methods: [tent], grid: {lr: [1.0e-4, 2.0e-4]}, seeds: [3, 4]}
+
+            """
+        let plan = try SweepPlan(contentsOf: try Self.write(try Self.plan(output: root) + parts, in: folder))
+        XCTAssertEqual(
+            plan.runs.map { "\($0.index) \($0.stream) \($0.variant) \($0.seed)" },
+            [
+                "0 fog bn-prior 0", "1 night bn-prior 0", "2 night tent_lr-0.0001 3", "3 night tent_lr-0.0001 4",
+                "4 night tent_lr-0.0002 3", "5 night tent_lr-0.0002 4",
+            ])
+        XCTAssertEqual(plan.runs[5].folder, root.appendingPathComponent("night/tent_lr-0.0002/seed-4"))
+        XCTAssertEqual(Dictionary(plan.runs[5].options, uniquingKeysWith: { $1 })["lr"], "0.0002")
+
+        // --streams and --variants choose runs by name, a method's name taking all its grid values.
+        let path = try Self.write(try Self.plan(output: root) + parts, in: folder).path
+        func chosen(_ filters: [String]) throws -> [Int] {
+            try (try Sweep.parse([path, "--list"] + filters)).selected(plan).map(\.index)
+        }
+        XCTAssertEqual(try chosen(["--variants", "tent"]), [2, 3, 4, 5])
+        XCTAssertEqual(try chosen(["--variants", "tent_lr-0.0002,bn-prior", "--streams", "night"]), [1, 4, 5])
+        XCTAssertEqual(try chosen([]), Array(0..<6))
+        XCTAssertTrue(report(runTool(["sweep", path, "--list", "--streams", "rain"])).message.contains(
+            "--streams rain: not in the plan; it has fog, night"))
+        XCTAssertTrue(report(runTool(["sweep", path, "--run", "1", "--variants", "tent"])).message.contains(
+            "--streams and --variants choose runs for --list or --local"))
+
+        // The streams may come from a file beside the plan, shared by several plans.
+        let shared = try Self.write("fog: {dataset: \"synthetic:fog:4\"}\n", in: folder, name: "streams.yaml")
+        let streamsOnly = try Self.plan(output: root).replacingOccurrences(
+            of: "streams:\n  fog: {dataset: \"synthetic:fog:4\"}\n  night: {dataset: \"synthetic:night:3\"}",
+            with: "streams: \(shared.lastPathComponent)")
+        let fromFile = try SweepPlan(contentsOf: try Self.write(streamsOnly, in: folder, name: "from-file.yaml"))
+        XCTAssertEqual(fromFile.runs.map(\.stream), Array(repeating: "fog", count: 6))
+        XCTAssertEqual(Dictionary(fromFile.runs[0].options, uniquingKeysWith: { $1 })["dataset"], "synthetic:fog:4")
+        let missing = try Self.write(streamsOnly.replacingOccurrences(of: "streams.yaml", with: "none.yaml"), in: folder)
+        XCTAssertThrowsError(try SweepPlan(contentsOf: missing)) {
+            XCTAssertTrue("\($0)".contains(folder.appendingPathComponent("none.yaml").path), "\($0)")
+        }
+    }
+
+    /// The project's experiments as plans (Benchmarks/plans): each reads, every run's options
+    /// resolve as `segttt adapt`'s, the streams come from the shared file, and the parts give
+    /// the runs the docs describe.
+    func testTheProjectsPlansReadWithTheirRuns() throws {
+        let plans = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Benchmarks/plans")
+        func plan(_ name: String) throws -> SweepPlan { try SweepPlan(contentsOf: plans.appendingPathComponent(name)) }
+        let results = try plan("results.yaml")
+        XCTAssertEqual(results.runs.count, 7 * 10 + 9 + 5)
+        XCTAssertEqual(Set(results.runs.map(\.seed)), [0])
+        let stability = try plan("stability.yaml")
+        // bn-prior once on 15 streams, three thresholds on two, the recommended preset x 3 seeds on 15.
+        XCTAssertEqual(stability.runs.count, 15 + 3 * 2 + 15 * 3)
+        XCTAssertEqual(stability.runs.filter { $0.variant == "bn-prior" }.map(\.seed), Array(repeating: 0, count: 15))
+        XCTAssertEqual(try plan("stability-60.yaml").runs.count, 3 * 9)
+        let adaptation = try plan("adaptation.yaml")
+        XCTAssertEqual(adaptation.runs.count, 7 * 22 + 4 * 2 * 2 + 8 * 4 + 4 * 4)
+        let cgnet = try XCTUnwrap(adaptation.runs.first { $0.stream == "cgnet-noise3" })
+        let options = Dictionary(cgnet.options, uniquingKeysWith: { $1 })
+        XCTAssertEqual(options["model"], "torchscript")
+        XCTAssertEqual(options["corruption"], "gaussian_noise:3")
+    }
+
     func testBadPlansAreRefusedNamingTheFileTheKeyAndTheFix() throws {
         let folder = try temporaryFolder(self)
         let root = folder.appendingPathComponent("out")
@@ -74,6 +145,10 @@ final class SweepTests: ConfiguredTestCase {
             (good.replacingOccurrences(of: "output: \(root.path)\n", with: ""), "'output' is missing"),
             (good + "grid: {lr: []}\n", "'grid.lr' must be a non-empty list"),
             ("streams: [\n", "not valid YAML"),
+            (good + "parts:\n  - {methods: [ocl]}\n", "'parts[0].methods' names 'ocl', which is not one of the plan's methods"),
+            (good + "parts:\n  - {method: [tent]}\n", "'parts[0]' has unknown key 'method'"),
+            (good + "parts:\n  - {methods: [tent]}\n  - {streams: [fog], methods: [tent]}\n",
+             "run 6 (fog, tent, seed 0) is run 0 again"),
         ]
         for (index, (text, expected)) in cases.enumerated() {
             let url = try Self.write(text, in: folder, name: "bad\(index).yaml")

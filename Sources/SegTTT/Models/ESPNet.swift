@@ -204,11 +204,16 @@ public final class ESPNet: Module, SegmentationModel {
     let classifier: ConvTranspose2d
 
     /// A fresh network with `outputs` channels, p and q ESP blocks at levels 2 and 3.
+    ///
+    /// - Throws: `TorchError` when `outputs` is below 1 or p or q is negative.
     public init(
         outputs: Int, p: Int = 2, q: Int = 8, skip: Skip = .level1, card: ModelCard? = nil, generator: Generator? = nil
     )
         throws
     {
+        guard outputs >= 1, p >= 0, q >= 0 else {
+            throw TorchError("ESPNet: outputs \(outputs), p \(p), q \(q): give at least one output and p, q of 0 or more")
+        }
         self.p = p
         self.q = q
         self.skip = skip
