@@ -10,6 +10,7 @@ read "pending"; seconds per frame are the runs' own wall times (one thread each)
 import os
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sweep_runs  # noqa: E402
@@ -74,6 +75,8 @@ def main():
         del args[at:at + 2]
     root = args[0] if args else "out/plans/results"
     runs = sweep_runs.finished(root)
+    times = [os.path.getmtime(os.path.join(r.folder, "metrics.json")) for row in runs.values() for v in row.values() for r in v.values()]
+    span = " to ".join(sorted({time.strftime("%Y-%m-%d", time.gmtime(t)) for t in (min(times), max(times))})) if times else "-"
     lines = [
         "# Results", "",
         "Mean IoU (%) over each whole stream (one confusion matrix per stream), ESPNet checkpoints",
@@ -88,7 +91,8 @@ def main():
         "frame are the runs' wall times of predicting and adapting, for orientation only (speed is",
         "measured by the benchmarks). `segttt adapt` starts from the recommended preset; its",
         "figures on these streams and others are in docs/STABILITY.md and docs/ADAPTATION.md.",
-        "Cells marked pending have not finished: the sweep command resumes them.", "",
+        f"The runs in this file finished on {span} (UTC). Cells marked pending have not finished:",
+        "the sweep command resumes them.", "",
         "### Published defaults", "",
     ]
     lines += table(runs, list(STREAMS), {v: v for v in PUBLISHED})
