@@ -28,8 +28,8 @@ struct Sweep: ParsableCommand {
             OUTPUT/STREAM/VARIANT/seed-S. Without parts the runs are every stream x method x \
             grid values x seed; each part is that product over the streams and methods it \
             names, with its own grid and seeds. Runs are numbered from 0, part by part, \
-            streams and methods given as mappings in name order (a list of methods in its order). --run I resumes a run \
-            whose folder holds a saved state and does nothing for a finished one, so a job \
+            streams and methods given as mappings in name order (a list of methods in its \
+            order). --run I resumes a run whose folder holds a saved state and does nothing for a finished one, so a job \
             that is preempted and requeued continues where it stopped. `segttt merge OUTPUT` \
             gathers the results. Relative paths are read from the folder the command runs in.
             """)
