@@ -139,6 +139,7 @@ let package = Package(
         .executableTarget(name: "op-overhead", dependencies: ["Torch"], path: "Benchmarks/OpOverhead"),
         .executableTarget(name: "forward-bench", dependencies: ["SegTTT"], path: "Benchmarks/Forward"),
         .executableTarget(name: "synthetic-shift", dependencies: ["SegTTT"], path: "Benchmarks/SyntheticShift"),
+        .executableTarget(name: "prior-probe", dependencies: ["SegTTT"], path: "Benchmarks/PriorProbe"),
         .executableTarget(
             name: "segttt-bench", dependencies: ["SegTTT", "SegTTTKernels", "SegTTTReports"], path: "Benchmarks/Bench"),
         // The base class of the test cases that compute: the tool's process settings.

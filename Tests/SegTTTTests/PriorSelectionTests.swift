@@ -6,7 +6,7 @@ import XCTest
 
 /// bn-select (`PriorSelection`) on the tiny network, whose source statistics are those of
 /// uniform frames: frames like them keep the largest prior, low-contrast frames take their
-/// own statistics.
+/// own statistics; and the prediction's check of that choice on documented figures.
 final class PriorSelectionTests: SingleThreadedTestCase {
     func frame(seed: UInt64, contrast: Double = 1) throws -> Tensor {
         try (Tensor.uniform([1, 3, 16, 16], generator: Generator(seed: seed)) - 0.5) * (255 * contrast) + 127.5
@@ -30,6 +30,29 @@ final class PriorSelectionTests: SingleThreadedTestCase {
         return net.batchNormLayers.compactMap(\.inputShift).reduce(0, +) / Double(net.batchNormLayers.count)
     }
 
+    /// h_p and m_p of one frame measured on its own: the mean entropy of its softmax and its
+    /// mean softmax under prior p.
+    func prediction(of input: Tensor, prior: Double) throws -> (entropy: Double, marginal: [Double]) {
+        let net = try sourceNet()
+        for bn in net.batchNormLayers { bn.statistics = .prior(prior) }
+        let logits = try withNoGrad { try net.logits(input) }.to(.float64)
+        let values = try logits.toArray(Double.self)
+        let (classes, pixels) = (logits.shape[1], logits.shape[2] * logits.shape[3])
+        var entropy = 0.0
+        var marginal = [Double](repeating: 0, count: classes)
+        for pixel in 0..<pixels {
+            let z = (0..<classes).map { values[$0 * pixels + pixel] }
+            let top = z.max()!
+            let total = z.reduce(0) { $0 + exp($1 - top) }
+            for (k, value) in z.enumerated() {
+                let q = exp(value - top) / total
+                entropy -= q * log(q) / Double(pixels)
+                marginal[k] += q / Double(pixels)
+            }
+        }
+        return (entropy, marginal)
+    }
+
     /// What bn-prior with this prior predicts (flip views, as bn-select).
     func bnPriorScores(_ input: Tensor, prior: Double) throws -> Tensor {
         var config = AdaptationConfig.defaults(for: .bnPrior)
@@ -40,26 +63,36 @@ final class PriorSelectionTests: SingleThreadedTestCase {
     func testTheChosenPriorFollowsTheShiftEachCandidateLeaves() throws {
         var config = AdaptationConfig.defaults(for: .bnSelect)
         XCTAssertEqual(config.priorCandidates, [0.85, 0.7, 0.5, 0.3, 0.15, 0])
-        // Two BatchNorm layers only, the first of which no prior changes: a stricter tau.
+        XCTAssertEqual(config.selectionEntropyTolerance, 0.3)
+        XCTAssertEqual(config.selectionInformationTolerance, 0.2)
+        // Two BatchNorm layers only, the first of which no prior changes: a stricter tau; the
+        // features alone choose.
         config.selectionTolerance = 0.5
+        (config.selectionEntropyTolerance, config.selectionInformationTolerance) = (nil, nil)
         for (contrast, expected) in [(1.0, 0.85), (0.02, 0.0)] {
             let method = try PriorSelection(model: sourceNet(), config: config)
             let first = try frame(seed: 1, contrast: contrast)
             let result = try method.process(first)
             // The first frame measures every candidate.
-            for (prior, value) in zip(config.priorCandidates, method.shifts.values) {
-                XCTAssertEqual(value, try shift(of: first, prior: prior), accuracy: 1e-9, "contrast \(contrast), prior \(prior)")
+            for (index, prior) in config.priorCandidates.enumerated() {
+                let statistics = method.statistics, measured = try prediction(of: first, prior: prior)
+                XCTAssertEqual(
+                    statistics.shifts[index], try shift(of: first, prior: prior), accuracy: 1e-9, "contrast \(contrast), prior \(prior)")
+                XCTAssertEqual(statistics.entropies[index], measured.entropy, accuracy: 1e-5, "contrast \(contrast), prior \(prior)")
+                for (value, expected) in zip(statistics.marginals[index], measured.marginal) {
+                    XCTAssertEqual(value, expected, accuracy: 1e-5, "contrast \(contrast), prior \(prior)")
+                }
             }
-            let values = method.shifts.values
+            let values = method.statistics.shifts
             XCTAssertEqual(result.losses["prior"], expected, "contrast \(contrast): shifts \(values)")
             try assertTensorsClose(
                 result.scores, bnPriorScores(first, prior: expected), rtol: 1e-5, atol: 1e-6, "contrast \(contrast)")
             // Later frames measure one candidate each, in turn.
             _ = try method.process(frame(seed: 2, contrast: contrast))
             for index in values.indices where index != 1 {
-                XCTAssertEqual(method.shifts.values[index], values[index], "only candidate 1 is measured on frame 1")
+                XCTAssertEqual(method.statistics.shifts[index], values[index], "only candidate 1 is measured on frame 1")
             }
-            XCTAssertNotEqual(method.shifts.values[1], values[1])
+            XCTAssertNotEqual(method.statistics.shifts[1], values[1])
         }
         // The documented rule on the low-contrast frame: 0.15 already leaves too much shift.
         let lowContrast = try frame(seed: 1, contrast: 0.02)
@@ -68,7 +101,42 @@ final class PriorSelectionTests: SingleThreadedTestCase {
             try shift(of: lowContrast, prior: 0) * (1 + config.selectionTolerance * 0.15))
     }
 
-    func testTheStreamShiftsAreSavedResumedAndReset() throws {
+    /// The rule of `PriorSelection.choice` on shapes of the streams that motivate each step
+    /// (docs/ADAPTATION.md): the six default candidates, tau 1.25, kappa 0.3, lambda 0.2.
+    func testThePredictionChecksTheFeaturesChoice() {
+        let config = AdaptationConfig.defaults(for: .bnSelect)
+        let candidates = config.priorCandidates
+        func choice(_ shifts: [Double], _ entropies: [Double], _ information: [Double], _ settings: AdaptationConfig = config) -> Double {
+            candidates[PriorSelection.choice(
+                candidates: candidates, shifts: shifts, entropies: entropies, information: information, config: settings)]
+        }
+        var featuresOnly = config
+        (featuresOnly.selectionEntropyTolerance, featuresOnly.selectionInformationTolerance) = (nil, nil)
+        // JPEG-like: the shift falls all the way to 0 (S_0.15 = 1.2 S_0 > 1.1875 S_0), but the
+        // source's statistics predict best: the information check takes 0.85 back.
+        let jpegShifts = [3.0, 2.5, 2.0, 1.5, 1.2, 1.0]
+        let jpegEntropies = [0.30, 0.32, 0.34, 0.36, 0.37, 0.38], jpegInformation = [1.2, 1.1, 1.0, 0.9, 0.85, 0.8]
+        XCTAssertEqual(choice(jpegShifts, jpegEntropies, jpegInformation, featuresOnly), 0)
+        XCTAssertEqual(choice(jpegShifts, jpegEntropies, jpegInformation), 0.85)
+        // Noise on another network: the shift is flat and keeps 0.85, but its predictions are
+        // unsure: the entropy check drops to the first prior within 1.3 times the lowest H_p.
+        let flatShifts = [1.5, 1.4, 1.3, 1.2, 1.1, 1.0]
+        let noiseEntropies = [0.9, 0.7, 0.5, 0.4, 0.35, 0.33], noiseInformation = [0.3, 0.6, 0.9, 1.0, 1.05, 1.08]
+        XCTAssertEqual(choice(flatShifts, noiseEntropies, noiseInformation, featuresOnly), 0.85)
+        XCTAssertEqual(choice(flatShifts, noiseEntropies, noiseInformation), 0.3)
+        // Without the entropy check the information floor (0.8 * 1.08) stops at 0.5.
+        var informationOnly = config
+        informationOnly.selectionEntropyTolerance = nil
+        XCTAssertEqual(choice(flatShifts, noiseEntropies, noiseInformation, informationOnly), 0.5)
+        // A change of city: the features' choice (0.7) is confirmed; a larger prior that
+        // predicts with less information is not taken.
+        let cityShifts = [2.56, 1.71, 1.33, 1.15, 1.07, 1.0]
+        let cityEntropies = [0.40, 0.38, 0.37, 0.36, 0.36, 0.35], cityInformation = [1.0, 1.05, 1.0, 0.95, 0.9, 0.9]
+        XCTAssertEqual(choice(cityShifts, cityEntropies, cityInformation, featuresOnly), 0.7)
+        XCTAssertEqual(choice(cityShifts, cityEntropies, cityInformation), 0.7)
+    }
+
+    func testTheStreamStatisticsAreSavedResumedAndReset() throws {
         var config = AdaptationConfig.defaults(for: .bnSelect)
         config.selectionTolerance = 0.5
         let frames = try (1...9).map { try frame(seed: $0, contrast: $0 < 5 ? 1 : 0.02) }
@@ -79,15 +147,23 @@ final class PriorSelectionTests: SingleThreadedTestCase {
         let resumed = try PriorSelection(model: sourceNet(), config: config)
         try resumed.loadState(saved)
         let again = try resumed.process(frames[8])
-        XCTAssertEqual(resumed.shifts.values, method.shifts.values)
+        XCTAssertEqual(resumed.statistics.shifts, method.statistics.shifts)
+        XCTAssertEqual(resumed.statistics.entropies, method.statistics.entropies)
+        XCTAssertEqual(resumed.statistics.marginals, method.statistics.marginals)
         XCTAssertEqual(again.losses, uninterrupted.losses)
         try assertTensorsClose(again.scores, uninterrupted.scores, rtol: 1e-6, atol: 1e-6, "resumed")
         // The stream moved the choice: a fresh method on the last frame chooses otherwise.
         let fresh = try PriorSelection(model: sourceNet(), config: config).process(frames[8])
         XCTAssertNotEqual(fresh.losses["prior"], uninterrupted.losses["prior"])
         try resumed.reset()
-        XCTAssertEqual(resumed.shifts.values, [])
+        XCTAssertEqual(resumed.statistics.shifts, [])
         XCTAssertEqual(try resumed.process(frames[8]).losses, fresh.losses)
+        // A state without the predictions' statistics (an earlier bn-select's) is refused.
+        let earlier = StateDict(
+            saved.filter { !$0.name.hasSuffix("entropies") && !$0.name.hasSuffix("marginals") }.map { ($0.name, $0.tensor) })
+        XCTAssertThrowsError(try PriorSelection(model: sourceNet(), config: config).loadState(earlier)) { error in
+            XCTAssertTrue("\(error)".contains("start the stream again"), "\(error)")
+        }
     }
 
     func testTooFewCandidatesAreRefused() {

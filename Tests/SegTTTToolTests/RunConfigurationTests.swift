@@ -130,6 +130,8 @@ final class RunConfigurationTests: ConfiguredTestCase {
             ("preset", "safe", "--preset safe: give one of published, recommended"),
             ("method", "nosuch", "--method 'nosuch': use one of source, bn-prior"),
             ("augmentation-scales", "0.5,9", "--augmentation-scales 0.5,9.0: give scales in 0.1...4"),
+            ("selection-entropy-tolerance", "-0.1", "--selection-entropy-tolerance -0.1: give 0 or more"),
+            ("selection-information-tolerance", "1.5", "--selection-information-tolerance 1.5: give a value in 0...1"),
         ] {
             let (message, code) = report(
                 runTool(["adapt", "--model", "espnet", "--checkpoint", "w.pth", "--dataset", "x", "--\(argument)", value]))

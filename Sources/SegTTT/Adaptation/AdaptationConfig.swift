@@ -93,10 +93,18 @@ public struct AdaptationConfig: Equatable, Sendable {
     // The choice of a BatchNorm prior along the stream (bn-select, docs/ADAPTATION.md)
     /// The priors to choose from.
     public var priorCandidates: [Double] = []
-    /// Momentum of each candidate's feature shift along the stream.
+    /// Momentum of each candidate's feature shift and prediction statistics along the stream.
     public var selectionMomentum = 0.1
     /// tau: a prior p is kept while its shift is at most the smallest prior's times 1 + tau * p.
     public var selectionTolerance = 1.25
+    /// kappa: a prior whose predictions' mean entropy exceeds the lowest candidate's times
+    /// 1 + kappa gives way to the next smaller one (nil: no entropy check).
+    public var selectionEntropyTolerance: Double?
+    /// lambda: a prior whose predictions' information (entropy of the mean prediction minus
+    /// the mean entropy) is below the highest candidate's times 1 - lambda gives way to the
+    /// next smaller one, and a larger prior with at least the chosen one's information is
+    /// taken (nil: the prediction's information plays no part).
+    public var selectionInformationTolerance: Double?
 
     // Safeguards (docs/STABILITY.md); nil / false = the published behaviour.
     /// Clip the L2 norm of the whole gradient of the adapted parameters to this value before
@@ -142,8 +150,10 @@ public struct AdaptationConfig: Equatable, Sendable {
         .init("history-weight", \.historyWeight, help: "DIGA: weight of the stream's prototypes against the frame's own."),
         .init("prototype-weight", \.prototypeWeight, help: "DIGA: weight of the prototype prediction in the fused one."),
         .init("prior-candidates", \.priorCandidates, help: "bn-select: the BatchNorm priors to choose from."),
-        .init("selection-momentum", \.selectionMomentum, help: "bn-select: momentum of each candidate's feature shift along the stream."),
+        .init("selection-momentum", \.selectionMomentum, help: "bn-select: momentum of each candidate's feature shift and prediction statistics along the stream."),
         .init("selection-tolerance", \.selectionTolerance, help: "bn-select: a prior p is kept while its feature shift is at most the smallest prior's times 1 + this * p."),
+        .init("selection-entropy-tolerance", \.selectionEntropyTolerance, help: "bn-select: a prior gives way to a smaller one while its predictions' mean entropy exceeds the lowest candidate's times 1 + this."),
+        .init("selection-information-tolerance", \.selectionInformationTolerance, help: "bn-select: a prior gives way to a smaller one while its predictions' information is below the highest candidate's times 1 - this; a larger prior with as much information is taken."),
         .init("max-grad-norm", \.maxGradientNorm, help: "Safeguard: clip the gradient's L2 norm to this value before each step."),
         .init("task-outputs-only", \.taskOutputsOnly, help: "Safeguard: leave outputs that are no class of the task (background, void) out of the loss."),
         .init("reset-threshold", \.resetThreshold, help: "Safeguard: reset to the source when the prediction leaves bn-prior's on more than this fraction of pixels."),
@@ -197,6 +207,12 @@ public struct AdaptationConfig: Equatable, Sendable {
         try require(selectionMomentum > 0 && selectionMomentum <= 1, "selection-momentum", selectionMomentum, "give a value in (0, 1]")
         try require(
             selectionTolerance >= 0 && selectionTolerance.isFinite, "selection-tolerance", selectionTolerance, "give 0 or more")
+        if let selectionEntropyTolerance {
+            try require(
+                selectionEntropyTolerance >= 0 && selectionEntropyTolerance.isFinite, "selection-entropy-tolerance",
+                selectionEntropyTolerance, "give 0 or more")
+        }
+        try fraction(selectionInformationTolerance, "selection-information-tolerance")
         if let maxGradientNorm {
             try require(maxGradientNorm > 0 && maxGradientNorm.isFinite, "max-grad-norm", maxGradientNorm, "give a positive number")
         }

@@ -1,31 +1,46 @@
+import Foundation
 import Torch
 import TorchNN
 
 /// BatchNorm adaptation whose prior is chosen along the stream, without labels, by how far
-/// each candidate leaves the network's features from the source's. A network normalised with
-/// statistics that fit the frames feeds each later layer inputs like those it was trained on;
-/// source statistics that no longer fit leave every later layer's input shifted. The method
-/// keeps as much of the source as it can while the shift that keeping it adds stays in
-/// proportion to the share kept (docs/ADAPTATION.md has the measurements behind the rule).
+/// each candidate leaves the network's features from the source's, checked by what each
+/// candidate predicts. A network normalised with statistics that fit the frames feeds each
+/// later layer inputs like those it was trained on; source statistics that no longer fit leave
+/// every later layer's input shifted. The method keeps as much of the source as it can while
+/// the shift that keeping it adds stays in proportion to the share kept; the prediction then
+/// corrects that choice where the features mislead (docs/ADAPTATION.md has the measurements
+/// behind the rule).
 ///
-/// The shift of a prior p on a frame x: BatchNorm normalises with p * source + (1 - p) *
-/// frame statistics, and s_p(x) = the mean over BatchNorm layers of KL(N(layer input's batch
-/// statistics) || N(source statistics)), averaged over channels (`BatchNorm2d.inputShift`),
-/// from one forward pass of x alone. For every frame:
-/// 1. one candidate of `priorCandidates` in turn (all of them on the first frame) is measured
-///    and its stream shift follows S_p <- (1 - m) S_p + m s_p (m = `selectionMomentum`,
-///    S_p = s_p at first);
-/// 2. with S_0 the shift of the smallest candidate (the frame's statistics most), the frame is
-///    predicted, with the flip views under `flip`, by the largest p whose shift is at most
-///    S_0 * (1 + tau * p) (tau = `selectionTolerance`): each share of the source kept may add
-///    at most that share, times tau, to the shift the frame's own statistics leave.
-/// No gradient step; the weights never change. A frame costs one forward pass of its views
-/// and one of the frame alone.
+/// For a prior p, BatchNorm normalises with p * source + (1 - p) * frame statistics. One
+/// forward pass of the frame alone under p gives
+/// - its shift s_p: the mean over BatchNorm layers of KL(N(layer input's batch statistics) ||
+///   N(source statistics)), averaged over channels (`BatchNorm2d.inputShift`);
+/// - its prediction's mean entropy h_p = mean over pixels of -sum_k q_k log q_k, and its mean
+///   prediction m_p = mean over pixels of q (q: the softmax of the logits).
+/// For every frame:
+/// 1. one candidate of `priorCandidates` in turn (all of them on the first frame) is measured,
+///    and its stream statistics follow S_p <- (1 - m) S_p + m s_p, H_p and M_p alike
+///    (m = `selectionMomentum`; each starts at the first measurement). The information of
+///    the candidate's predictions is I_p = entropy(M_p) - H_p (>= 0): high when each pixel's
+///    prediction is confident and the stream's predictions spread over the classes.
+/// 2. The features choose: with S_0 the shift of the smallest candidate, the largest p whose
+///    shift is at most S_0 * (1 + tau * p) (tau = `selectionTolerance`): each share of the
+///    source kept may add at most that share, times tau, to the shift the frame's own
+///    statistics leave.
+/// 3. The prediction checks, with lambda = `selectionInformationTolerance` (nil: skip 3): the
+///    largest prior whose information is at least the chosen one's is taken (source statistics
+///    that predict as well are kept); then, while the chosen prior's H_p exceeds the lowest
+///    candidate's times 1 + kappa (kappa = `selectionEntropyTolerance`, nil: no such check) or
+///    its I_p is below the highest candidate's times 1 - lambda, the next smaller prior is
+///    taken (source statistics that leave the prediction unsure or collapsed are dropped).
+/// The frame is predicted under the chosen prior, with the flip views under `flip`. No
+/// gradient step; the weights never change. A frame costs one forward pass of its views and
+/// one of the frame alone.
 public final class PriorSelection: TestTimeMethod {
     public let model: any SegmentationModel
     public let config: AdaptationConfig
     public let source: Snapshot
-    public let shifts: StreamShifts
+    public let statistics: CandidateStatistics
     /// The candidates from the largest prior (most source) to the smallest.
     let candidates: [Double]
 
@@ -33,11 +48,13 @@ public final class PriorSelection: TestTimeMethod {
         var settings = AdaptationConfig()
         settings.priorCandidates = [0.85, 0.7, 0.5, 0.3, 0.15, 0]
         settings.selectionTolerance = 1.25
+        settings.selectionEntropyTolerance = 0.3
+        settings.selectionInformationTolerance = 0.2
         settings.flip = true
         return MethodEntry(
             name: "bn-select",
-            summary: "BatchNorm prior chosen along the stream by the feature shift each candidate leaves (no step).",
-            type: PriorSelection.self, lossTerms: ["prior", "shift"], settings: settings)
+            summary: "BatchNorm prior chosen along the stream by the feature shift each candidate leaves, checked by its predictions (no step).",
+            type: PriorSelection.self, lossTerms: ["prior", "shift", "entropy", "information"], settings: settings)
     }()
 
     /// - Throws: when `priorCandidates` holds fewer than two priors (nothing to choose).
@@ -50,17 +67,40 @@ public final class PriorSelection: TestTimeMethod {
         self.config = config
         _ = try model.prepareForAdaptation(statistics: .prior(candidates[0]), adapting: nil)
         source = try Snapshot(of: model)
-        shifts = StreamShifts(momentum: config.selectionMomentum, count: candidates.count)
+        statistics = CandidateStatistics(momentum: config.selectionMomentum, count: candidates.count)
     }
 
-    public var parts: [(name: String, part: any MethodPart)] { methodParts(("shifts", shifts)) }
+    public var parts: [(name: String, part: any MethodPart)] { methodParts(("shifts", statistics)) }
 
-    /// The index of the candidate the stream's shifts choose.
+    /// The index of the candidate the stream's statistics choose.
     func chosen() -> Int {
-        let values = shifts.values
-        guard let floor = values.last else { return 0 }
-        return values.indices.first { values[$0] <= floor * (1 + config.selectionTolerance * candidates[$0]) }
-            ?? values.count - 1
+        Self.choice(
+            candidates: candidates, shifts: statistics.shifts, entropies: statistics.entropies,
+            information: statistics.information, config: config)
+    }
+
+    /// Steps 2 and 3 above: the index of the chosen candidate, given each candidate's stream
+    /// shift S_p, mean entropy H_p and information I_p, the candidates from the largest prior
+    /// down.
+    public static func choice(
+        candidates: [Double], shifts: [Double], entropies: [Double], information: [Double], config: AdaptationConfig
+    ) -> Int {
+        guard let floor = shifts.last else { return 0 }
+        var choice =
+            shifts.indices.first { shifts[$0] <= floor * (1 + config.selectionTolerance * candidates[$0]) }
+            ?? shifts.count - 1
+        guard let lambda = config.selectionInformationTolerance, information.count == shifts.count,
+            entropies.count == shifts.count
+        else { return choice }
+        // The first candidate at least as informative is the largest such prior.
+        choice = information.indices.first { information[$0] >= information[choice] } ?? choice
+        let lowestEntropy = entropies.min() ?? 0, highestInformation = information.max() ?? 0
+        func givesWay(_ index: Int) -> Bool {
+            if let kappa = config.selectionEntropyTolerance, entropies[index] > lowestEntropy * (1 + kappa) { return true }
+            return information[index] < highestInformation * (1 - lambda)
+        }
+        while choice < shifts.count - 1, givesWay(choice) { choice += 1 }
+        return choice
     }
 
     public func process(_ input: Tensor) throws -> FrameResult {
@@ -68,26 +108,38 @@ public final class PriorSelection: TestTimeMethod {
         try withNoGrad {
             for bn in layers { bn.recordsInputShift = true }
             defer { for bn in layers { bn.recordsInputShift = false } }
-            for index in shifts.nextMeasured() {
+            for index in statistics.nextMeasured() {
                 for bn in layers { bn.statistics = .prior(candidates[index]) }
-                _ = try model.logits(input)
-                shifts.update(index, with: layers.compactMap(\.inputShift).reduce(0, +) / Double(max(layers.count, 1)))
+                let probabilities = try model.logits(input).softmax(dim: 1)
+                let entropy = try -(probabilities * probabilities.clamp(min: 1e-12).log()).sum(dims: [1]).mean().item()
+                let marginal = try probabilities.mean(dims: [0, 2, 3]).to(.float64).toArray(Double.self)
+                statistics.update(
+                    index, shift: layers.compactMap(\.inputShift).reduce(0, +) / Double(max(layers.count, 1)),
+                    entropy: entropy, marginal: marginal)
             }
-            shifts.frames += 1
+            statistics.frames += 1
         }
         let choice = chosen()
         for bn in layers { bn.statistics = .prior(candidates[choice]) }
         let scores = try withNoGrad { try model.viewLogits(input, flip: config.flip).mean(dims: [0], keepDim: true) }
-        return try FrameResult(scores: scores, losses: ["prior": candidates[choice], "shift": shifts.values[choice]])
+        return try FrameResult(
+            scores: scores,
+            losses: [
+                "prior": candidates[choice], "shift": statistics.shifts[choice], "entropy": statistics.entropies[choice],
+                "information": statistics.information[choice],
+            ])
     }
 }
 
-/// Each candidate's feature shift along the stream, a moving average, and which candidate
-/// each frame measures (see `PriorSelection`).
-public final class StreamShifts: MethodPart {
+/// Each candidate's feature shift, mean entropy and mean prediction along the stream, as
+/// moving averages, and which candidate each frame measures (see `PriorSelection`).
+public final class CandidateStatistics: MethodPart {
     public let momentum: Double
     public let count: Int
-    public private(set) var values: [Double] = []
+    /// S_p, H_p and M_p per candidate (empty before the first frame).
+    public private(set) var shifts: [Double] = []
+    public private(set) var entropies: [Double] = []
+    public private(set) var marginals: [[Double]] = []
     /// Frames seen.
     var frames = 0
 
@@ -95,31 +147,57 @@ public final class StreamShifts: MethodPart {
         (self.momentum, self.count) = (momentum, count)
     }
 
-    /// Every candidate on the first frame, then one in turn.
-    func nextMeasured() -> [Int] {
-        values.isEmpty ? Array(0..<count) : [frames % count]
-    }
-
-    func update(_ index: Int, with shift: Double) {
-        if values.count < count {
-            values.append(shift)
-        } else {
-            values[index] = (1 - momentum) * values[index] + momentum * shift
+    /// I_p = entropy(M_p) - H_p per candidate.
+    public var information: [Double] {
+        zip(marginals, entropies).map { marginal, entropy in
+            -marginal.reduce(0) { $0 + ($1 > 0 ? $1 * Foundation.log($1) : 0) } - entropy
         }
     }
 
+    /// Every candidate on the first frame, then one in turn.
+    func nextMeasured() -> [Int] {
+        shifts.isEmpty ? Array(0..<count) : [frames % count]
+    }
+
+    func update(_ index: Int, shift: Double, entropy: Double, marginal: [Double]) {
+        guard shifts.count == count else {
+            (shifts, entropies, marginals) = (shifts + [shift], entropies + [entropy], marginals + [marginal])
+            return
+        }
+        let m = momentum
+        shifts[index] = (1 - m) * shifts[index] + m * shift
+        entropies[index] = (1 - m) * entropies[index] + m * entropy
+        marginals[index] = zip(marginals[index], marginal).map { (1 - m) * $0 + m * $1 }
+    }
+
     public func state() throws -> StateDict {
-        values.isEmpty ? StateDict([]) : StateDict([
-            ("values", try Tensor(values, shape: [values.count]).to(.float64)),
+        guard let classes = marginals.first?.count else { return StateDict([]) }
+        return StateDict([
+            ("values", try Tensor(shifts, shape: [count]).to(.float64)),
+            ("entropies", try Tensor(entropies, shape: [count]).to(.float64)),
+            ("marginals", try Tensor(marginals.flatMap { $0 }, shape: [count, classes]).to(.float64)),
             ("frames", try Tensor([Double(frames)], shape: [1]).to(.float64)),
         ])
     }
     public func loadState(_ state: StateDict) throws {
-        values = try state["values"].map { try $0.toArray(Double.self) } ?? []
-        frames = try state["frames"].map { Int(try $0.toArray(Double.self)[0]) } ?? 0
-        guard values.isEmpty || values.count == count else {
-            throw TorchError("the saved state holds \(values.count) candidate shifts, the method has \(count) candidates")
+        let shifts = try state["values"].map { try $0.toArray(Double.self) } ?? []
+        guard !shifts.isEmpty else { return try reset() }
+        guard shifts.count == count else {
+            throw TorchError("the saved state holds \(shifts.count) candidate shifts, the method has \(count) candidates")
         }
+        guard let entropies = state["entropies"], let marginals = state["marginals"], marginals.rank == 2,
+            marginals.shape[0] == count, entropies.count == count
+        else {
+            throw TorchError(
+                "the saved state holds the candidates' shifts but not their predictions' statistics (saved by an "
+                    + "earlier bn-select); start the stream again")
+        }
+        let classes = marginals.shape[1]
+        let flat = try marginals.toArray(Double.self)
+        self.shifts = shifts
+        self.entropies = try entropies.toArray(Double.self)
+        self.marginals = (0..<count).map { Array(flat[$0 * classes..<($0 + 1) * classes]) }
+        frames = try state["frames"].map { Int(try $0.toArray(Double.self)[0]) } ?? 0
     }
-    public func reset() throws { (values, frames) = ([], 0) }
+    public func reset() throws { (shifts, entropies, marginals, frames) = ([], [], [], 0) }
 }
