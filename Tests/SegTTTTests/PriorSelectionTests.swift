@@ -87,12 +87,16 @@ final class PriorSelectionTests: SingleThreadedTestCase {
             XCTAssertEqual(result.losses["prior"], expected, "contrast \(contrast): shifts \(values)")
             try assertTensorsClose(
                 result.scores, bnPriorScores(first, prior: expected), rtol: 1e-5, atol: 1e-6, "contrast \(contrast)")
-            // Later frames measure one candidate each, in turn.
-            _ = try method.process(frame(seed: 2, contrast: contrast))
-            for index in values.indices where index != 1 {
-                XCTAssertEqual(method.statistics.shifts[index], values[index], "only candidate 1 is measured on frame 1")
+            // Every candidate is measured on the moving average's span of frames (1 / m = 10),
+            // then one in turn.
+            for seed in 2...10 { _ = try method.process(frame(seed: UInt64(seed), contrast: contrast)) }
+            let span = method.statistics.shifts
+            XCTAssertTrue(zip(span, values).allSatisfy { $0 != $1 }, "all measured on frames 1-9: \(span) \(values)")
+            _ = try method.process(frame(seed: 11, contrast: contrast))
+            for index in span.indices where index != 4 {
+                XCTAssertEqual(method.statistics.shifts[index], span[index], "only candidate 4 is measured on frame 10")
             }
-            XCTAssertNotEqual(method.statistics.shifts[1], values[1])
+            XCTAssertNotEqual(method.statistics.shifts[4], span[4])
         }
         // The documented rule on the low-contrast frame: 0.15 already leaves too much shift.
         let lowContrast = try frame(seed: 1, contrast: 0.02)
@@ -139,7 +143,7 @@ final class PriorSelectionTests: SingleThreadedTestCase {
     func testTheStreamStatisticsAreSavedResumedAndReset() throws {
         var config = AdaptationConfig.defaults(for: .bnSelect)
         config.selectionTolerance = 0.5
-        let frames = try (1...9).map { try frame(seed: $0, contrast: $0 < 5 ? 1 : 0.02) }
+        let frames = try (1...9).map { try frame(seed: $0, contrast: $0 < 9 ? 0.02 : 1) }
         let method = try PriorSelection(model: sourceNet(), config: config)
         for input in frames.prefix(8) { _ = try method.process(input) }
         let saved = try method.state()

@@ -18,8 +18,9 @@ import TorchNN
 /// - its prediction's mean entropy h_p = mean over pixels of -sum_k q_k log q_k, and its mean
 ///   prediction m_p = mean over pixels of q (q: the softmax of the logits).
 /// For every frame:
-/// 1. one candidate of `priorCandidates` in turn (all of them on the first frame) is measured,
-///    and its stream statistics follow S_p <- (1 - m) S_p + m s_p, H_p and M_p alike
+/// 1. every candidate of `priorCandidates` is measured on each of the first ceil(1 / m)
+///    frames (the moving average's span), one in turn on later frames; a measured candidate's
+///    stream statistics follow S_p <- (1 - m) S_p + m s_p, H_p and M_p alike
 ///    (m = `selectionMomentum`; each starts at the first measurement). The information of
 ///    the candidate's predictions is I_p = entropy(M_p) - H_p (>= 0): high when each pixel's
 ///    prediction is confident and the stream's predictions spread over the classes.
@@ -35,7 +36,7 @@ import TorchNN
 ///    taken (source statistics that leave the prediction unsure or collapsed are dropped).
 /// The frame is predicted under the chosen prior, with the flip views under `flip`. No
 /// gradient step; the weights never change. A frame costs one forward pass of its views and
-/// one of the frame alone.
+/// one of the frame alone per candidate measured.
 public final class PriorSelection: TestTimeMethod {
     public let model: any SegmentationModel
     public let config: AdaptationConfig
@@ -154,9 +155,9 @@ public final class CandidateStatistics: MethodPart {
         }
     }
 
-    /// Every candidate on the first frame, then one in turn.
+    /// Every candidate on each of the first ceil(1 / momentum) frames, then one in turn.
     func nextMeasured() -> [Int] {
-        shifts.isEmpty ? Array(0..<count) : [frames % count]
+        Double(frames) < (1 / momentum).rounded(.up) ? Array(0..<count) : [frames % count]
     }
 
     func update(_ index: Int, shift: Double, entropy: Double, marginal: [Double]) {
