@@ -126,7 +126,9 @@ final class SweepTests: ConfiguredTestCase {
         XCTAssertEqual(stability.runs.filter { $0.variant == "bn-prior" }.map(\.seed), Array(repeating: 0, count: 15))
         XCTAssertEqual(try plan("stability-60.yaml").runs.count, 3 * 9)
         let adaptation = try plan("adaptation.yaml")
-        XCTAssertEqual(adaptation.runs.count, 7 * 22 + 4 * 2 * 2 + 8 * 4 + 4 * 4)
+        // Sections 1-2, the table's noise streams' other seeds, section 4's design and held-out
+        // streams, and the noisy ones' other seeds.
+        XCTAssertEqual(adaptation.runs.count, 7 * 22 + 4 * 2 * 2 + 8 * 4 + 4 * 4 + 10 * 5 + 5 * 2 * 2)
         let cgnet = try XCTUnwrap(adaptation.runs.first { $0.stream == "cgnet-noise3" })
         let options = Dictionary(cgnet.options, uniquingKeysWith: { $1 })
         XCTAssertEqual(options["model"], "torchscript")
