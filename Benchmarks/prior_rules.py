@@ -9,7 +9,7 @@ A rule sees, at frame t, only what the frames up to t gave (every prior measured
 frame, where bn-select measures one in turn; moving averages with momentum 0.1), chooses a
 prior, and the frame's confusion matrix under that prior is added to the stream's. The table
 gives each fixed prior's mIoU, then bn-select's rule with the features alone, with its
-default checks (kappa 0.3, lambda 0.2) and with each --rule's, and each one's gap to the best
+default checks (kappa 0.4, lambda 0.2) and with each --rule's, and each one's gap to the best
 fixed prior.
 """
 import json
@@ -74,10 +74,10 @@ def tolerance_rule(score, priors, tau):
     return choose
 
 
-def checked_rule(stream, candidates, tau=1.25, kappa=0.3, lam=0.2, momentum=0.1):
+def checked_rule(stream, candidates, tau=1.25, kappa=0.4, lam=0.2, momentum=0.1):
     """bn-select's rule (Sources/SegTTT/Adaptation/Methods/PriorSelection.swift): the shift
     rule's prior, then the largest prior whose predictions carry at least its information
-    I_p = H(M_p) - H_p; then, while the prior's H_p exceeds (1 + kappa) times the lowest
+    I_p = H(M_p) - H_p; then, while the prior's H_p exceeds (1 + kappa p) times the lowest
     candidate's or its I_p is below (1 - lam) times the highest, the next smaller prior.
     kappa or lam None leaves that check out; both None is the shift rule alone."""
     priors = stream["priors"][candidates]
@@ -95,7 +95,8 @@ def checked_rule(stream, candidates, tau=1.25, kappa=0.3, lam=0.2, momentum=0.1)
         k = max([j for j in order if info[t, j] >= info[t, k]] + [k], key=lambda j: priors[j])
 
         def gives_way(j):
-            return (kappa is not None and entropy[t, j] > (1 + kappa) * entropy[t].min()) or info[t, j] < (1 - lam) * info[t].max()
+            return (kappa is not None and entropy[t, j] > (1 + kappa * priors[j]) * entropy[t].min()) or info[t, j] < (
+                1 - lam) * info[t].max()
 
         while gives_way(k) and order.index(k) + 1 < len(order):
             k = order[order.index(k) + 1]

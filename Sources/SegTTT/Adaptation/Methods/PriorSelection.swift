@@ -31,9 +31,11 @@ import TorchNN
 /// 3. The prediction checks, with lambda = `selectionInformationTolerance` (nil: skip 3): the
 ///    largest prior whose information is at least the chosen one's is taken (source statistics
 ///    that predict as well are kept); then, while the chosen prior's H_p exceeds the lowest
-///    candidate's times 1 + kappa (kappa = `selectionEntropyTolerance`, nil: no such check) or
-///    its I_p is below the highest candidate's times 1 - lambda, the next smaller prior is
-///    taken (source statistics that leave the prediction unsure or collapsed are dropped).
+///    candidate's times 1 + kappa * p (kappa = `selectionEntropyTolerance`, nil: no such check;
+///    each share of the source kept may raise the entropy by at most kappa times that share,
+///    as in step 2) or its I_p is below the highest candidate's times 1 - lambda, the next
+///    smaller prior is taken (source statistics that leave the prediction unsure or collapsed
+///    are dropped).
 /// The frame is predicted under the chosen prior, with the flip views under `flip`. No
 /// gradient step; the weights never change. A frame costs one forward pass of its views and
 /// one of the frame alone per candidate measured.
@@ -49,7 +51,7 @@ public final class PriorSelection: TestTimeMethod {
         var settings = AdaptationConfig()
         settings.priorCandidates = [0.85, 0.7, 0.5, 0.3, 0.15, 0]
         settings.selectionTolerance = 1.25
-        settings.selectionEntropyTolerance = 0.3
+        settings.selectionEntropyTolerance = 0.4
         settings.selectionInformationTolerance = 0.2
         settings.flip = true
         return MethodEntry(
@@ -97,7 +99,9 @@ public final class PriorSelection: TestTimeMethod {
         choice = information.indices.first { information[$0] >= information[choice] } ?? choice
         let lowestEntropy = entropies.min() ?? 0, highestInformation = information.max() ?? 0
         func givesWay(_ index: Int) -> Bool {
-            if let kappa = config.selectionEntropyTolerance, entropies[index] > lowestEntropy * (1 + kappa) { return true }
+            if let kappa = config.selectionEntropyTolerance, entropies[index] > lowestEntropy * (1 + kappa * candidates[index]) {
+                return true
+            }
             return information[index] < highestInformation * (1 - lambda)
         }
         while choice < shifts.count - 1, givesWay(choice) { choice += 1 }
