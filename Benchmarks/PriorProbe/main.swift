@@ -86,7 +86,7 @@ func measure(_ model: any SegmentationModel, _ input: Tensor, label: Tensor?, ma
     let layers = model.batchNormLayers
     let logits = try model.logits(input)
     let probabilities = try logits.softmax(dim: 1)
-    let entropy = try -(probabilities * probabilities.clamp(min: 1e-12).log()).sum(dims: [1]).mean().item()
+    let entropy = try Tent.entropy(logits).item()
     let confidence = try probabilities.amax(dims: [1]).mean().item()
     let top = try logits.amax(dims: [1], keepDim: true)
     let logSumExp = try ((logits - top).exp().sum(dims: [1], keepDim: true).log() + top).mean().item()

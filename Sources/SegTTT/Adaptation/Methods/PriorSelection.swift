@@ -75,13 +75,6 @@ public final class PriorSelection: TestTimeMethod {
 
     public var parts: [(name: String, part: any MethodPart)] { methodParts(("shifts", statistics)) }
 
-    /// The index of the candidate the stream's statistics choose.
-    func chosen() -> Int {
-        Self.choice(
-            candidates: candidates, shifts: statistics.shifts, entropies: statistics.entropies,
-            information: statistics.information, config: config)
-    }
-
     /// Steps 2 and 3 above: the index of the chosen candidate, given each candidate's stream
     /// shift S_p, mean entropy H_p and information I_p, the candidates from the largest prior
     /// down.
@@ -115,23 +108,26 @@ public final class PriorSelection: TestTimeMethod {
             defer { for bn in layers { bn.recordsInputShift = false } }
             for index in statistics.nextMeasured() {
                 for bn in layers { bn.statistics = .prior(candidates[index]) }
-                let probabilities = try model.logits(input).softmax(dim: 1)
-                let entropy = try -(probabilities * probabilities.clamp(min: 1e-12).log()).sum(dims: [1]).mean().item()
-                let marginal = try probabilities.mean(dims: [0, 2, 3]).to(.float64).toArray(Double.self)
+                let logits = try model.logits(input)
+                let entropy = try Tent.entropy(logits).item()
+                let marginal = try logits.softmax(dim: 1).mean(dims: [0, 2, 3]).to(.float64).toArray(Double.self)
                 statistics.update(
                     index, shift: layers.compactMap(\.inputShift).reduce(0, +) / Double(max(layers.count, 1)),
                     entropy: entropy, marginal: marginal)
             }
             statistics.frames += 1
         }
-        let choice = chosen()
+        let information = statistics.information
+        let choice = Self.choice(
+            candidates: candidates, shifts: statistics.shifts, entropies: statistics.entropies, information: information,
+            config: config)
         for bn in layers { bn.statistics = .prior(candidates[choice]) }
         let scores = try withNoGrad { try model.viewLogits(input, flip: config.flip).mean(dims: [0], keepDim: true) }
         return try FrameResult(
             scores: scores,
             losses: [
                 "prior": candidates[choice], "shift": statistics.shifts[choice], "entropy": statistics.entropies[choice],
-                "information": statistics.information[choice],
+                "information": information[choice],
             ])
     }
 }
