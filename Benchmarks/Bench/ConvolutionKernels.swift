@@ -81,49 +81,62 @@ func kernelComparisons() throws -> [KernelComparison] {
     return comparisons
 }
 
-/// Times both sides of every comparison, prints the table and returns its rows.
+/// Times both sides of every comparison, SegTTT's under each instruction set the CPU runs
+/// from AVX2 up (`Kernels.InstructionSet`, in turn with libtorch's), prints the table and
+/// returns its rows.
 func runConvolutionKernels(repeats: Int) throws -> [String: Any] {
     var rows: [[String]] = []
     var results: [[String: Any]] = []
     for comparison in try kernelComparisons() {
-        let sides = [comparison.ours, comparison.reference]
-        var forward: [[Double]] = [[], []]
-        var step: [[Double]] = [[], []]
-        for round in 0...repeats {  // round 0 warms up
-            for (k, side) in sides.enumerated() {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = try withNoGrad { try side() }
-                let middle = DispatchTime.now().uptimeNanoseconds
-                try side().sum().backward()
-                let end = DispatchTime.now().uptimeNanoseconds
-                if round > 0 {
-                    forward[k].append(Double(middle - start) / 1e6)
-                    step[k].append(Double(end - middle) / 1e6)
-                }
-            }
+        try Kernels.forEachInstructionSet(skippingBaseline: true) { set in
+            try compare(comparison, under: set, repeats: repeats, rows: &rows, results: &results)
         }
-        let median = { (times: [Double]) in times.sorted()[times.count / 2] }
-        let (ours, theirs) = (median(forward[0]), median(forward[1]))
-        let (oursStep, theirsStep) = (median(step[0]), median(step[1]))
-        let difference = try (sides[0]() - sides[1]()).abs().amax().item()
-        rows.append([
-            comparison.label, comparison.role, String(format: "%.2f", ours), String(format: "%.2f", theirs),
-            String(format: "%.2f", ours / theirs), String(format: "%.2f", oursStep), String(format: "%.2f", theirsStep),
-            String(format: "%.2f", oursStep / theirsStep),
-            String(format: "%.0f", 3 * comparison.flops / oursStep / 1e6),
-            String(format: "%.1e", difference),
-        ])
-        results.append([
-            "label": comparison.label, "forward_ms": ours, "reference_forward_ms": theirs, "step_ms": oursStep,
-            "reference_step_ms": theirsStep,
-        ])
     }
     print(
         TextTable(
             header: [
-                "convolution", "in ESPNet's step", "forward ms", "replaced", "ratio", "fwd+bwd ms", "replaced",
-                "ratio", "GFLOP/s", "max |diff|",
+                "convolution", "in ESPNet's step", "kernels", "forward ms", "replaced", "ratio", "fwd+bwd ms",
+                "replaced", "ratio", "GFLOP/s", "max |diff|",
             ], rows: rows
         ).terminal())
     return ["convolutions": results, "repeats": repeats]
+}
+
+/// Times SegTTT's side of `comparison` (under `set`) in turn with libtorch's, and adds a row.
+private func compare(
+    _ comparison: KernelComparison, under set: Kernels.InstructionSet, repeats: Int, rows: inout [[String]],
+    results: inout [[String: Any]]
+) throws {
+    let sides = [comparison.ours, comparison.reference]
+    var forward: [[Double]] = [[], []]
+    var step: [[Double]] = [[], []]
+    for round in 0...repeats {  // round 0 warms up
+        for (k, side) in sides.enumerated() {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try withNoGrad { try side() }
+            let middle = DispatchTime.now().uptimeNanoseconds
+            try side().sum().backward()
+            let end = DispatchTime.now().uptimeNanoseconds
+            if round > 0 {
+                forward[k].append(Double(middle - start) / 1e6)
+                step[k].append(Double(end - middle) / 1e6)
+            }
+        }
+    }
+    let median = { (times: [Double]) in times.sorted()[times.count / 2] }
+    let (ours, theirs) = (median(forward[0]), median(forward[1]))
+    let (oursStep, theirsStep) = (median(step[0]), median(step[1]))
+    let difference = try (sides[0]() - sides[1]()).abs().amax().item()
+    rows.append([
+        comparison.label, comparison.role, set.rawValue, String(format: "%.2f", ours), String(format: "%.2f", theirs),
+        String(format: "%.2f", ours / theirs), String(format: "%.2f", oursStep), String(format: "%.2f", theirsStep),
+        String(format: "%.2f", oursStep / theirsStep),
+        String(format: "%.0f", 3 * comparison.flops / oursStep / 1e6),
+        String(format: "%.1e", difference),
+    ])
+    results.append([
+        "label": comparison.label, "instruction_set": set.rawValue, "forward_ms": ours, "reference_forward_ms": theirs,
+        "step_ms": oursStep,
+        "reference_step_ms": theirsStep,
+    ])
 }

@@ -225,7 +225,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
         at::Tensor y = at::empty({g.batch, g.outputs, 2 * g.h, 2 * g.w}, x.options());
         const float *xs = xp.data_ptr<float>(), *w = packed.data(), *shift = b.numel() > 0 ? b.data_ptr<float>() : nullptr;
         float *out = y.data_ptr<float>();
-        const auto rows = has_avx2_fma() ? forward_rows_avx2 : forward_rows_generic;
+        const auto rows = instruction_set() != CK_BASELINE ? forward_rows_avx2 : forward_rows_generic;
         const int64_t units = g.batch * (round_up(g.outputs, kOutputBlock) / kOutputBlock) * g.h * 2;
         ctorch::parallel_for(0, units, grain(g.channels * g.w * kOutputBlock * 2), [&](int64_t first, int64_t last) {
             rows(g, xs, w, shift, out, first, last);
@@ -248,7 +248,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
             const std::vector<float> packed = pack(weight, /*by_input=*/true);
             dx = at::empty_like(x);
             float *out = dx.data_ptr<float>();
-            const auto rows = has_avx2_fma() ? input_grad_rows_avx2 : input_grad_rows_generic;
+            const auto rows = instruction_set() != CK_BASELINE ? input_grad_rows_avx2 : input_grad_rows_generic;
             const int64_t units = g.batch * (round_up(g.channels, kInputBlock) / kInputBlock) * g.h;
             ctorch::parallel_for(0, units, grain(g.outputs * 4 * g.w * kInputBlock), [&](int64_t first, int64_t last) {
                 rows(g, grad, packed.data(), out, first, last);
@@ -257,7 +257,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
         if (ctx->needs_input_grad(1)) {
             const at::Tensor xp = padded_rows(x, g.width());
             const float *xs = xp.data_ptr<float>();
-            const auto rows = has_avx2_fma() ? weight_grad_rows_avx2 : weight_grad_rows_generic;
+            const auto rows = instruction_set() != CK_BASELINE ? weight_grad_rows_avx2 : weight_grad_rows_generic;
             const std::vector<double> total = ctorch::parallel_sum(
                 0, g.batch * g.h, grain(g.channels * g.outputs * 4 * g.w), g.channels * g.outputs * 4,
                 [&](int64_t first, int64_t last, double *sums) { rows(g, xs, grad, sums, first, last); });

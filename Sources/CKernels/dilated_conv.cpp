@@ -15,16 +15,17 @@
 // with only O <= 28 rows, far below the machine's matrix product (docs/BENCHMARKS.md,
 // "SegTTT's kernels", gives the rates). Here the input's rows are copied once with d_w
 // zero columns on either side, and every output row is accumulated in registers, 3 to 5
-// output channels by 16 or 24 columns at a time, over the 9 C taps that reach it; taps
-// whose source row lies outside the image are skipped. The weight gradient keeps 3 output
-// channels by the 3 column taps of one (c, a) in registers over the rows of one piece of
-// the image, and the pieces' sums are added in double. Vectors of 8
-// floats through the compiler's vector extension: AVX2 with FMA where the CPU has both
-// (chosen at run time), SSE otherwise.
+// output channels by up to 4 vectors of columns at a time, over the 9 C taps that reach it;
+// taps whose source row lies outside the image are skipped. The weight gradient keeps G output
+// channels by the 3 column taps of one (c, a) in registers over the rows of one piece of the
+// image, and the pieces' sums are added in double. Vectors through the compiler's vector
+// extension, in the instruction set `instruction_set()` names: 16 floats in AVX-512's 32
+// registers (G of 4 to 6), or 8 floats in AVX2's 16 (with FMA) or in pairs of SSE's (G = 3).
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <vector>
 
 #include "ctorch_internal.h"
@@ -37,45 +38,86 @@ using namespace ctorch::vec;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-/// Output channels whose weight gradients are accumulated together, for the 3 column taps of
-/// one (c, a): 9 accumulators, 3 vectors of dy and one of x in registers (4 would spill).
-constexpr int64_t kGradBlock = 3;
+/// An instruction set's vectors and register file: the kernels' register tiles are sized so
+/// that their accumulators, inputs and one broadcast weight fit `kRegisters` vectors of type
+/// `Vector` with three to spare (the compiler spills accumulators when they do not).
+template <class V, int64_t Registers>
+struct Isa {
+    using Vector = V;
+    static constexpr int64_t kLanes = lanes_of<V>, kRegisters = Registers;
+    /// Vectors of columns accumulated together per output channel when B output channels are:
+    /// B x C accumulators, C input vectors and one broadcast weight, C at most 4.
+    template <int64_t B>
+    static constexpr int64_t kColumnVectors = std::min<int64_t>(4, (Registers - 4) / (B + 1));
+};
+/// SSE's 16 registers of 4 floats, each vector two of them.
+using Baseline = Isa<Vec, 16>;
+/// AVX2's 16 registers of 8 floats.
+using Avx2 = Isa<Vec, 16>;
+/// AVX-512's 32 registers of 16 floats.
+using Avx512 = Isa<Vec16, 32>;
 
-/// Vectors of columns accumulated together per output channel when B output channels are:
-/// B x V accumulators, V input vectors and one broadcast weight take 13 or 11 of AVX2's 16
-/// registers (B = 4, V = 3 would take all 16, and the compiler then spills accumulators).
-template <int64_t B>
-constexpr int64_t kColumnVectors = B == 3 ? 3 : 2;
+/// The instruction sets the kernels' loops are compiled for.
+enum class Target { generic, avx2, avx512 };
+
+/// The one `ck_use_instruction_set` chose, or the widest the CPU has.
+Target current_target() {
+    switch (instruction_set()) {
+        case CK_AVX512: return Target::avx512;
+        case CK_AVX2: return Target::avx2;
+        default: return Target::generic;
+    }
+}
+
+/// The lanes of the vectors of `target`.
+int64_t lanes(Target target) { return target == Target::avx512 ? Avx512::kLanes : Avx2::kLanes; }
 
 /// The sizes of one convolution: `channels` planes of h x w in, `outputs` planes out. The
 /// padded input holds `planes` >= `channels` planes per image, of rows of `stride` floats: the
-/// image's column j at `dw + j`, zeros elsewhere.
+/// image's column j at `dw + j`, zeros elsewhere; rows hold whole vectors of `lanes` floats.
 struct Geometry {
-    int64_t batch, channels, planes, outputs, h, w, dh, dw;
-    int64_t vectors() const { return round_up(w, kLanes) / kLanes; }
-    int64_t stride() const { return vectors() * kLanes + 2 * dw; }
+    int64_t batch, channels, planes, outputs, h, w, dh, dw, lanes;
+    int64_t vectors() const { return round_up(w, lanes) / lanes; }
+    int64_t stride() const { return vectors() * lanes + 2 * dw; }
     /// Blocks of `block` output channels that cover `outputs`.
     int64_t blocks(int64_t block) const { return round_up(outputs, block) / block; }
 };
 
-/// The geometry of x [N, C, H, W] convolved to `outputs` channels. A dilation beyond the
-/// image's side is cut to the side (at least 1): the taps it moves reach only zeros either
-/// way, and the padded rows stay at most 3 W + 8 floats.
-Geometry geometry_of(const at::Tensor &x, int64_t outputs, int64_t dh, int64_t dw) {
+/// The geometry of x [N, C, H, W] convolved to `outputs` channels in vectors of `lanes`. A
+/// dilation beyond the image's side is cut to the side (at least 1): the taps it moves reach
+/// only zeros either way, and the padded rows stay at most 3 W + 2 lanes floats.
+Geometry geometry_of(const at::Tensor &x, int64_t outputs, int64_t dh, int64_t dw, int64_t lanes) {
     const int64_t h = x.size(2), w = x.size(3);
-    return {x.size(0), x.size(1), x.size(1), outputs, h, w,
-            std::max<int64_t>(1, std::min(dh, h)), std::max<int64_t>(1, std::min(dw, w))};
+    return {x.size(0),
+            x.size(1),
+            x.size(1),
+            outputs,
+            h,
+            w,
+            std::max<int64_t>(1, std::min(dh, h)),
+            std::max<int64_t>(1, std::min(dw, w)),
+            lanes};
 }
 
-/// The output channels computed together for `outputs` of them: of 5, 4 and 3, the one that
-/// leaves the fewest zero-weight channels in the last block (the first of a tie), so that
-/// ESPNet's 25 channels take blocks of 5 and its 12 blocks of 4.
-int64_t output_block(int64_t outputs) {
-    int64_t best = 5;
-    for (int64_t block : {4, 3}) {
-        if (round_up(outputs, block) < round_up(outputs, best)) best = block;
+/// Of `sizes` (largest first), the block that leaves the fewest zero channels in the last block
+/// of `count` channels (the first of a tie): ESPNet's 25 channels take blocks of 5, its 12 of 4
+/// (or 6 where that is offered).
+int64_t best_block(int64_t count, std::initializer_list<int64_t> sizes) {
+    int64_t best = *sizes.begin();
+    for (int64_t block : sizes) {
+        if (round_up(count, block) < round_up(count, best)) best = block;
     }
     return best;
+}
+
+/// The output channels computed together by the forward tiles: 5, 4 or 3.
+int64_t output_block(int64_t outputs) { return best_block(outputs, {5, 4, 3}); }
+
+/// The output channels whose weight gradients are accumulated together, for the 3 column taps
+/// of one (c, a): G x 3 accumulators, G vectors of dy and one of x in registers, so 3 on AVX2
+/// (4 would spill) and 4 to 6 on AVX-512.
+int64_t gradient_block(Target target, int64_t outputs) {
+    return target == Target::avx512 ? best_block(outputs, {6, 5, 4}) : 3;
 }
 
 /// The first and one-past-last output rows i whose source row i + (a - 1) dh is inside the image.
@@ -127,15 +169,16 @@ std::vector<float> pack_weight(const at::Tensor &weight, bool transpose, int64_t
     return packed;
 }
 
-/// Output channels [o0, o0 + B) x columns [j0, j0 + 8 V) of output row i of image n:
+/// Output channels [o0, o0 + B) x columns [j0, j0 + lanes C) of output row i of image n:
 /// y[o, i, j] = b[o] + sum_{c, a, e} w[o, c, a, e] x[c, i + (a - 1) dh, j + (e - 1) dw], accumulated
-/// in registers (V a constant, so that the accumulators stay in them), then stored.
-template <int64_t B, int64_t V>
+/// in registers (C a constant, so that the accumulators stay in them), then stored.
+template <class V, int64_t B, int64_t C>
 __attribute__((always_inline)) inline void output_tile(const Geometry &g, const float *image, const float *packed,
                                                        const float *bias, float *out, int64_t n, int64_t o0,
                                                        int64_t i, int64_t j0) {
+    constexpr int64_t L = lanes_of<V>;
     const int64_t stride = g.stride();
-    Vec acc[B][V] = {};
+    V acc[B][C] = {};
     for (int64_t a = 0; a < 3; ++a) {
         const int64_t r = i + (a - 1) * g.dh;
         if (r < 0 || r >= g.h) continue;
@@ -143,11 +186,11 @@ __attribute__((always_inline)) inline void output_tile(const Geometry &g, const 
             const float *row = image + (c * g.h + r) * stride + j0;
             const float *taps = packed + (c * 9 + a * 3) * B;
             for (int64_t e = 0; e < 3; ++e) {
-                Vec x[V];
-                for (int64_t v = 0; v < V; ++v) x[v] = load(row + e * g.dw + v * kLanes);
+                V x[C];
+                for (int64_t v = 0; v < C; ++v) x[v] = load<V>(row + e * g.dw + v * L);
                 for (int64_t o = 0; o < B; ++o) {
-                    const Vec s = splat(taps[e * B + o]);
-                    for (int64_t v = 0; v < V; ++v) acc[o][v] += s * x[v];
+                    const V s = splat<V>(taps[e * B + o]);
+                    for (int64_t v = 0; v < C; ++v) acc[o][v] += s * x[v];
                 }
             }
         }
@@ -155,48 +198,59 @@ __attribute__((always_inline)) inline void output_tile(const Geometry &g, const 
     for (int64_t o = 0; o < B && o0 + o < g.outputs; ++o) {
         const float shift = bias ? bias[o0 + o] : 0.f;
         float *line = out + ((n * g.outputs + o0 + o) * g.h + i) * g.w;
-        for (int64_t v = 0; v < V; ++v) {
-            const int64_t j = j0 + v * kLanes, valid = std::min(kLanes, g.w - j);
-            float values[kLanes];
+        for (int64_t v = 0; v < C; ++v) {
+            const int64_t j = j0 + v * L, valid = std::min(L, g.w - j);
+            float values[L];
             store(values, acc[o][v]);
             for (int64_t k = 0; k < valid; ++k) line[j + k] = values[k] + shift;
         }
     }
 }
 
+/// The output tile of the last `remaining` < C vectors of a row, by the widest tile that fits.
+template <class V, int64_t B, int64_t C>
+__attribute__((always_inline)) inline void last_tile(int64_t remaining, const Geometry &g, const float *image,
+                                                     const float *packed, const float *bias, float *out, int64_t n,
+                                                     int64_t o0, int64_t i, int64_t j0) {
+    if constexpr (C > 1) {
+        if (remaining == C - 1) return output_tile<V, B, C - 1>(g, image, packed, bias, out, n, o0, i, j0);
+        last_tile<V, B, C - 1>(remaining, g, image, packed, bias, out, n, o0, i, j0);
+    }
+}
+
 /// Output rows [first, last) of the flattened (n, i, block of B outputs): y = b + w * x, from
 /// the padded input and the weights packed in blocks of B; bias may be null. Consecutive
 /// units read the same input rows, which stay in cache.
-template <int64_t B>
+template <class I, int64_t B>
 __attribute__((always_inline)) inline void correlate_rows(const Geometry &g, const float *input, const float *packed,
                                                           const float *bias, float *out, int64_t first, int64_t last) {
-    constexpr int64_t V = kColumnVectors<B>;
+    using V = typename I::Vector;
+    constexpr int64_t C = I::template kColumnVectors<B>;
     const int64_t stride = g.stride(), blocks = g.blocks(B);
     for (int64_t unit = first; unit < last; ++unit) {
         const int64_t block = unit % blocks, i = (unit / blocks) % g.h, n = unit / (blocks * g.h);
         const float *image = input + n * g.planes * g.h * stride;
         const float *weights = packed + block * g.channels * 9 * B;
-        for (int64_t v0 = 0; v0 < g.vectors(); v0 += V) {
-            const int64_t j0 = v0 * kLanes;
-            if (g.vectors() - v0 >= V) {
-                output_tile<B, V>(g, image, weights, bias, out, n, block * B, i, j0);
-            } else if (V == 3 && g.vectors() - v0 == 2) {
-                output_tile<B, 2>(g, image, weights, bias, out, n, block * B, i, j0);
-            } else {
-                output_tile<B, 1>(g, image, weights, bias, out, n, block * B, i, j0);
-            }
+        int64_t v0 = 0;
+        for (; g.vectors() - v0 >= C; v0 += C) {
+            output_tile<V, B, C>(g, image, weights, bias, out, n, block * B, i, v0 * I::kLanes);
+        }
+        if (v0 < g.vectors()) {
+            last_tile<V, B, C>(g.vectors() - v0, g, image, weights, bias, out, n, block * B, i, v0 * I::kLanes);
         }
     }
 }
 
 /// Adds to `sums` [planes][C][9] (double) dw[o, c, a, e]'s terms of the pieces [first, last)
 /// of the flattened (n, piece of `rows` output rows), from dy padded like the input (planes
-/// rounded up to 3, zero past O and past W) and x. A piece's rows of dy and x stay in cache
-/// while every (block of 3 outputs, c, a) passes over them.
+/// rounded up to G, zero past O and past W) and x. A piece's rows of dy and x stay in cache
+/// while every (block of G outputs, c, a) passes over them.
+template <class V, int64_t G>
 __attribute__((always_inline)) inline void weight_grad_pieces(const Geometry &g, const float *grad, const float *input,
                                                               double *sums, int64_t rows, int64_t first,
                                                               int64_t last) {
-    const int64_t stride = g.stride(), blocks = g.blocks(kGradBlock), planes = blocks * kGradBlock;
+    constexpr int64_t L = lanes_of<V>;
+    const int64_t stride = g.stride(), blocks = g.blocks(G), planes = blocks * G;
     const int64_t pieces = (g.h + rows - 1) / rows;
     for (int64_t unit = first; unit < last; ++unit) {
         const int64_t n = unit / pieces, r0 = (unit % pieces) * rows, r1 = std::min(g.h, r0 + rows);
@@ -206,22 +260,22 @@ __attribute__((always_inline)) inline void weight_grad_pieces(const Geometry &g,
                     const auto [reached, beyond] = rows_reached(a, g.h, g.dh);
                     const int64_t begin = std::max(reached, r0), end = std::min(beyond, r1);
                     if (begin >= end) continue;
-                    Vec acc[kGradBlock][3] = {};
+                    V acc[G][3] = {};
                     for (int64_t i = begin; i < end; ++i) {
                         const float *x = input + ((n * g.channels + c) * g.h + i + (a - 1) * g.dh) * stride;
-                        const float *dy = grad + ((n * planes + block * kGradBlock) * g.h + i) * stride + g.dw;
+                        const float *dy = grad + ((n * planes + block * G) * g.h + i) * stride + g.dw;
                         for (int64_t v = 0; v < g.vectors(); ++v) {
-                            Vec d[kGradBlock];
-                            for (int64_t o = 0; o < kGradBlock; ++o) d[o] = load(dy + o * g.h * stride + v * kLanes);
+                            V d[G];
+                            for (int64_t o = 0; o < G; ++o) d[o] = load<V>(dy + o * g.h * stride + v * L);
                             for (int64_t e = 0; e < 3; ++e) {
-                                const Vec xs = load(x + e * g.dw + v * kLanes);
-                                for (int64_t o = 0; o < kGradBlock; ++o) acc[o][e] += d[o] * xs;
+                                const V xs = load<V>(x + e * g.dw + v * L);
+                                for (int64_t o = 0; o < G; ++o) acc[o][e] += d[o] * xs;
                             }
                         }
                     }
-                    for (int64_t o = 0; o < kGradBlock; ++o) {
+                    for (int64_t o = 0; o < G; ++o) {
                         for (int64_t e = 0; e < 3; ++e) {
-                            sums[((block * kGradBlock + o) * g.channels + c) * 9 + a * 3 + e] += lane_sum(acc[o][e]);
+                            sums[((block * G + o) * g.channels + c) * 9 + a * 3 + e] += lane_sum(acc[o][e]);
                         }
                     }
                 }
@@ -230,37 +284,71 @@ __attribute__((always_inline)) inline void weight_grad_pieces(const Geometry &g,
     }
 }
 
-template <int64_t B>
-CT_AVX2_FMA void correlate_rows_avx2(const Geometry &g, const float *input, const float *packed, const float *bias,
-                                     float *out, int64_t first, int64_t last) {
-    correlate_rows<B>(g, input, packed, bias, out, first, last);
-}
+using Rows = void (*)(const Geometry &, const float *, const float *, const float *, float *, int64_t, int64_t);
+using Pieces = void (*)(const Geometry &, const float *, const float *, double *, int64_t, int64_t, int64_t);
 
 template <int64_t B>
 void correlate_rows_generic(const Geometry &g, const float *input, const float *packed, const float *bias, float *out,
                             int64_t first, int64_t last) {
-    correlate_rows<B>(g, input, packed, bias, out, first, last);
+    correlate_rows<Baseline, B>(g, input, packed, bias, out, first, last);
+}
+template <int64_t B>
+CT_AVX2_FMA void correlate_rows_avx2(const Geometry &g, const float *input, const float *packed, const float *bias,
+                                     float *out, int64_t first, int64_t last) {
+    correlate_rows<Avx2, B>(g, input, packed, bias, out, first, last);
+}
+template <int64_t B>
+CT_AVX512 void correlate_rows_avx512(const Geometry &g, const float *input, const float *packed, const float *bias,
+                                     float *out, int64_t first, int64_t last) {
+    correlate_rows<Avx512, B>(g, input, packed, bias, out, first, last);
 }
 
-CT_KERNEL_TWINS(weight_grad_pieces, weight_grad_pieces,
-                (const Geometry &g, const float *grad, const float *input, double *sums, int64_t rows, int64_t first,
-                 int64_t last),
-                (g, grad, input, sums, rows, first, last))
+template <int64_t G>
+void weight_grad_pieces_generic(const Geometry &g, const float *grad, const float *input, double *sums, int64_t rows,
+                                int64_t first, int64_t last) {
+    weight_grad_pieces<Vec, G>(g, grad, input, sums, rows, first, last);
+}
+template <int64_t G>
+CT_AVX2_FMA void weight_grad_pieces_avx2(const Geometry &g, const float *grad, const float *input, double *sums,
+                                         int64_t rows, int64_t first, int64_t last) {
+    weight_grad_pieces<Vec, G>(g, grad, input, sums, rows, first, last);
+}
+template <int64_t G>
+CT_AVX512 void weight_grad_pieces_avx512(const Geometry &g, const float *grad, const float *input, double *sums,
+                                         int64_t rows, int64_t first, int64_t last) {
+    weight_grad_pieces<Vec16, G>(g, grad, input, sums, rows, first, last);
+}
+
+/// The forward rows' loop for `target` and blocks of `block` outputs.
+template <int64_t B>
+Rows rows_for(Target target) {
+    switch (target) {
+        case Target::avx512: return correlate_rows_avx512<B>;
+        case Target::avx2: return correlate_rows_avx2<B>;
+        default: return correlate_rows_generic<B>;
+    }
+}
+
+/// The weight gradient's loop for `target` and blocks of `block` outputs (`gradient_block`).
+Pieces pieces_for(Target target, int64_t block) {
+    if (target == Target::avx512) {
+        return block == 6 ? weight_grad_pieces_avx512<6>
+               : block == 5 ? weight_grad_pieces_avx512<5>
+                            : weight_grad_pieces_avx512<4>;
+    }
+    return target == Target::avx2 ? weight_grad_pieces_avx2<3> : weight_grad_pieces_generic<3>;
+}
 
 /// y [N, O, H, W] = b + w * x for x padded by `pad_rows`; w [O, C, 3, 3], or with `transpose`
 /// w [C, O, 3, 3] read as w' (see `pack_weight`).
-at::Tensor correlate(const Geometry &g, const at::Tensor &padded, const at::Tensor &weight, bool transpose,
-                     const float *bias) {
+at::Tensor correlate(Target target, const Geometry &g, const at::Tensor &padded, const at::Tensor &weight,
+                     bool transpose, const float *bias) {
     at::Tensor out = at::empty({g.batch, g.outputs, g.h, g.w}, padded.options());
     const int64_t block = output_block(g.outputs);
     const std::vector<float> packed = pack_weight(weight, transpose, block);
     const float *input = padded.data_ptr<float>(), *w = packed.data();
     float *y = out.data_ptr<float>();
-    using Rows = void (*)(const Geometry &, const float *, const float *, const float *, float *, int64_t, int64_t);
-    const bool avx2 = has_avx2_fma();
-    const Rows rows = block == 5   ? (avx2 ? correlate_rows_avx2<5> : correlate_rows_generic<5>)
-                      : block == 4 ? (avx2 ? correlate_rows_avx2<4> : correlate_rows_generic<4>)
-                                   : (avx2 ? correlate_rows_avx2<3> : correlate_rows_generic<3>);
+    const Rows rows = block == 5 ? rows_for<5>(target) : block == 4 ? rows_for<4>(target) : rows_for<3>(target);
     const int64_t units = g.batch * g.blocks(block) * g.h;
     const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, g.channels * g.w));
     ctorch::parallel_for(0, units, grain, [&](int64_t first, int64_t last) { rows(g, input, w, bias, y, first, last); });
@@ -272,12 +360,13 @@ struct DilatedConvFunction : public torch::autograd::Function<DilatedConvFunctio
     static at::Tensor forward(AutogradContext *ctx, const at::Tensor &input, const at::Tensor &weight,
                               const at::Tensor &bias, int64_t dh, int64_t dw) {
         const at::Tensor x = input.contiguous(), b = bias.contiguous();
-        const Geometry g = geometry_of(x, weight.size(0), dh, dw);
+        const Target target = current_target();
+        const Geometry g = geometry_of(x, weight.size(0), dh, dw, lanes(target));
         ctx->save_for_backward({x, weight});
         ctx->saved_data["dh"] = dh;
         ctx->saved_data["dw"] = dw;
         ctx->saved_data["bias"] = b.numel() > 0;
-        return correlate(g, pad_rows(x, g.channels, g.dw, g.stride()), weight, /*transpose=*/false,
+        return correlate(target, g, pad_rows(x, g.channels, g.dw, g.stride()), weight, /*transpose=*/false,
                          b.numel() > 0 ? b.data_ptr<float>() : nullptr);
     }
 
@@ -289,14 +378,16 @@ struct DilatedConvFunction : public torch::autograd::Function<DilatedConvFunctio
         const at::Tensor &x = saved[0], &weight = saved[1];
         const int64_t dh = ctx->saved_data["dh"].toInt(), dw = ctx->saved_data["dw"].toInt();
         const at::Tensor dy = grads[0].contiguous();
-        const Geometry g = geometry_of(x, weight.size(0), dh, dw);
-        const int64_t planes = g.blocks(kGradBlock) * kGradBlock;  // dy's planes, zero past O
+        const Target target = current_target();
+        const Geometry g = geometry_of(x, weight.size(0), dh, dw, lanes(target));
+        const int64_t gradient = gradient_block(target, g.outputs);
+        const int64_t planes = g.blocks(gradient) * gradient;  // dy's planes, zero past O
         const at::Tensor dy_padded = pad_rows(dy, planes, g.dw, g.stride());
         at::Tensor dx, dweight, dbias;
         if (ctx->needs_input_grad(0)) {
             // dx is the convolution of dy's O planes (of the padded ones) by w'.
-            const Geometry back{g.batch, g.outputs, planes, g.channels, g.h, g.w, g.dh, g.dw};
-            dx = correlate(back, dy_padded, weight, /*transpose=*/true, nullptr);
+            const Geometry back{g.batch, g.outputs, planes, g.channels, g.h, g.w, g.dh, g.dw, g.lanes};
+            dx = correlate(target, back, dy_padded, weight, /*transpose=*/true, nullptr);
         }
         if (ctx->needs_input_grad(1)) {
             const at::Tensor x_padded = pad_rows(x, g.channels, g.dw, g.stride());
@@ -304,7 +395,7 @@ struct DilatedConvFunction : public torch::autograd::Function<DilatedConvFunctio
             // Pieces of rows whose padded rows of dy and x take about 256 KiB, but at least 16
             // rows, so that the lane sums at the end of each pass stay a small share of it.
             const int64_t rows = std::max<int64_t>(16, 65536 / ((planes + g.channels) * g.stride()));
-            const auto pieces = has_avx2_fma() ? weight_grad_pieces_avx2 : weight_grad_pieces_generic;
+            const Pieces pieces = pieces_for(target, gradient);
             const std::vector<double> sums = ctorch::parallel_sum(
                 0, g.batch * ((g.h + rows - 1) / rows), 1, planes * g.channels * 9,
                 [&](int64_t first, int64_t last, double *into) { pieces(g, dyp, xp, into, rows, first, last); });

@@ -1,63 +1,104 @@
-// Helpers of the shim's vectorised kernels (dilated_conv.cpp, conv_transpose2x2.cpp): 8-float
-// vectors through the compiler's vector extension, and the AVX2 + FMA variants of their loops.
-// Not part of the C interface.
+// Helpers of the shim's vectorised kernels (dilated_conv.cpp, conv_transpose2x2.cpp): vectors
+// of 8 or 16 floats through the compiler's vector extension, and the instruction sets their
+// loops are compiled for, chosen at run time. Not part of the C interface.
 #pragma once
 
 #include <cstdint>
 
-// Every helper here and every kernel body that takes or returns a Vec is always inlined, so
-// no Vec crosses a call whose ABI would differ between the baseline and the AVX2 code; the
-// compiler's warning about that ABI does not apply.
+#include "ckernels.h"
+
+// Every helper here and every kernel body that takes or returns a vector is always inlined, so
+// no vector crosses a call whose ABI would differ between the baseline and the AVX2 or AVX-512
+// code; the compiler's warning about that ABI does not apply.
 #if defined(__clang__)
 #pragma clang diagnostic ignored "-Wpsabi"
 #endif
 
 namespace ctorch::vec {
 
+/// 8 floats: AVX2's register (two SSE registers in the baseline code).
 typedef float Vec __attribute__((vector_size(32)));
+/// 16 floats: AVX-512's register.
+typedef float Vec16 __attribute__((vector_size(64)));
 constexpr int64_t kLanes = 8;
 
-/// 8 floats from p, any alignment.
-__attribute__((always_inline)) inline Vec load(const float *p) {
-    Vec v;
+/// The number of floats in a vector of type V.
+template <class V>
+constexpr int64_t lanes_of = sizeof(V) / sizeof(float);
+
+/// A vector's floats from p, any alignment.
+template <class V = Vec>
+__attribute__((always_inline)) inline V load(const float *p) {
+    V v;
     __builtin_memcpy(&v, p, sizeof v);
     return v;
 }
 
-/// v's 8 floats to p, any alignment.
-__attribute__((always_inline)) inline void store(float *p, Vec v) { __builtin_memcpy(p, &v, sizeof v); }
+/// v's floats to p, any alignment.
+template <class V>
+__attribute__((always_inline)) inline void store(float *p, V v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
 
-/// A vector of 8 copies of t.
-__attribute__((always_inline)) inline Vec splat(float t) { return Vec{t, t, t, t, t, t, t, t}; }
+/// A vector of copies of t.
+template <class V = Vec>
+__attribute__((always_inline)) inline V splat(float t) {
+    V v;
+    for (int64_t k = 0; k < lanes_of<V>; ++k) v[k] = t;
+    return v;
+}
 
-/// The sum of v's 8 lanes, added pairwise.
-__attribute__((always_inline)) inline float lane_sum(Vec v) {
-    const Vec half = v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
-    const Vec quarter = half + __builtin_shufflevector(half, half, 2, 3, 0, 1, 2, 3, 0, 1);
-    return quarter[0] + quarter[1];
+/// The sum of v's lanes, added pairwise (16 lanes: the two halves first).
+template <class V>
+__attribute__((always_inline)) inline float lane_sum(V v) {
+    if constexpr (lanes_of<V> == 16) {
+        const Vec low = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+        const Vec high = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+        return lane_sum(low + high);
+    } else {
+        static_assert(lanes_of<V> == 8, "vectors of 8 or 16 floats");
+        const V half = v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+        const V quarter = half + __builtin_shufflevector(half, half, 2, 3, 0, 1, 2, 3, 0, 1);
+        return quarter[0] + quarter[1];
+    }
 }
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 }  // namespace ctorch::vec
 
-/// A kernel's loop compiled for AVX2 + FMA: call it only where `has_avx2_fma()` holds; its
-/// baseline twin is the same always-inline body in a plain function (`CT_KERNEL_TWINS`). Off
-/// x86 both are the baseline.
+/// A kernel's loop compiled for AVX2 + FMA, or for AVX-512 (F, VL, DQ, BW) + FMA: call it only
+/// where `has_avx2_fma()`, or `has_avx512()`, holds; its baseline twin is the same always-inline
+/// body in a plain function (`CT_KERNEL_TWINS`). Off x86 every variant is the baseline.
 #if defined(__x86_64__) || defined(__i386__)
 #define CT_AVX2_FMA __attribute__((target("avx2,fma")))
+#define CT_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 namespace ctorch::vec {
 inline bool has_avx2_fma() {
     static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return supported;
 }
+inline bool has_avx512() {
+    static const bool supported = has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                                  __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                                  __builtin_cpu_supports("avx512bw");
+    return supported;
+}
 }  // namespace ctorch::vec
 #else
 #define CT_AVX2_FMA
+#define CT_AVX512
 namespace ctorch::vec {
 inline bool has_avx2_fma() { return false; }
+inline bool has_avx512() { return false; }
 }  // namespace ctorch::vec
 #endif
+
+namespace ctorch::vec {
+/// The instruction set the kernels run (instruction_set.cpp): the widest the CPU supports unless
+/// `ck_use_instruction_set` chose another.
+ck_instruction_set instruction_set();
+}  // namespace ctorch::vec
 
 /// Defines `name_avx2` (compiled for AVX2 + FMA) and `name_generic` (for the baseline), both
 /// calling the always-inline `body` with `arguments`; `parameters` and `arguments` come in

@@ -15,9 +15,14 @@ final class ConvTranspose2x2Tests: ConfiguredTestCase {
         ([2, 6, 3, 1], 4, false, false),  // one column
     ]
 
+    /// Under every instruction set this CPU runs (AVX-512's runs the AVX2 code).
     func testMatchesLibtorchInValuesAndGradients() throws {
+        try Kernels.forEachInstructionSet { try matchesLibtorch($0) }
+    }
+
+    private func matchesLibtorch(_ set: Kernels.InstructionSet) throws {
         for (index, (shape, outputs, hasBias, channelsLast)) in cases.enumerated() {
-            let label = "\(shape) -> \(outputs)"
+            let label = "\(shape) -> \(outputs), \(set.rawValue) code"
             let drawn = try Tensor.normal(shape, generator: Generator(seed: UInt64(20 + index)))
             let input = try (channelsLast ? drawn.contiguous(.channelsLast) : drawn).requiresGrad(true)
             let weight = try (Tensor.normal([shape[1], outputs, 2, 2], generator: Generator(seed: 3)) * 0.3)
@@ -66,12 +71,15 @@ final class ConvTranspose2x2Tests: ConfiguredTestCase {
                     "needs input [N, C, H, W] and weight [C, O, 2, 2], got [1, 4, 5, 5] and [3, 2, 2, 2]"),
                 "\(error)")
         }
-        XCTAssertThrowsError(try Kernels.convTranspose2x2(input, weight: Tensor.zeros([4, 2, 2, 2]), bias: Tensor.zeros([3]))) {
+        XCTAssertThrowsError(
+            try Kernels.convTranspose2x2(input, weight: Tensor.zeros([4, 2, 2, 2]), bias: Tensor.zeros([3]))
+        ) {
             error in
             XCTAssertTrue("\(error)".contains("needs a bias of 2 values, got [3]"), "\(error)")
         }
-        XCTAssertThrowsError(try Kernels.convTranspose2x2(input.to(.float64), weight: Tensor.zeros([4, 2, 2, 2]).to(.float64)))
-        { error in
+        XCTAssertThrowsError(
+            try Kernels.convTranspose2x2(input.to(.float64), weight: Tensor.zeros([4, 2, 2, 2]).to(.float64))
+        ) { error in
             XCTAssertTrue("\(error)".contains("runs on float32 CPU tensors, got Double on cpu"), "\(error)")
         }
     }

@@ -23,7 +23,8 @@ final class ConvolutionParityTests: ConfiguredTestCase {
             let out = try convolve(input, weight, bias, stride, padding, dilation, groups)
             try c.assertOutput(out, file: file, line: line)
             if let bias {
-                try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
+                try c.assertGradients(
+                    of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
             } else {
                 try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
             }
@@ -65,7 +66,8 @@ final class ConvolutionParityTests: ConfiguredTestCase {
             let out = try convolve(input, weight, bias, stride, padding, outputPadding, groups, dilation)
             try c.assertOutput(out, file: file, line: line)
             if let bias {
-                try c.assertGradients(of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
+                try c.assertGradients(
+                    of: out, ["input": input, "weight": weight, "bias": bias], file: file, line: line)
             } else {
                 try c.assertGradients(of: out, ["input": input, "weight": weight], file: file, line: line)
             }

@@ -16,13 +16,19 @@ final class DilatedConvTests: ConfiguredTestCase {
         ([1, 3, 7, 60], 2, 3, false, false),  // blocks of 3 outputs: 3 + 3 + 2 column vectors
         ([1, 3, 5, 55], 2, 1, true, false),  // 3 + 3 + 1 column vectors
         ([1, 3, 5, 7], 4, [2, 1000], false, false),  // a dilation far beyond the image
+        ([1, 5, 6, 40], 12, 1, true, false),  // AVX-512: 3 column vectors, gradient blocks of 6
     ]
 
-    /// Against libtorch's convolution in float64: values and gradients within 2e-6 of the
-    /// largest magnitude of each, room for float32 rounding over the up to 5400 terms of a sum.
+    /// Against libtorch's convolution in float64, under every instruction set this CPU runs:
+    /// values and gradients within 2e-6 of the largest magnitude of each, room for float32
+    /// rounding over the up to 5400 terms of a sum.
     func testMatchesLibtorchInValuesAndGradients() throws {
+        try Kernels.forEachInstructionSet { try matchesLibtorch($0) }
+    }
+
+    private func matchesLibtorch(_ set: Kernels.InstructionSet) throws {
         for (index, (shape, outputs, dilation, hasBias, channelsLast)) in cases.enumerated() {
-            let label = "\(shape) -> \(outputs), dilation \(dilation)"
+            let label = "\(shape) -> \(outputs), dilation \(dilation), \(set.rawValue) code"
             let drawn = try Tensor.normal(shape, generator: Generator(seed: UInt64(10 + index)))
             let input = try (channelsLast ? drawn.contiguous(.channelsLast) : drawn).requiresGrad(true)
             let weight = try (Tensor.normal([outputs, shape[1], 3, 3], generator: Generator(seed: 3)) * 0.2)
@@ -36,6 +42,25 @@ final class DilatedConvTests: ConfiguredTestCase {
                 references[0], weight: references[1], bias: hasBias ? references[2] : nil, padding: dilation,
                 dilation: dilation)
             try assertNearInValuesAndGradients(out, expected, leaves: leaves, references: references, label)
+        }
+    }
+
+    /// The kernels run the widest instruction set the CPU supports unless told otherwise, and
+    /// refuse one it does not, naming those it does.
+    func testInstructionSetIsTheWidestSupported() throws {
+        let supported = Kernels.InstructionSet.allCases.filter(\.isSupported)
+        XCTAssertEqual(supported.first, .baseline)
+        XCTAssertEqual(Kernels.instructionSet, supported.last)
+        defer { XCTAssertNoThrow(try Kernels.use(try XCTUnwrap(supported.last))) }
+        try Kernels.use(.baseline)
+        XCTAssertEqual(Kernels.instructionSet, .baseline)
+        if let missing = Kernels.InstructionSet.allCases.first(where: { !$0.isSupported }) {
+            XCTAssertThrowsError(try Kernels.use(missing)) { error in
+                XCTAssertTrue(
+                    "\(error)".contains("does not run the kernels' \(missing.rawValue) code; it runs baseline"),
+                    "\(error)")
+            }
+            XCTAssertEqual(Kernels.instructionSet, .baseline)
         }
     }
 
@@ -90,7 +115,8 @@ final class DilatedConvTests: ConfiguredTestCase {
 
     func testRejectsWhatItCannotCompute() throws {
         let input = try Tensor.zeros([1, 4, 5, 5])
-        XCTAssertThrowsError(try Kernels.dilatedConv3x3(input, weight: Tensor.zeros([2, 3, 3, 3]), dilation: 1)) { error in
+        XCTAssertThrowsError(try Kernels.dilatedConv3x3(input, weight: Tensor.zeros([2, 3, 3, 3]), dilation: 1)) {
+            error in
             XCTAssertTrue(
                 "\(error)".contains(
                     "needs input [N, C, H, W] and weight [O, C, 3, 3], got [1, 4, 5, 5] and [2, 3, 3, 3]"),
@@ -106,7 +132,8 @@ final class DilatedConvTests: ConfiguredTestCase {
             XCTAssertTrue("\(error)".contains("needs dilations of 1 or more, got 0x1"), "\(error)")
         }
         XCTAssertThrowsError(
-            try Kernels.dilatedConv3x3(input.to(.float64), weight: Tensor.zeros([2, 4, 3, 3]).to(.float64), dilation: 1)
+            try Kernels.dilatedConv3x3(
+                input.to(.float64), weight: Tensor.zeros([2, 4, 3, 3]).to(.float64), dilation: 1)
         ) { error in
             XCTAssertTrue("\(error)".contains("runs on float32 CPU tensors, got Double on cpu"), "\(error)")
         }

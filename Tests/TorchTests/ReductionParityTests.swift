@@ -77,7 +77,9 @@ final class ReductionParityTests: ConfiguredTestCase {
         let expected: [Int64] = [1, 1, 0, 0]
         let floats = try Tensor(scores, shape: [1, 5, 2, 2])
         let integers = try Tensor([Int64](arrayLiteral: 0, 4, 4, 2, 1, 4, 0, 3), shape: [1, 4, 2])
-        for argmax in [{ try $0.argmax(dim: $1, keepDim: $2) }, Kernels.argmax] as [(Tensor, Int, Bool) throws -> Tensor] {
+        for argmax in [{ try $0.argmax(dim: $1, keepDim: $2) }, Kernels.argmax]
+            as [(Tensor, Int, Bool) throws -> Tensor]
+        {
             XCTAssertEqual(try argmax(floats, 1, false).toArray(Int64.self), expected)
             XCTAssertEqual(try argmax(floats.to(.float64), 1, true).shape, [1, 1, 2, 2])
             XCTAssertEqual(try argmax(floats.to(.float64), 1, false).toArray(Int64.self), expected)

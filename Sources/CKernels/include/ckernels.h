@@ -13,6 +13,17 @@
 extern "C" {
 #endif
 
+/** The instruction sets the vectorised kernels (3x3 and 2x2 transposed convolutions) are
+ *  compiled for, widest last. */
+typedef enum { CK_BASELINE = 0, CK_AVX2 = 1, CK_AVX512 = 2 } ck_instruction_set;
+/** Whether this CPU runs `set`'s code (the baseline always). */
+bool ck_cpu_supports(ck_instruction_set set);
+/** The set the kernels run now: the widest the CPU supports unless ck_use_instruction_set chose. */
+ck_instruction_set ck_instruction_set_in_use(void);
+/** Makes the kernels run `set`'s code from now on, in every thread; false (and no change) where
+ *  the CPU does not support it. */
+bool ck_use_instruction_set(ck_instruction_set set);
+
 /** Argmax over `dim` as torch.argmax: SegTTT's kernel for contiguous float32 CPU input reduced
  *  over a dimension other than the innermost one, libtorch's max over `dim` (the same
  *  indices) for other floating CPU input, libtorch's argmax elsewhere. */
