@@ -1,11 +1,12 @@
 // `segttt-bench --child convs --threads N [--repeats R]`: SegTTT's convolution kernels against
-// what they replace, at the shapes of ESPNet's step (both views in one batch): the 3x3 kernel
-// (`Kernels.dilatedConv3x3`) against libtorch's (`conv2d`, oneDNN on CPU), also at a few
-// shapes with multiples of 8 channels, where `Kernels.conv2d` keeps libtorch's; the 2x2 transposed
-// one (`Kernels.convTranspose2x2`) against the path it replaced, oneDNN's 1x1 convolution to 4 O
-// channels and SegTTT's block shuffle. Forward alone and forward + backward (input and weight
-// gradients), each the median of R runs, the two sides run in turn, so that the machine's
-// drift hits both alike.
+// what they replace, at the shapes of ESPNet's step (both views in one batch): the 3x3 kernels
+// (`Kernels.dilatedConv3x3`, `Kernels.stridedConv3x3`) and the 1x1 one (`Kernels.pointwiseConv`)
+// against libtorch's convolution (oneDNN on CPU), also at a few shapes with multiples of 8
+// channels; the 2x2 transposed one (`Kernels.convTranspose2x2`) against the path it replaced,
+// oneDNN's 1x1 convolution to 4 O channels and SegTTT's block shuffle. SegTTT's side under each
+// instruction set from AVX2 up. Forward alone and forward + backward (input and weight
+// gradients), each the median of R runs, the two sides run in turn, so that the machine's drift
+// hits both alike.
 import Foundation
 import SegTTTKernels
 import SegTTTReports
@@ -32,6 +33,25 @@ let convolutionShapes = [
     ConvolutionShape(input: [2, 32, 90, 120], outputs: 32, dilation: 1, role: "multiples of 8: libtorch's"),
     ConvolutionShape(input: [2, 64, 90, 120], outputs: 64, dilation: 2, role: "multiples of 8: libtorch's"),
     ConvolutionShape(input: [2, 128, 45, 60], outputs: 128, dilation: 2, role: "multiples of 8: libtorch's"),
+]
+
+/// ESPNet's 1x1 convolutions (input, output channels), and a few with multiples of 8 channels.
+let pointwiseShapes: [(input: [Int], outputs: Int, role: String)] = [
+    ([2, 128, 45, 60], 25, "ESP level 3/4 reduction"),
+    ([2, 131, 90, 120], 20, "level 2 classifier"),
+    ([2, 64, 90, 120], 12, "ESP level 2 reduction"),
+    ([2, 256, 45, 60], 20, "level 3 classifier"),
+    ([2, 40, 90, 120], 4, "ESP level 1 reduction"),
+    ([2, 64, 90, 120], 32, "multiples of 8"),
+    ([2, 128, 45, 60], 64, "multiples of 8"),
+]
+
+/// ESPNet's 3x3 convolutions with stride 2 (input, output channels), and one with multiples of 8.
+let stridedShapes: [(input: [Int], outputs: Int, role: String)] = [
+    ([2, 3, 360, 480], 16, "first layer"),
+    ([2, 19, 180, 240], 12, "level 2 downsampling"),
+    ([2, 131, 90, 120], 25, "level 3 downsampling"),
+    ([2, 32, 90, 120], 32, "multiples of 8"),
 ]
 
 /// ESPNet's decoder's 2x2 stride-2 transposed convolutions, 20 channels to 20: their inputs.
@@ -62,6 +82,31 @@ func kernelComparisons() throws -> [KernelComparison] {
                 flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
                 ours: { try Kernels.dilatedConv3x3(x, weight: weight, dilation: d) },
                 reference: { try conv2d(x, weight: weight, padding: d, dilation: d) }))
+    }
+    for (index, shape) in pointwiseShapes.enumerated() {
+        let generator = try Generator(seed: UInt64(200 + index))
+        let x = try Tensor.normal(shape.input, generator: generator).requiresGrad(true)
+        let weight = try (Tensor.normal([shape.outputs, shape.input[1], 1, 1], generator: generator) * 0.1)
+            .requiresGrad(true)
+        comparisons.append(
+            KernelComparison(
+                label: "\(shape.input) -> \(shape.outputs), 1x1", role: shape.role,
+                flops: 2 * Double(shape.input.reduce(1, *)) * Double(shape.outputs),
+                ours: { try Kernels.pointwiseConv(x, weight: weight) },
+                reference: { try conv2d(x, weight: weight) }))
+    }
+    for (index, shape) in stridedShapes.enumerated() {
+        let generator = try Generator(seed: UInt64(300 + index))
+        let x = try Tensor.normal(shape.input, generator: generator).requiresGrad(true)
+        let weight = try (Tensor.normal([shape.outputs, shape.input[1], 3, 3], generator: generator) * 0.1)
+            .requiresGrad(true)
+        let outputPixels = Double(shape.input[0] * ((shape.input[2] + 1) / 2) * ((shape.input[3] + 1) / 2))
+        comparisons.append(
+            KernelComparison(
+                label: "\(shape.input) -> \(shape.outputs), 3x3 stride 2", role: shape.role,
+                flops: 2 * outputPixels * Double(shape.outputs * shape.input[1] * 9),
+                ours: { try Kernels.stridedConv3x3(x, weight: weight) },
+                reference: { try conv2d(x, weight: weight, stride: 2, padding: 1) }))
     }
     for (index, shape) in transposedShapes.enumerated() {
         let generator = try Generator(seed: UInt64(100 + index))

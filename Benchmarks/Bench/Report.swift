@@ -367,8 +367,10 @@ struct BenchmarkReport {
                 .map { $0.trimmingCharacters(in: .whitespaces) }
         }
         let flags = Set((field("flags") ?? "").split(separator: " ").map(String.init))
-        let vectors = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16"].filter(flags.contains)
-        return "\(field("model name") ?? "unknown CPU") (\(vectors.isEmpty ? "no AVX2" : vectors.joined(separator: ", ")))"
+        let vectors = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16"].filter(
+            flags.contains)
+        return
+            "\(field("model name") ?? "unknown CPU") (\(vectors.isEmpty ? "no AVX2" : vectors.joined(separator: ", ")))"
     }
 
     private func number(_ result: [String: Any]?, _ key: String) -> Double? {
@@ -449,9 +451,13 @@ struct BenchmarkReport {
         for (ours, theirs) in configs {
             let name = ours["name"] as? String ?? "?"
             let peers = current[name] ?? [:]
-            var contenders: [(String, [String: Any])] = [("PyTorch \(theirs["torch"] as? String ?? "1.13") eager", theirs)]
+            var contenders: [(String, [String: Any])] = [
+                ("PyTorch \(theirs["torch"] as? String ?? "1.13") eager", theirs)
+            ]
             for (kind, label) in [("eager", "eager"), ("compile", "torch.compile")] {
-                if let result = peers[kind] { contenders.append(("PyTorch \(result["torch"] as? String ?? "?") \(label)", result)) }
+                if let result = peers[kind] {
+                    contenders.append(("PyTorch \(result["torch"] as? String ?? "?") \(label)", result))
+                }
             }
             let ourStep = number(ours, "step_ms")
             let ourLoss = number(ours, "loss")
@@ -466,7 +472,8 @@ struct BenchmarkReport {
                 rows.append([
                     name, label, format(number(result, "step_ms")),
                     number(result, "compile_ms").map { format($0 / 1e3) } ?? "-",
-                    loss.map { String(format: "%.7f", $0) } ?? "-", difference.map { String(format: "%.1e", $0) } ?? "-",
+                    loss.map { String(format: "%.7f", $0) } ?? "-",
+                    difference.map { String(format: "%.1e", $0) } ?? "-",
                     ratio(ourStep, number(result, "step_ms")), roundRatios(ours, result),
                 ])
             }
@@ -475,7 +482,8 @@ struct BenchmarkReport {
         out.append(
             TextTable(
                 header: [
-                    "configuration", "contender", "step ms", "compile s", "first loss", "|loss - SegTTT's|", "SegTTT / it",
+                    "configuration", "contender", "step ms", "compile s", "first loss", "|loss - SegTTT's|",
+                    "SegTTT / it",
                     "per round",
                 ],
                 rows: rows

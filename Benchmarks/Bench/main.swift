@@ -429,7 +429,8 @@ func parent(options: Options) throws {
         (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.cache))))
         as? [String: [String: [String: Any]]] ?? [:]
     let threads = String(options.threads)
-    let key = (options.device == .cpu ? threads : "\(options.device)/\(threads)") + (options.flushDenormals ? "" : "/keep")
+    let key =
+        (options.device == .cpu ? threads : "\(options.device)/\(threads)") + (options.flushDenormals ? "" : "/keep")
     /// The current PyTorch's contenders of a job: (name, its Python, extra arguments of ocl_step.py).
     func peers(_ job: String) -> [(name: String, python: String, arguments: [String])] {
         guard let current = options.currentPython, peerConfigurations.contains(where: { job == "config:" + $0 })
@@ -461,7 +462,9 @@ func parent(options: Options) throws {
         var entry: [String: Any] = ["swift": ours, "python": theirs]
         if !peerRounds.isEmpty {
             let merged = peerRounds.mapValues(mergedRounds)
-            for (name, result) in merged.sorted(by: { $0.key < $1.key }) { print("\(indent)  current PyTorch \(name) \(result)") }
+            for (name, result) in merged.sorted(by: { $0.key < $1.key }) {
+                print("\(indent)  current PyTorch \(name) \(result)")
+            }
             entry["peers"] = merged
         }
         cache[key, default: [:]][job] = entry
@@ -483,8 +486,9 @@ func parent(options: Options) throws {
     }
     let text = BenchmarkReport(
         threads: options.threads, device: options.device, flushDenormals: options.flushDenormals, swift: swift,
-        python: python, current: current)
-        .markdown()
+        python: python, current: current
+    )
+    .markdown()
     print("\n" + text)
     // The sections after the marker are written by hand and kept as they are.
     let existing = (try? String(contentsOfFile: options.output, encoding: .utf8)) ?? ""

@@ -261,8 +261,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
             const std::vector<double> total = ctorch::parallel_sum(
                 0, g.batch * g.h, grain(g.channels * g.outputs * 4 * g.w), g.channels * g.outputs * 4,
                 [&](int64_t first, int64_t last, double *sums) { rows(g, xs, grad, sums, first, last); });
-            dweight = at::empty({g.channels, g.outputs, 2, 2}, weight.options());
-            std::copy(total.begin(), total.end(), dweight.data_ptr<float>());
+            dweight = ctorch::from_sums(total, {g.channels, g.outputs, 2, 2}, weight);
         }
         if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) dbias = dy.sum({0, 2, 3});
         return {dx, dweight, dbias};

@@ -1,9 +1,11 @@
-// Helpers of the shim's vectorised kernels (dilated_conv.cpp, conv_transpose2x2.cpp): vectors
+// Helpers of the shim's vectorised kernels (conv3x3.cpp, pointwise_conv.cpp, conv_transpose2x2.cpp): vectors
 // of 8 or 16 floats through the compiler's vector extension, and the instruction sets their
 // loops are compiled for, chosen at run time. Not part of the C interface.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 
 #include "ckernels.h"
 
@@ -98,6 +100,43 @@ namespace ctorch::vec {
 /// The instruction set the kernels run (instruction_set.cpp): the widest the CPU supports unless
 /// `ck_use_instruction_set` chose another.
 ck_instruction_set instruction_set();
+}  // namespace ctorch::vec
+
+namespace ctorch::vec {
+
+/// An instruction set's vectors and register file: the kernels' register tiles are sized so
+/// that their accumulators, inputs and one broadcast weight fit `kRegisters` vectors of type
+/// `Vector` with three to spare (the compiler spills accumulators when they do not).
+template <class V, int64_t Registers>
+struct Isa {
+    using Vector = V;
+    static constexpr int64_t kLanes = lanes_of<V>, kRegisters = Registers;
+    /// Vectors of columns accumulated together per output channel when B output channels are:
+    /// B x C accumulators, C input vectors and one broadcast weight, C at most 4.
+    template <int64_t B>
+    static constexpr int64_t kColumnVectors = std::min<int64_t>(4, (Registers - 4) / (B + 1));
+};
+/// SSE's 16 registers of 4 floats, each vector two of them.
+using Baseline = Isa<Vec, 16>;
+/// AVX2's 16 registers of 8 floats.
+using Avx2 = Isa<Vec, 16>;
+/// AVX-512's 32 registers of 16 floats.
+using Avx512 = Isa<Vec16, 32>;
+
+/// The lanes of the vectors of `set`'s code.
+inline int64_t lanes(ck_instruction_set set) { return set == CK_AVX512 ? Avx512::kLanes : Avx2::kLanes; }
+
+/// Of `sizes` (largest first), the block that leaves the fewest zero channels in the last block
+/// of `count` channels (the first of a tie): 25 channels take blocks of 5, 12 of 4 (or 6 where
+/// that is offered).
+inline int64_t best_block(int64_t count, std::initializer_list<int64_t> sizes) {
+    int64_t best = *sizes.begin();
+    for (int64_t block : sizes) {
+        if (round_up(count, block) < round_up(count, best)) best = block;
+    }
+    return best;
+}
+
 }  // namespace ctorch::vec
 
 /// Defines `name_avx2` (compiled for AVX2 + FMA) and `name_generic` (for the baseline), both

@@ -5,34 +5,84 @@ extension Kernels {
     /// The most input or output channels for which `conv2d` takes `dilatedConv3x3`.
     static let dilatedConvChannels = 36
 
+    /// The most output channels for which `conv2d` takes `pointwiseConv` or `stridedConv3x3`.
+    static let pointwiseConvOutputs = 36
+
     /// The most input or output channels for which `convTranspose2d` takes `convTranspose2x2`.
     static let convTranspose2x2Channels = 32
 
-    /// `Torch.conv2d`, by `dilatedConv3x3` where `takesConv2d` admits the call.
+    /// `Torch.conv2d`, by `pointwiseConv`, `dilatedConv3x3` or `stridedConv3x3` where
+    /// `takesConv2d` admits the call.
     public static func conv2d(
         _ input: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Pair = 1, padding: Pair = 0,
         dilation: Pair = 1, groups: Int = 1
     ) throws -> Tensor {
-        if takesConv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups) {
-            return try dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
+        if takesConv2d(
+            input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        {
+            if weight.shape[2] == 1 { return try pointwiseConv(input, weight: weight, bias: bias) }
+            return stride == 2
+                ? try stridedConv3x3(input, weight: weight, bias: bias)
+                : try dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
         }
         return try Torch.conv2d(
             input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
-    /// The rule of `conv2d`: float32 CPU tensors, a 3x3 weight over all the input's channels
-    /// (one group), stride 1 and padding equal to the dilation (the output keeps the input's
-    /// size), at most `dilatedConvChannels` channels in and out, and not both counts multiples
-    /// of 8 (where oneDNN's direct kernels run as fast).
+    /// The rule of `conv2d`: float32 CPU tensors, a weight over all the input's channels (one
+    /// group), and one of
+    /// - 1x1, stride 1, no padding, to at most `pointwiseConvOutputs` channels (`pointwiseConv`);
+    /// - 3x3, stride 1, padding equal to the dilation (the output keeps the input's size), at
+    ///   most `dilatedConvChannels` channels in and out, and not both counts multiples of 8,
+    ///   where oneDNN's direct kernels run as fast (`dilatedConv3x3`);
+    /// - 3x3, stride 2, padding 1, dilation 1, to at most `pointwiseConvOutputs` channels, not a
+    ///   multiple of 8, where oneDNN's direct kernels run faster (`stridedConv3x3`).
     public static func takesConv2d(
         _ input: Tensor, weight: Tensor, bias: Tensor?, stride: Pair, padding: Pair, dilation: Pair, groups: Int
     ) -> Bool {
-        guard stride == 1, groups == 1, padding == dilation, input.rank == 4, weight.rank == 4,
-            weight.shape[2] == 3, weight.shape[3] == 3, weight.shape[1] == input.shape[1],
+        guard groups == 1, input.rank == 4, weight.rank == 4, weight.shape[1] == input.shape[1],
             onCPUInFloat32(input, weight, bias)
         else { return false }
         let (channels, outputs) = (input.shape[1], weight.shape[0])
-        return max(channels, outputs) <= dilatedConvChannels && (channels % 8 != 0 || outputs % 8 != 0)
+        switch (weight.shape[2], weight.shape[3], stride) {
+        case (1, 1, 1): return padding == 0 && outputs <= pointwiseConvOutputs
+        case (3, 3, 1):
+            return padding == dilation && max(channels, outputs) <= dilatedConvChannels
+                && (channels % 8 != 0 || outputs % 8 != 0)
+        case (3, 3, 2): return padding == 1 && dilation == 1 && outputs <= pointwiseConvOutputs && outputs % 8 != 0
+        default: return false
+        }
+    }
+
+    /// 1x1 convolution of float32 CPU `input` [N, C, H, W] with `weight` [O, C, 1, 1] and
+    /// optional `bias` [O] (stride 1, no padding), over the H W pixels p of each image:
+    ///
+    ///     y[n, o, p] = b[o] + sum_c w[o, c] x[n, c, p]
+    ///
+    /// Written for few output channels: B output channels by a few vectors of pixels are
+    /// accumulated in registers over every input channel; the backward pass computes dx as the
+    /// same product with w transposed, and dw = sum_{n, p} dy[n, o, p] x[n, c, p] in blocks of
+    /// output by input channels.
+    public static func pointwiseConv(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+        try withExtendedLifetime(bias) {
+            try makeTensor { ck_pointwise_conv(input.handle, weight.handle, bias?.handle, $0) }
+        }
+    }
+
+    /// 3x3 convolution of float32 CPU `input` [N, C, H, W] with `weight` [O, C, 3, 3] and
+    /// optional `bias` [O], stride 2 and padding 1 (the downsampling layers of encoders), giving
+    /// [N, O, ceil(H / 2), ceil(W / 2)]:
+    ///
+    ///     y[n, o, i, j] = b[o] + sum_{c, a, e} w[o, c, a, e] x[n, c, 2 i + a - 1, 2 j + e - 1]
+    ///
+    /// with x = 0 outside the image. The input's even and odd columns are laid apart once, so
+    /// that each tap reads consecutive floats, and every output row is accumulated in vector
+    /// registers as in `dilatedConv3x3`; so is the weight gradient. The input's gradient is
+    /// libtorch's.
+    public static func stridedConv3x3(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+        try withExtendedLifetime(bias) {
+            try makeTensor { ck_strided_conv3x3(input.handle, weight.handle, bias?.handle, $0) }
+        }
     }
 
     /// 3x3 convolution of float32 CPU `input` [N, C, H, W] with `weight` [O, C, 3, 3] and

@@ -2,9 +2,10 @@ internal import CKernels
 import Torch
 
 extension Kernels {
-    /// The instruction sets that the vectorised kernels (`dilatedConv3x3`, `convTranspose2x2`)
-    /// are compiled for: vectors of 8 floats in SSE's registers, in AVX2's (with FMA), or of 16
-    /// floats in AVX-512's 32 registers, with register tiles sized to each.
+    /// The instruction sets that the convolution kernels (`dilatedConv3x3`, `stridedConv3x3`,
+    /// `pointwiseConv`; `convTranspose2x2` runs its AVX2 code under AVX-512) are compiled for:
+    /// vectors of 8 floats in SSE's registers, in AVX2's (with FMA), or of 16 floats in
+    /// AVX-512's 32 registers, with register tiles sized to each.
     public enum InstructionSet: String, CaseIterable, Sendable {
         case baseline, avx2, avx512
 

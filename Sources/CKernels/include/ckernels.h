@@ -13,8 +13,8 @@
 extern "C" {
 #endif
 
-/** The instruction sets the vectorised kernels (3x3 and 2x2 transposed convolutions) are
- *  compiled for, widest last. */
+/** The instruction sets the convolution kernels (3x3, 1x1 and 2x2 transposed) are compiled for,
+ *  widest last. */
 typedef enum { CK_BASELINE = 0, CK_AVX2 = 1, CK_AVX512 = 2 } ck_instruction_set;
 /** Whether this CPU runs `set`'s code (the baseline always). */
 bool ck_cpu_supports(ck_instruction_set set);
@@ -45,6 +45,14 @@ ct_status ck_conv_transpose2x2(ct_tensor input, ct_tensor weight, ct_tensor bias
  *  own backward pass (first derivatives). */
 ct_status ck_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, int64_t dh, int64_t dw,
                              ct_tensor *out);
+/** 1x1 convolution of float32 CPU input [N, C, H, W] by weight [O, C, 1, 1] (bias [O] or null),
+ *  stride 1, no padding: output [N, O, H, W]. For few output channels, with its own backward
+ *  pass (first derivatives). */
+ct_status ck_pointwise_conv(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out);
+/** 3x3 convolution of float32 CPU input [N, C, H, W] by weight [O, C, 3, 3] (bias [O] or null),
+ *  stride 2, padding 1: output [N, O, ceil(H / 2), ceil(W / 2)]. For few output channels, with
+ *  its own forward pass and weight gradient (the input's gradient is libtorch's). */
+ct_status ck_strided_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out);
 /** prelu(batch_norm(input)) with statistics that carry no gradient (mean, var per channel),
  *  for float32 CPU input, as one fused kernel with its own backward pass; gradients reach
  *  input, weight, bias and slope (one slope, or one per channel). */

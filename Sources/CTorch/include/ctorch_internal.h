@@ -48,6 +48,14 @@ int on_every_thread(void (*body)());
 std::vector<double> parallel_sum(int64_t begin, int64_t end, int64_t grain, size_t size,
                                  const std::function<void(int64_t, int64_t, double *)> &body);
 
+/// A float32 tensor of `sizes` (with `like`'s device) holding the first values of `sums`, the
+/// double-precision sums a kernel's weight gradient is reduced in.
+inline at::Tensor from_sums(const std::vector<double> &sums, at::IntArrayRef sizes, const at::Tensor &like) {
+    at::Tensor t = at::empty(sizes, like.options().dtype(at::kFloat));
+    std::copy(sums.begin(), sums.begin() + t.numel(), t.data_ptr<float>());
+    return t;
+}
+
 /// Throws unless every defined tensor of `tensors` is a float32 CPU one and `bias` is
 /// undefined or holds `outputs` values; `kernel` names the kernel in the message.
 inline void check_kernel_operands(const char *kernel, std::initializer_list<const at::Tensor *> tensors,

@@ -10,6 +10,10 @@
 //     db[o]          = sum_{n, i, j} dy[n, o, i, j]
 //
 // dx is the same convolution of dy, with w's two channel axes swapped and its taps flipped.
+// The same tiles also compute 3x3 convolutions with stride 2 and padding 1 (the downsampling
+// layers: y[n, o, i, j] sums x[n, c, 2 i + a - 1, 2 j + e - 1]) and their weight gradient, from
+// input rows whose even and odd columns are laid apart (`split_rows`), so that every tap reads
+// consecutive floats; their dx, a transposed convolution, is libtorch's.
 // libtorch sends these convolutions to oneDNN, whose direct kernels want multiples of 8
 // channels and whose im2col path (`gemm:jit`) builds a 9 C x H W column matrix for a product
 // with only O <= 28 rows, far below the machine's matrix product (docs/BENCHMARKS.md,
@@ -25,7 +29,6 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
-#include <initializer_list>
 #include <vector>
 
 #include "ctorch_internal.h"
@@ -38,47 +41,27 @@ using namespace ctorch::vec;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-/// An instruction set's vectors and register file: the kernels' register tiles are sized so
-/// that their accumulators, inputs and one broadcast weight fit `kRegisters` vectors of type
-/// `Vector` with three to spare (the compiler spills accumulators when they do not).
-template <class V, int64_t Registers>
-struct Isa {
-    using Vector = V;
-    static constexpr int64_t kLanes = lanes_of<V>, kRegisters = Registers;
-    /// Vectors of columns accumulated together per output channel when B output channels are:
-    /// B x C accumulators, C input vectors and one broadcast weight, C at most 4.
-    template <int64_t B>
-    static constexpr int64_t kColumnVectors = std::min<int64_t>(4, (Registers - 4) / (B + 1));
-};
-/// SSE's 16 registers of 4 floats, each vector two of them.
-using Baseline = Isa<Vec, 16>;
-/// AVX2's 16 registers of 8 floats.
-using Avx2 = Isa<Vec, 16>;
-/// AVX-512's 32 registers of 16 floats.
-using Avx512 = Isa<Vec16, 32>;
-
-/// The instruction sets the kernels' loops are compiled for.
-enum class Target { generic, avx2, avx512 };
-
-/// The one `ck_use_instruction_set` chose, or the widest the CPU has.
-Target current_target() {
-    switch (instruction_set()) {
-        case CK_AVX512: return Target::avx512;
-        case CK_AVX2: return Target::avx2;
-        default: return Target::generic;
-    }
-}
-
-/// The lanes of the vectors of `target`.
-int64_t lanes(Target target) { return target == Target::avx512 ? Avx512::kLanes : Avx2::kLanes; }
-
-/// The sizes of one convolution: `channels` planes of h x w in, `outputs` planes out. The
-/// padded input holds `planes` >= `channels` planes per image, of rows of `stride` floats: the
-/// image's column j at `dw + j`, zeros elsewhere; rows hold whole vectors of `lanes` floats.
+/// The sizes of one convolution: `channels` planes of h x w in, `outputs` planes of out_h x
+/// out_w out, with stride `step` (1, or 2 with padding and dilation 1). The padded input holds
+/// `planes` >= `channels` planes per image, of rows of `stride()` floats, zeros where no column
+/// of the image is: with step 1 the image's column q at `dw + q`; with step 2 the even columns
+/// 2 k at k and the odd ones 2 k - 1 at `vectors() lanes + k`, so that every tap e reads the
+/// source columns of consecutive output columns j from consecutive floats, at `offset(e) + j`.
+/// Output rows hold whole vectors of `lanes` floats.
 struct Geometry {
-    int64_t batch, channels, planes, outputs, h, w, dh, dw, lanes;
-    int64_t vectors() const { return round_up(w, lanes) / lanes; }
-    int64_t stride() const { return vectors() * lanes + 2 * dw; }
+    int64_t batch, channels, planes, outputs, h, w, dh, dw, lanes, step = 1;
+    int64_t out_h() const { return step == 1 ? h : (h + 1) / 2; }
+    int64_t out_w() const { return step == 1 ? w : (w + 1) / 2; }
+    int64_t vectors() const { return round_up(out_w(), lanes) / lanes; }
+    int64_t stride() const { return step == 1 ? vectors() * lanes + 2 * dw : 2 * vectors() * lanes + lanes; }
+    /// Where in a padded row tap e reads output column 0's source column.
+    int64_t offset(int64_t e) const { return step == 1 ? e * dw : e == 1 ? 0 : vectors() * lanes + e / 2; }
+    /// The input row that tap a reads for output row i (outside the image: zeros).
+    int64_t source_row(int64_t i, int64_t a) const { return step * i + (a - 1) * dh; }
+    /// The floats of dy's padded rows and dy's column 0 in them: laid out as the input with
+    /// step 1 (dx is the convolution of dy), whole vectors alone with step 2.
+    int64_t grad_stride() const { return step == 1 ? stride() : vectors() * lanes; }
+    int64_t grad_lead() const { return step == 1 ? dw : 0; }
     /// Blocks of `block` output channels that cover `outputs`.
     int64_t blocks(int64_t block) const { return round_up(outputs, block) / block; }
 };
@@ -99,15 +82,10 @@ Geometry geometry_of(const at::Tensor &x, int64_t outputs, int64_t dh, int64_t d
             lanes};
 }
 
-/// Of `sizes` (largest first), the block that leaves the fewest zero channels in the last block
-/// of `count` channels (the first of a tie): ESPNet's 25 channels take blocks of 5, its 12 of 4
-/// (or 6 where that is offered).
-int64_t best_block(int64_t count, std::initializer_list<int64_t> sizes) {
-    int64_t best = *sizes.begin();
-    for (int64_t block : sizes) {
-        if (round_up(count, block) < round_up(count, best)) best = block;
-    }
-    return best;
+/// The geometry of x [N, C, H, W] convolved to `outputs` channels with stride 2, padding 1:
+/// output ceil(H / 2) x ceil(W / 2).
+Geometry strided_geometry_of(const at::Tensor &x, int64_t outputs, int64_t lanes) {
+    return {x.size(0), x.size(1), x.size(1), outputs, x.size(2), x.size(3), 1, 1, lanes, 2};
 }
 
 /// The output channels computed together by the forward tiles: 5, 4 or 3.
@@ -116,14 +94,16 @@ int64_t output_block(int64_t outputs) { return best_block(outputs, {5, 4, 3}); }
 /// The output channels whose weight gradients are accumulated together, for the 3 column taps
 /// of one (c, a): G x 3 accumulators, G vectors of dy and one of x in registers, so 3 on AVX2
 /// (4 would spill) and 4 to 6 on AVX-512.
-int64_t gradient_block(Target target, int64_t outputs) {
-    return target == Target::avx512 ? best_block(outputs, {6, 5, 4}) : 3;
+int64_t gradient_block(ck_instruction_set target, int64_t outputs) {
+    return target == CK_AVX512 ? best_block(outputs, {6, 5, 4}) : 3;
 }
 
-/// The first and one-past-last output rows i whose source row i + (a - 1) dh is inside the image.
-inline std::pair<int64_t, int64_t> rows_reached(int64_t a, int64_t h, int64_t dh) {
-    const int64_t shift = (a - 1) * dh;
-    return {std::max<int64_t>(0, -shift), std::min(h, h - shift)};
+/// The first and one-past-last output rows i whose source row step i + (a - 1) dh is inside
+/// the image.
+inline std::pair<int64_t, int64_t> rows_reached(const Geometry &g, int64_t a) {
+    const int64_t shift = (a - 1) * g.dh;
+    const int64_t first = shift >= 0 ? 0 : (-shift + g.step - 1) / g.step;
+    return {first, std::min(g.out_h(), (g.h - shift + g.step - 1) / g.step)};
 }
 
 /// x [N, C, H, W] (contiguous) as [N, planes, H, stride] rows: `lead` zeros, the W values,
@@ -151,6 +131,30 @@ at::Tensor pad_rows(const at::Tensor &x, int64_t planes, int64_t lead, int64_t s
     return padded;
 }
 
+/// x [N, C, H, W] (contiguous) as rows of g.stride() floats for stride 2 (see `Geometry`):
+/// x[.., 2 k] at k, x[.., 2 k - 1] at g.vectors() lanes + k, zeros elsewhere.
+at::Tensor split_rows(const at::Tensor &x, const Geometry &g) {
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), stride = g.stride();
+    const int64_t odd = g.vectors() * g.lanes, pairs = w / 2, evens = (w + 1) / 2;
+    at::Tensor split = at::empty({n, c, h, stride}, x.options());
+    const float *from = x.data_ptr<float>();
+    float *to = split.data_ptr<float>();
+    ctorch::parallel_for(0, n * c * h, std::max<int64_t>(1, 16384 / stride), [&](int64_t first, int64_t last) {
+        for (int64_t row = first; row < last; ++row) {
+            const float *__restrict source = from + row * w;
+            float *__restrict even = to + row * stride, *__restrict shifted = even + odd + 1;
+            for (int64_t k = 0; k < pairs; ++k) {
+                even[k] = source[2 * k];
+                shifted[k] = source[2 * k + 1];
+            }
+            if (evens > pairs) even[pairs] = source[w - 1];
+            std::fill(even + evens, even + odd + 1, 0.f);  // past the even columns, and column -1
+            std::fill(shifted + pairs, even + stride, 0.f);
+        }
+    });
+    return split;
+}
+
 /// w [O, C, 3, 3] as [ceil(O / B)][C][3][3][B], zero past O; with `transpose` w [C, O, 3, 3]
 /// is read as its transpose with flipped taps, w'[o, c, a, e] = w[c, o, 2 - a, 2 - e].
 std::vector<float> pack_weight(const at::Tensor &weight, bool transpose, int64_t block) {
@@ -170,8 +174,8 @@ std::vector<float> pack_weight(const at::Tensor &weight, bool transpose, int64_t
 }
 
 /// Output channels [o0, o0 + B) x columns [j0, j0 + lanes C) of output row i of image n:
-/// y[o, i, j] = b[o] + sum_{c, a, e} w[o, c, a, e] x[c, i + (a - 1) dh, j + (e - 1) dw], accumulated
-/// in registers (C a constant, so that the accumulators stay in them), then stored.
+/// y[o, i, j] = b[o] + sum_{c, a, e} w[o, c, a, e] x[c, s i + (a - 1) dh, s j + (e - 1) dw] (step s),
+/// accumulated in registers (C a constant, so that the accumulators stay in them), then stored.
 template <class V, int64_t B, int64_t C>
 __attribute__((always_inline)) inline void output_tile(const Geometry &g, const float *image, const float *packed,
                                                        const float *bias, float *out, int64_t n, int64_t o0,
@@ -180,14 +184,14 @@ __attribute__((always_inline)) inline void output_tile(const Geometry &g, const 
     const int64_t stride = g.stride();
     V acc[B][C] = {};
     for (int64_t a = 0; a < 3; ++a) {
-        const int64_t r = i + (a - 1) * g.dh;
+        const int64_t r = g.source_row(i, a);
         if (r < 0 || r >= g.h) continue;
         for (int64_t c = 0; c < g.channels; ++c) {
             const float *row = image + (c * g.h + r) * stride + j0;
             const float *taps = packed + (c * 9 + a * 3) * B;
             for (int64_t e = 0; e < 3; ++e) {
                 V x[C];
-                for (int64_t v = 0; v < C; ++v) x[v] = load<V>(row + e * g.dw + v * L);
+                for (int64_t v = 0; v < C; ++v) x[v] = load<V>(row + g.offset(e) + v * L);
                 for (int64_t o = 0; o < B; ++o) {
                     const V s = splat<V>(taps[e * B + o]);
                     for (int64_t v = 0; v < C; ++v) acc[o][v] += s * x[v];
@@ -197,9 +201,13 @@ __attribute__((always_inline)) inline void output_tile(const Geometry &g, const 
     }
     for (int64_t o = 0; o < B && o0 + o < g.outputs; ++o) {
         const float shift = bias ? bias[o0 + o] : 0.f;
-        float *line = out + ((n * g.outputs + o0 + o) * g.h + i) * g.w;
+        float *line = out + ((n * g.outputs + o0 + o) * g.out_h() + i) * g.out_w();
         for (int64_t v = 0; v < C; ++v) {
-            const int64_t j = j0 + v * L, valid = std::min(L, g.w - j);
+            const int64_t j = j0 + v * L, valid = std::min(L, g.out_w() - j);
+            if (valid == L) {
+                store(line + j, acc[o][v] + splat<V>(shift));
+                continue;
+            }
             float values[L];
             store(values, acc[o][v]);
             for (int64_t k = 0; k < valid; ++k) line[j + k] = values[k] + shift;
@@ -228,7 +236,7 @@ __attribute__((always_inline)) inline void correlate_rows(const Geometry &g, con
     constexpr int64_t C = I::template kColumnVectors<B>;
     const int64_t stride = g.stride(), blocks = g.blocks(B);
     for (int64_t unit = first; unit < last; ++unit) {
-        const int64_t block = unit % blocks, i = (unit / blocks) % g.h, n = unit / (blocks * g.h);
+        const int64_t block = unit % blocks, i = (unit / blocks) % g.out_h(), n = unit / (blocks * g.out_h());
         const float *image = input + n * g.planes * g.h * stride;
         const float *weights = packed + block * g.channels * 9 * B;
         int64_t v0 = 0;
@@ -243,32 +251,34 @@ __attribute__((always_inline)) inline void correlate_rows(const Geometry &g, con
 
 /// Adds to `sums` [planes][C][9] (double) dw[o, c, a, e]'s terms of the pieces [first, last)
 /// of the flattened (n, piece of `rows` output rows), from dy padded like the input (planes
-/// rounded up to G, zero past O and past W) and x. A piece's rows of dy and x stay in cache
-/// while every (block of G outputs, c, a) passes over them.
+/// rounded up to G, zero past O and past W) and x. A piece's rows of dy stay in cache while
+/// every (c, a, block of G outputs) passes over them, and the rows of x that one (c, a) reads
+/// while every block passes over them.
 template <class V, int64_t G>
 __attribute__((always_inline)) inline void weight_grad_pieces(const Geometry &g, const float *grad, const float *input,
                                                               double *sums, int64_t rows, int64_t first,
                                                               int64_t last) {
     constexpr int64_t L = lanes_of<V>;
     const int64_t stride = g.stride(), blocks = g.blocks(G), planes = blocks * G;
-    const int64_t pieces = (g.h + rows - 1) / rows;
+    const int64_t grad_stride = g.grad_stride(), grad_plane = g.out_h() * grad_stride;
+    const int64_t pieces = (g.out_h() + rows - 1) / rows;
     for (int64_t unit = first; unit < last; ++unit) {
-        const int64_t n = unit / pieces, r0 = (unit % pieces) * rows, r1 = std::min(g.h, r0 + rows);
-        for (int64_t block = 0; block < blocks; ++block) {
-            for (int64_t c = 0; c < g.channels; ++c) {
-                for (int64_t a = 0; a < 3; ++a) {
-                    const auto [reached, beyond] = rows_reached(a, g.h, g.dh);
-                    const int64_t begin = std::max(reached, r0), end = std::min(beyond, r1);
-                    if (begin >= end) continue;
+        const int64_t n = unit / pieces, r0 = (unit % pieces) * rows, r1 = std::min(g.out_h(), r0 + rows);
+        for (int64_t c = 0; c < g.channels; ++c) {
+            for (int64_t a = 0; a < 3; ++a) {
+                const auto [reached, beyond] = rows_reached(g, a);
+                const int64_t begin = std::max(reached, r0), end = std::min(beyond, r1);
+                if (begin >= end) continue;
+                for (int64_t block = 0; block < blocks; ++block) {
                     V acc[G][3] = {};
                     for (int64_t i = begin; i < end; ++i) {
-                        const float *x = input + ((n * g.channels + c) * g.h + i + (a - 1) * g.dh) * stride;
-                        const float *dy = grad + ((n * planes + block * G) * g.h + i) * stride + g.dw;
+                        const float *x = input + ((n * g.channels + c) * g.h + g.source_row(i, a)) * stride;
+                        const float *dy = grad + (n * planes + block * G) * grad_plane + i * grad_stride + g.grad_lead();
                         for (int64_t v = 0; v < g.vectors(); ++v) {
                             V d[G];
-                            for (int64_t o = 0; o < G; ++o) d[o] = load<V>(dy + o * g.h * stride + v * L);
+                            for (int64_t o = 0; o < G; ++o) d[o] = load<V>(dy + o * grad_plane + v * L);
                             for (int64_t e = 0; e < 3; ++e) {
-                                const V xs = load<V>(x + e * g.dw + v * L);
+                                const V xs = load<V>(x + g.offset(e) + v * L);
                                 for (int64_t o = 0; o < G; ++o) acc[o][e] += d[o] * xs;
                             }
                         }
@@ -321,91 +331,116 @@ CT_AVX512 void weight_grad_pieces_avx512(const Geometry &g, const float *grad, c
 
 /// The forward rows' loop for `target` and blocks of `block` outputs.
 template <int64_t B>
-Rows rows_for(Target target) {
+Rows rows_for(ck_instruction_set target) {
     switch (target) {
-        case Target::avx512: return correlate_rows_avx512<B>;
-        case Target::avx2: return correlate_rows_avx2<B>;
+        case CK_AVX512: return correlate_rows_avx512<B>;
+        case CK_AVX2: return correlate_rows_avx2<B>;
         default: return correlate_rows_generic<B>;
     }
 }
 
 /// The weight gradient's loop for `target` and blocks of `block` outputs (`gradient_block`).
-Pieces pieces_for(Target target, int64_t block) {
-    if (target == Target::avx512) {
+Pieces pieces_for(ck_instruction_set target, int64_t block) {
+    if (target == CK_AVX512) {
         return block == 6 ? weight_grad_pieces_avx512<6>
                : block == 5 ? weight_grad_pieces_avx512<5>
                             : weight_grad_pieces_avx512<4>;
     }
-    return target == Target::avx2 ? weight_grad_pieces_avx2<3> : weight_grad_pieces_generic<3>;
+    return target == CK_AVX2 ? weight_grad_pieces_avx2<3> : weight_grad_pieces_generic<3>;
 }
 
 /// y [N, O, H, W] = b + w * x for x padded by `pad_rows`; w [O, C, 3, 3], or with `transpose`
 /// w [C, O, 3, 3] read as w' (see `pack_weight`).
-at::Tensor correlate(Target target, const Geometry &g, const at::Tensor &padded, const at::Tensor &weight,
+at::Tensor correlate(ck_instruction_set target, const Geometry &g, const at::Tensor &padded, const at::Tensor &weight,
                      bool transpose, const float *bias) {
-    at::Tensor out = at::empty({g.batch, g.outputs, g.h, g.w}, padded.options());
+    at::Tensor out = at::empty({g.batch, g.outputs, g.out_h(), g.out_w()}, padded.options());
     const int64_t block = output_block(g.outputs);
     const std::vector<float> packed = pack_weight(weight, transpose, block);
     const float *input = padded.data_ptr<float>(), *w = packed.data();
     float *y = out.data_ptr<float>();
     const Rows rows = block == 5 ? rows_for<5>(target) : block == 4 ? rows_for<4>(target) : rows_for<3>(target);
-    const int64_t units = g.batch * g.blocks(block) * g.h;
+    const int64_t units = g.batch * g.blocks(block) * g.out_h();
     const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, g.channels * g.w));
     ctorch::parallel_for(0, units, grain, [&](int64_t first, int64_t last) { rows(g, input, w, bias, y, first, last); });
     return out;
 }
 
-struct DilatedConvFunction : public torch::autograd::Function<DilatedConvFunction> {
-    /// `bias` is [O], or empty for none (libtorch 1.13's custom functions take no undefined inputs).
+/// The geometry of x convolved by `weight` with stride `step`: 1 with dilation (dh, dw), or 2.
+Geometry geometry_of(const at::Tensor &x, const at::Tensor &weight, int64_t step, int64_t dh, int64_t dw,
+                     ck_instruction_set target) {
+    return step == 1 ? geometry_of(x, weight.size(0), dh, dw, lanes(target))
+                     : strided_geometry_of(x, weight.size(0), lanes(target));
+}
+
+/// x in the padded rows that g's convolution reads.
+at::Tensor laid_out(const at::Tensor &x, const Geometry &g) {
+    return g.step == 1 ? pad_rows(x, g.channels, g.dw, g.stride()) : split_rows(x, g);
+}
+
+struct Conv3x3Function : public torch::autograd::Function<Conv3x3Function> {
+    /// `bias` is [O], or empty for none (libtorch 1.13's custom functions take no undefined inputs);
+    /// `step` 1 with padding = dilation (dh, dw), or 2 with padding and dilation 1.
     static at::Tensor forward(AutogradContext *ctx, const at::Tensor &input, const at::Tensor &weight,
-                              const at::Tensor &bias, int64_t dh, int64_t dw) {
+                              const at::Tensor &bias, int64_t step, int64_t dh, int64_t dw) {
         const at::Tensor x = input.contiguous(), b = bias.contiguous();
-        const Target target = current_target();
-        const Geometry g = geometry_of(x, weight.size(0), dh, dw, lanes(target));
+        const ck_instruction_set target = instruction_set();
+        const Geometry g = geometry_of(x, weight, step, dh, dw, target);
         ctx->save_for_backward({x, weight});
+        ctx->saved_data["step"] = step;
         ctx->saved_data["dh"] = dh;
         ctx->saved_data["dw"] = dw;
         ctx->saved_data["bias"] = b.numel() > 0;
-        return correlate(target, g, pad_rows(x, g.channels, g.dw, g.stride()), weight, /*transpose=*/false,
+        return correlate(target, g, laid_out(x, g), weight, /*transpose=*/false,
                          b.numel() > 0 ? b.data_ptr<float>() : nullptr);
     }
 
     static variable_list backward(AutogradContext *ctx, variable_list grads) {
         TORCH_CHECK(!at::GradMode::is_enabled(),
-                    "SegTTT's dilated 3x3 convolution has first derivatives only; for higher ones use "
+                    "SegTTT's 3x3 convolution has first derivatives only; for higher ones use "
                     "libtorch's convolution (Torch.conv2d)");
         const auto saved = ctx->get_saved_variables();
         const at::Tensor &x = saved[0], &weight = saved[1];
+        const int64_t step = ctx->saved_data["step"].toInt();
         const int64_t dh = ctx->saved_data["dh"].toInt(), dw = ctx->saved_data["dw"].toInt();
         const at::Tensor dy = grads[0].contiguous();
-        const Target target = current_target();
-        const Geometry g = geometry_of(x, weight.size(0), dh, dw, lanes(target));
+        const ck_instruction_set target = instruction_set();
+        const Geometry g = geometry_of(x, weight, step, dh, dw, target);
         const int64_t gradient = gradient_block(target, g.outputs);
         const int64_t planes = g.blocks(gradient) * gradient;  // dy's planes, zero past O
-        const at::Tensor dy_padded = pad_rows(dy, planes, g.dw, g.stride());
+        const at::Tensor dy_padded = pad_rows(dy, planes, g.grad_lead(), g.grad_stride());
         at::Tensor dx, dweight, dbias;
-        if (ctx->needs_input_grad(0)) {
+        if (ctx->needs_input_grad(0) && step == 1) {
             // dx is the convolution of dy's O planes (of the padded ones) by w'.
             const Geometry back{g.batch, g.outputs, planes, g.channels, g.h, g.w, g.dh, g.dw, g.lanes};
             dx = correlate(target, back, dy_padded, weight, /*transpose=*/true, nullptr);
+        } else if (ctx->needs_input_grad(0)) {
+            // With stride 2, dx (a transposed convolution of dy) is libtorch's.
+            dx = std::get<0>(at::convolution_backward(dy, x, weight, c10::nullopt, {2, 2}, {1, 1}, {1, 1}, false,
+                                                      {0, 0}, 1, {true, false, false}));
         }
         if (ctx->needs_input_grad(1)) {
-            const at::Tensor x_padded = pad_rows(x, g.channels, g.dw, g.stride());
+            const at::Tensor x_padded = laid_out(x, g);
             const float *dyp = dy_padded.data_ptr<float>(), *xp = x_padded.data_ptr<float>();
             // Pieces of rows whose padded rows of dy and x take about 256 KiB, but at least 16
             // rows, so that the lane sums at the end of each pass stay a small share of it.
             const int64_t rows = std::max<int64_t>(16, 65536 / ((planes + g.channels) * g.stride()));
             const Pieces pieces = pieces_for(target, gradient);
             const std::vector<double> sums = ctorch::parallel_sum(
-                0, g.batch * ((g.h + rows - 1) / rows), 1, planes * g.channels * 9,
+                0, g.batch * ((g.out_h() + rows - 1) / rows), 1, planes * g.channels * 9,
                 [&](int64_t first, int64_t last, double *into) { pieces(g, dyp, xp, into, rows, first, last); });
-            dweight = at::empty({g.outputs, g.channels, 3, 3}, weight.options());
-            std::copy(sums.begin(), sums.begin() + g.outputs * g.channels * 9, dweight.data_ptr<float>());
+            dweight = ctorch::from_sums(sums, {g.outputs, g.channels, 3, 3}, weight);
         }
         if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) dbias = dy.sum({0, 2, 3});
-        return {dx, dweight, dbias, at::Tensor(), at::Tensor()};
+        return {dx, dweight, dbias, at::Tensor(), at::Tensor(), at::Tensor()};
     }
 };
+
+/// Checks the operands of a 3x3 convolution named `kernel`.
+void check_conv3x3(const char *kernel, const at::Tensor &x, const at::Tensor &w, const at::Tensor &b) {
+    TORCH_CHECK(x.dim() == 4 && w.dim() == 4 && w.size(1) == x.size(1) && w.size(2) == 3 && w.size(3) == 3, kernel,
+                " needs input [N, C, H, W] and weight [O, C, 3, 3], got ", x.sizes(), " and ", w.sizes());
+    ctorch::check_kernel_operands(kernel, {&x, &w, &b}, b, w.size(0));
+}
 
 }  // namespace
 
@@ -417,12 +452,19 @@ ct_status ck_dilated_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, 
         const at::Tensor &x = input->tensor, &w = weight->tensor;
         const at::Tensor b = bias ? bias->tensor : at::Tensor();
         TORCH_CHECK(dh > 0 && dw > 0, "the dilated 3x3 convolution needs dilations of 1 or more, got ", dh, "x", dw);
-        TORCH_CHECK(x.dim() == 4 && w.dim() == 4 && w.size(1) == x.size(1) && w.size(2) == 3 && w.size(3) == 3,
-                    "the dilated 3x3 convolution needs input [N, C, H, W] and weight [O, C, 3, 3], got ", x.sizes(),
-                    " and ", w.sizes());
-        ctorch::check_kernel_operands("the dilated 3x3 convolution", {&x, &w, &b}, b, w.size(0));
+        check_conv3x3("the dilated 3x3 convolution", x, w, b);
         RECORD_FUNCTION("segttt::dilated_conv3x3", std::vector<c10::IValue>{});
-        *out = ctorch::wrap(DilatedConvFunction::apply(x, w, b.defined() ? b : at::empty({0}, w.options()), dh, dw));
+        *out = ctorch::wrap(Conv3x3Function::apply(x, w, b.defined() ? b : at::empty({0}, w.options()), 1, dh, dw));
+    })
+}
+
+ct_status ck_strided_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out) {
+    CT_PROTECT({
+        const at::Tensor &x = input->tensor, &w = weight->tensor;
+        const at::Tensor b = bias ? bias->tensor : at::Tensor();
+        check_conv3x3("the strided 3x3 convolution", x, w, b);
+        RECORD_FUNCTION("segttt::strided_conv3x3", std::vector<c10::IValue>{});
+        *out = ctorch::wrap(Conv3x3Function::apply(x, w, b.defined() ? b : at::empty({0}, w.options()), 2, 1, 1));
     })
 }
 
