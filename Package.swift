@@ -108,9 +108,14 @@ let package = Package(
         // a call from the libtorch op it stands in for (Sources/SegTTTKernels).
         // It reads the shim's headers by path rather than depending on CTorch: a C++ dependent
         // would be handed CTorch's module map, which clang refuses to use textually in C++20.
+        // Optimised in debug builds too: the tests run whole networks through these kernels,
+        // which unoptimised take several times oneDNN's time.
         .target(
             name: "CKernels",
-            cxxSettings: [.unsafeFlags(torch.cxxFlags + ["-I", Context.packageDirectory + "/Sources/CTorch/include"])]),
+            cxxSettings: [
+                .unsafeFlags(torch.cxxFlags + ["-I", Context.packageDirectory + "/Sources/CTorch/include"]),
+                .unsafeFlags(["-O2"], .when(configuration: .debug)),
+            ]),
         .target(name: "SegTTTKernels", dependencies: ["Torch", "CKernels", "CTorch"]),
         // zlib's CRC-32, which checks each zip entry a checkpoint reader takes.
         .systemLibrary(name: "CZlib"),
