@@ -5,17 +5,12 @@
 #
 #     bash Scripts/test_current_libtorch.sh [swift test arguments...]
 #
-# Without arguments it runs every test but the five slowest suites, which only repeat on real
-# data, whole networks or whole tool runs what the others check, so that CI stays within its time:
-# ReferenceAccuracyTests (the measured CamVid accuracies, minutes), KilledRunTests (signals to
-# whole tool runs), TorchScriptESPNetTests and TorchvisionModelTests (whole scripted networks;
-# TorchScriptModelTests adapts a file the current PyTorch scripted), SweepTests (whole sweeps).
+# Without arguments it runs every test, as the main run does (SlurmSweepTests skip themselves
+# where no Slurm is running, as after .ci/run's main run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Scripts/install_current_torch.sh cpu
 site=$(.venv-torch/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 export LIBTORCH=$site/torch LIBTORCH_CUDA=0
 swift build --build-path .build-torch2 --build-tests
-[ $# -gt 0 ] || set -- --skip ReferenceAccuracyTests --skip KilledRunTests --skip TorchScriptESPNetTests \
-    --skip TorchvisionModelTests --skip SweepTests
 swift test --skip-build --build-path .build-torch2 "$@"
