@@ -1,4 +1,5 @@
 import Foundation
+import SegTTTKernels
 import SegTTTReports
 import Torch
 
@@ -498,7 +499,8 @@ struct BenchmarkReport {
                 + (device == .cpu ? "" : " --device \(device)") + (flushDenormals ? "" : " --denormals keep")
                 + "` (it runs "
                 + "`Benchmarks/ocl_step.py` for the PyTorch eager side), libtorch \(Runtime.libtorchVersion), "
-                + "\(ProcessInfo.processInfo.activeProcessorCount) cores of \(Self.processor), \(threads) thread(s). Medians after a "
+                + "\(ProcessInfo.processInfo.activeProcessorCount) cores of \(Self.processor), \(threads) thread(s), "
+                + "SegTTT's kernels in their \(Kernels.instructionSet.rawValue) code. Medians after a "
                 + "warm-up; each measurement in its own process; peak memory is the process's VmHWM during it"
                 + (device == .cpu ? "" : " (the host's memory, not the GPU's)") + ". "
                 + "A job measured in several rounds (`--rounds`: PyTorch and Swift in turn, so that the machine's "
