@@ -360,7 +360,7 @@ at::Tensor correlate(ck_instruction_set target, const Geometry &g, const at::Ten
     float *y = out.data_ptr<float>();
     const Rows rows = block == 5 ? rows_for<5>(target) : block == 4 ? rows_for<4>(target) : rows_for<3>(target);
     const int64_t units = g.batch * g.blocks(block) * g.out_h();
-    const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, g.channels * g.w));
+    const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, g.channels * g.out_w()));
     ctorch::parallel_for(0, units, grain, [&](int64_t first, int64_t last) { rows(g, input, w, bias, y, first, last); });
     return out;
 }
@@ -407,7 +407,9 @@ struct Conv3x3Function : public torch::autograd::Function<Conv3x3Function> {
         const Geometry g = geometry_of(x, weight, step, dh, dw, target);
         const int64_t gradient = gradient_block(target, g.outputs);
         const int64_t planes = g.blocks(gradient) * gradient;  // dy's planes, zero past O
-        const at::Tensor dy_padded = pad_rows(dy, planes, g.grad_lead(), g.grad_stride());
+        // dy padded, for dx with stride 1 and for dw; libtorch's dx with stride 2 reads dy as it is.
+        const bool padded = (ctx->needs_input_grad(0) && step == 1) || ctx->needs_input_grad(1);
+        const at::Tensor dy_padded = padded ? pad_rows(dy, planes, g.grad_lead(), g.grad_stride()) : at::Tensor();
         at::Tensor dx, dweight, dbias;
         if (ctx->needs_input_grad(0) && step == 1) {
             // dx is the convolution of dy's O planes (of the padded ones) by w'.

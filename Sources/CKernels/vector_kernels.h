@@ -100,9 +100,6 @@ namespace ctorch::vec {
 /// The instruction set the kernels run (instruction_set.cpp): the widest the CPU supports unless
 /// `ck_use_instruction_set` chose another.
 ck_instruction_set instruction_set();
-}  // namespace ctorch::vec
-
-namespace ctorch::vec {
 
 /// An instruction set's vectors and register file: the kernels' register tiles are sized so
 /// that their accumulators, inputs and one broadcast weight fit `kRegisters` vectors of type

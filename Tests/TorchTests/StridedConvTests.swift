@@ -37,6 +37,17 @@ final class StridedConvTests: ConfiguredTestCase {
         }
     }
 
+    /// A frozen weight (as under TENT): the input's gradient alone, libtorch's.
+    func testFrozenWeightGivesTheInputGradientAlone() throws {
+        let input = try Tensor.normal([1, 6, 9, 10], generator: Generator(seed: 1)).requiresGrad(true)
+        let weight = try Tensor.normal([5, 6, 3, 3], generator: Generator(seed: 2))
+        let reference = try input.detach().to(.float64).requiresGrad(true)
+        try Kernels.stridedConv3x3(input, weight: weight).sum().backward()
+        try conv2d(reference, weight: weight.to(.float64), stride: 2, padding: 1).sum().backward()
+        XCTAssertNil(weight.grad)
+        try assertNear(try XCTUnwrap(input.grad), try XCTUnwrap(reference.grad), "gradient of the input")
+    }
+
     /// `Kernels.conv2d` takes the kernel for 3x3, stride 2, padding 1, undilated, ungrouped
     /// float32 CPU convolutions to at most 36 channels, not a multiple of 8, as `takesConv2d`
     /// says. Told apart by the profiler's record of the kernel.
