@@ -13,11 +13,15 @@
 // blocked layout included) and a reshuffle of the blocks into place (block_shuffle.cpp;
 // docs/BENCHMARKS.md, "SegTTT's kernels", gives the times). Here each output row is accumulated in
 // vector registers, 3 output channels by 16 input columns, and its two column taps b = 0, 1
-// are interleaved on the way out; the backward pass splits each dy row into its even and odd
-// columns on the way in. The weight gradient is summed per thread over the rows it takes and
-// the threads' sums added in the end, in a fixed order. Rows whose width is not a multiple of 8 are first
-// copied with zero columns up to it. Vectors of 8 floats through the compiler's vector
-// extension: AVX2 with FMA where the CPU has both (chosen at run time), SSE otherwise.
+// are interleaved on the way out (8-float vectors). The backward pass reads dy's rows as they
+// are, their column taps interleaved: dx accumulates w[c, o, a, b] in the lanes of parity b
+// (a vector of weight pairs) times dy's vectors, and adds each pair of lanes on the way out; the
+// weight gradient multiplies dy's vectors by x's row with every value twice (x[j] at 2 j and
+// 2 j + 1), so that the lanes of parity b sum dw[.., b]; each thread keeps these sums in
+// vectors over the rows it takes and adds their lanes once, in double, and the threads' sums
+// are added in a fixed order. Rows whose width is not a multiple of 8 are first copied with
+// zero columns up to it. The backward pass runs in the vectors of `instruction_set()`: 16
+// floats on AVX-512, 8 on AVX2 with FMA or in pairs of SSE's.
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -52,20 +56,17 @@ at::Tensor padded_rows(const at::Tensor &t, int64_t width) {
     return at::constant_pad_nd(t, {0, width - t.size(-1)}, 0);
 }
 
-/// w [C, O, 2, 2] as [ceil(O / 3)][C][2 a][2 b][3] (forward) or as [ceil(C / 4)][O][2][2][4]
-/// (dx), zero past the last channel.
-std::vector<float> pack(const at::Tensor &weight, bool by_input) {
+/// w [C, O, 2, 2] as [ceil(O / 3)][C][2 a][2 b][3] for the forward pass, zero past O.
+std::vector<float> pack(const at::Tensor &weight) {
     const at::Tensor w = weight.contiguous();
     const int64_t channels = w.size(0), outputs = w.size(1);
-    const int64_t block = by_input ? kInputBlock : kOutputBlock, blocked = by_input ? channels : outputs;
-    const int64_t other = by_input ? outputs : channels;
-    std::vector<float> packed(round_up(blocked, block) * other * 4, 0.f);
+    std::vector<float> packed(round_up(outputs, kOutputBlock) * channels * 4, 0.f);
     const float *p = w.data_ptr<float>();
     for (int64_t c = 0; c < channels; ++c) {
         for (int64_t o = 0; o < outputs; ++o) {
-            const int64_t k = by_input ? c : o, m = by_input ? o : c;
             for (int64_t tap = 0; tap < 4; ++tap) {
-                packed[(((k / block) * other + m) * 4 + tap) * block + k % block] = p[(c * outputs + o) * 4 + tap];
+                packed[(((o / kOutputBlock) * channels + c) * 4 + tap) * kOutputBlock + o % kOutputBlock] =
+                    p[(c * outputs + o) * 4 + tap];
             }
         }
     }
@@ -115,99 +116,214 @@ __attribute__((always_inline)) inline void forward_rows(const Geometry &g, const
     }
 }
 
-/// dy's row of 2 `width` floats at v's 16 columns split into its even (b = 0) and odd (b = 1)
-/// columns.
-__attribute__((always_inline)) inline void split_columns(const float *row, int64_t v, Vec &even, Vec &odd) {
-    const Vec low = load(row + 2 * v * kLanes), high = load(row + 2 * v * kLanes + kLanes);
-    even = __builtin_shufflevector(low, high, 0, 2, 4, 6, 8, 10, 12, 14);
-    odd = __builtin_shufflevector(low, high, 1, 3, 5, 7, 9, 11, 13, 15);
-}
-
-/// dx rows i of 4 input channels from c0, for units [first, last) of (n, i, block): consecutive
-/// units read the same 2 O rows of dy, which stay in cache (in the order (n, block, i) dy was
-/// read from memory once per block); dy rows padded to 2 `width`.
-__attribute__((always_inline)) inline void input_grad_rows(const Geometry &g, const float *dy, const float *packed,
-                                                           float *dx, int64_t first, int64_t last) {
-    const int64_t blocks = round_up(g.channels, kInputBlock) / kInputBlock, width = g.width();
-    for (int64_t unit = first; unit < last; ++unit) {
-        const int64_t block = unit % blocks, i = (unit / blocks) % g.h, n = unit / (blocks * g.h);
-        const int64_t c0 = block * kInputBlock;
-        const float *weights = packed + block * g.outputs * 4 * kInputBlock;
-        for (int64_t v0 = 0; v0 < g.vectors(); v0 += 2) {
-            const int64_t count = std::min<int64_t>(2, g.vectors() - v0);
-            Vec acc[kInputBlock][2] = {};
-            for (int64_t o = 0; o < g.outputs; ++o) {
-                for (int64_t a = 0; a < 2; ++a) {
-                    const float *row = dy + ((n * g.outputs + o) * 2 * g.h + 2 * i + a) * 2 * width;
-                    Vec even[2] = {}, odd[2] = {};
-                    split_columns(row, v0, even[0], odd[0]);
-                    if (count == 2) split_columns(row, v0 + 1, even[1], odd[1]);
-                    const float *taps = weights + (o * 4 + a * 2) * kInputBlock;
-                    for (int64_t c = 0; c < kInputBlock; ++c) {
-                        const Vec s0 = splat(taps[c]), s1 = splat(taps[kInputBlock + c]);
-                        for (int64_t v = 0; v < 2; ++v) acc[c][v] += s0 * even[v] + s1 * odd[v];
-                    }
-                }
-            }
-            for (int64_t c = 0; c < kInputBlock && c0 + c < g.channels; ++c) {
-                float *line = dx + ((n * g.channels + c0 + c) * g.h + i) * g.w;
-                for (int64_t v = 0; v < count; ++v) {
-                    const int64_t j = (v0 + v) * kLanes, valid = std::min(kLanes, g.w - j);
-                    float values[kLanes];
-                    store(values, acc[c][v]);
-                    std::copy(values, values + valid, line + j);
-                }
-            }
-        }
-    }
-}
-
-/// Adds to `sums` [C][O][2][2] (double) dw's terms from the input rows [first, last) of the
-/// flattened (n, i); x rows padded to `width`, dy's to 2 `width`, both with zeros.
-__attribute__((always_inline)) inline void weight_grad_rows(const Geometry &g, const float *x, const float *dy,
-                                                            double *sums, int64_t first, int64_t last) {
-    const int64_t width = g.width();
-    for (int64_t unit = first; unit < last; ++unit) {
-        const int64_t i = unit % g.h, n = unit / g.h;
-        for (int64_t o = 0; o < g.outputs; ++o) {
-            for (int64_t a = 0; a < 2; ++a) {
-                const float *row = dy + ((n * g.outputs + o) * 2 * g.h + 2 * i + a) * 2 * width;
-                for (int64_t c0 = 0; c0 < g.channels; c0 += kInputBlock) {
-                    const int64_t count = std::min(kInputBlock, g.channels - c0);
-                    Vec acc[kInputBlock][2] = {};  // [c][b]
-                    for (int64_t v = 0; v < g.vectors(); ++v) {
-                        Vec even, odd;
-                        split_columns(row, v, even, odd);
-                        for (int64_t c = 0; c < kInputBlock; ++c) {
-                            if (c >= count) break;
-                            const Vec xs = load(x + ((n * g.channels + c0 + c) * g.h + i) * width + v * kLanes);
-                            acc[c][0] += xs * even;
-                            acc[c][1] += xs * odd;
-                        }
-                    }
-                    for (int64_t c = 0; c < count; ++c) {
-                        for (int64_t b = 0; b < 2; ++b) {
-                            sums[(((c0 + c) * g.outputs + o) * 2 + a) * 2 + b] += lane_sum(acc[c][b]);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 CT_KERNEL_TWINS(forward_rows, forward_rows,
                 (const Geometry &g, const float *x, const float *packed, const float *bias, float *y, int64_t first,
                  int64_t last),
                 (g, x, packed, bias, y, first, last))
 
-CT_KERNEL_TWINS(input_grad_rows, input_grad_rows,
-                (const Geometry &g, const float *dy, const float *packed, float *dx, int64_t first, int64_t last),
-                (g, dy, packed, dx, first, last))
+/// A vector whose lanes 2 m and 2 m + 1 hold p[0] and p[1] (one 64-bit broadcast).
+template <class V>
+__attribute__((always_inline)) inline V splat_pair(const float *p) {
+    typedef double Pairs __attribute__((vector_size(sizeof(V))));
+    double pair;
+    __builtin_memcpy(&pair, p, sizeof pair);
+    Pairs pairs;
+    for (int64_t k = 0; k < lanes_of<V> / 2; ++k) pairs[k] = pair;
+    V v;
+    __builtin_memcpy(&v, &pairs, sizeof v);
+    return v;
+}
 
-CT_KERNEL_TWINS(weight_grad_rows, weight_grad_rows,
-                (const Geometry &g, const float *x, const float *dy, double *sums, int64_t first, int64_t last),
-                (g, x, dy, sums, first, last))
+/// Lane m of the result: lo[2 m] + lo[2 m + 1] for m < L / 2, then hi's pairs.
+template <class V>
+__attribute__((always_inline)) inline V pair_sums(V lo, V hi) {
+    if constexpr (lanes_of<V> == 16) {
+        return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+               __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    } else {
+        return __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14) +
+               __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+    }
+}
+
+/// w [C, O, 2, 2] as weight pairs for dx: [ceil(C / K)][O][2 a][K][2 b], zero past C.
+std::vector<float> pack_pairs(const at::Tensor &weight) {
+    const at::Tensor w = weight.contiguous();
+    const int64_t channels = w.size(0), outputs = w.size(1);
+    std::vector<float> packed(round_up(channels, kInputBlock) * outputs * 4, 0.f);
+    const float *p = w.data_ptr<float>();
+    for (int64_t c = 0; c < channels; ++c) {
+        for (int64_t o = 0; o < outputs; ++o) {
+            for (int64_t tap = 0; tap < 4; ++tap) {
+                const int64_t a = tap / 2, b = tap % 2;
+                packed[((((c / kInputBlock) * outputs + o) * 2 + a) * kInputBlock + c % kInputBlock) * 2 + b] =
+                    p[(c * outputs + o) * 4 + tap];
+            }
+        }
+    }
+    return packed;
+}
+
+/// dx[n, c0 .. c0 + K, i, columns of dy's vectors v0 .. v0 + 2 P] (v0 even): per channel c
+/// and dy vector v, the sum over (o, a) of the pair (w[c, o, a, 0], w[c, o, a, 1]) times dy's
+/// vector v of row 2 i + a, whose lane pairs then add to one dx column each. `last` vectors
+/// of dy past the row (0 or 1) count as zeros.
+template <class V, int64_t P>
+__attribute__((always_inline)) inline void input_grad_tile(const Geometry &g, const float *dy, const float *pairs,
+                                                           float *dx, int64_t n, int64_t i, int64_t c0, int64_t v0,
+                                                           int64_t missing) {
+    constexpr int64_t L = lanes_of<V>, K = kInputBlock;
+    const int64_t stride = 2 * g.width();
+    V acc[K][2 * P] = {};
+    for (int64_t o = 0; o < g.outputs; ++o) {
+        for (int64_t a = 0; a < 2; ++a) {
+            const float *row = dy + ((n * g.outputs + o) * 2 * g.h + 2 * i + a) * stride + v0 * L;
+            V d[2 * P];
+            for (int64_t v = 0; v < 2 * P; ++v) d[v] = v < 2 * P - missing ? load<V>(row + v * L) : V{};
+            const float *w = pairs + (o * 2 + a) * K * 2;
+            for (int64_t c = 0; c < K; ++c) {
+                const V s = splat_pair<V>(w + 2 * c);
+                for (int64_t v = 0; v < 2 * P; ++v) acc[c][v] += s * d[v];
+            }
+        }
+    }
+    for (int64_t c = 0; c < K && c0 + c < g.channels; ++c) {
+        float *line = dx + ((n * g.channels + c0 + c) * g.h + i) * g.w;
+        for (int64_t p = 0; p < P; ++p) {
+            const V sums = pair_sums(acc[c][2 * p], acc[c][2 * p + 1]);
+            const int64_t j = (v0 / 2 + p) * L, valid = std::min(L, g.w - j);
+            if (valid == L) {
+                store(line + j, sums);
+            } else if (valid > 0) {
+                float values[L];
+                store(values, sums);
+                std::copy(values, values + valid, line + j);
+            }
+        }
+    }
+}
+
+/// dx rows i of K input channels from c0, for units [first, last) of (n, i, block of K):
+/// consecutive units read the same 2 O rows of dy, which stay in cache; dy rows padded to
+/// 2 `width`, pairs from `pack_pairs`.
+template <class I>
+__attribute__((always_inline)) inline void input_grad_rows(const Geometry &g, const float *dy, const float *pairs,
+                                                           float *dx, int64_t first, int64_t last) {
+    using V = typename I::Vector;
+    constexpr int64_t L = I::kLanes, P = L == 16 ? 2 : 1;
+    const int64_t blocks = round_up(g.channels, kInputBlock) / kInputBlock, vectors = 2 * g.width() / L;
+    for (int64_t unit = first; unit < last; ++unit) {
+        const int64_t block = unit % blocks, i = (unit / blocks) % g.h, n = unit / (blocks * g.h);
+        const float *weights = pairs + block * g.outputs * 4 * kInputBlock;
+        int64_t v0 = 0;
+        for (; v0 + 2 * P <= vectors; v0 += 2 * P) {
+            input_grad_tile<V, P>(g, dy, weights, dx, n, i, block * kInputBlock, v0, 0);
+        }
+        for (; v0 < vectors; v0 += 2) {
+            input_grad_tile<V, 1>(g, dy, weights, dx, n, i, block * kInputBlock, v0, v0 + 2 - vectors > 0 ? 1 : 0);
+        }
+    }
+}
+
+/// x's row [.., width] with every value twice, into `twice` [2 width]: x[j] at 2 j and 2 j + 1.
+__attribute__((always_inline)) inline void doubled(const float *x, int64_t width, float *twice) {
+    for (int64_t j = 0; j < width; j += kLanes) {
+        const Vec v = load(x + j);
+        store(twice + 2 * j, Vec(__builtin_shufflevector(v, v, 0, 0, 1, 1, 2, 2, 3, 3)));
+        store(twice + 2 * j + kLanes, Vec(__builtin_shufflevector(v, v, 4, 4, 5, 5, 6, 6, 7, 7)));
+    }
+}
+
+/// Output channels and input channels of the weight gradient's register tile: G x K
+/// accumulators, G vectors of dy and one of x.
+template <class V>
+constexpr int64_t kGradOutputs = lanes_of<V> == 16 ? 4 : 2;
+constexpr int64_t kGradInputs = 4;
+
+/// Adds to `sums` [C][O][2 a][2 b] (double) dw's terms from the input rows [first, last) of the
+/// flattened (n, i): per (a, o, c), the vectors dy[o, 2 i + a, :] x twice[c, i, :] summed in a
+/// vector over the rows, whose lanes of parity b sum dw[c, o, a, b] at the end; x rows padded to
+/// `width`, dy's to 2 `width`, both with zeros.
+template <class I>
+__attribute__((always_inline)) inline void weight_grad_rows(const Geometry &g, const float *x, const float *dy,
+                                                            double *sums, int64_t first, int64_t last) {
+    using V = typename I::Vector;
+    constexpr int64_t L = I::kLanes, G = kGradOutputs<V>, K = kGradInputs;
+    const int64_t width = g.width(), stride = 2 * width, vectors = stride / L;
+    const int64_t outputs = round_up(g.outputs, G), channels = round_up(g.channels, K);
+    std::vector<float> twice(channels * stride, 0.f), zeros(stride, 0.f);
+    std::vector<float> partial(2 * outputs * channels * L, 0.f);  // [a][o][c][lanes]
+    for (int64_t unit = first; unit < last; ++unit) {
+        const int64_t i = unit % g.h, n = unit / g.h;
+        for (int64_t c = 0; c < g.channels; ++c) {
+            doubled(x + ((n * g.channels + c) * g.h + i) * width, width, twice.data() + c * stride);
+        }
+        for (int64_t a = 0; a < 2; ++a) {
+            for (int64_t o0 = 0; o0 < outputs; o0 += G) {
+                const float *rows[G];
+                for (int64_t o = 0; o < G; ++o) {
+                    rows[o] = o0 + o < g.outputs ? dy + ((n * g.outputs + o0 + o) * 2 * g.h + 2 * i + a) * stride
+                                                 : zeros.data();
+                }
+                for (int64_t c0 = 0; c0 < channels; c0 += K) {
+                    V acc[G][K] = {};
+                    const float *xs = twice.data() + c0 * stride;
+                    for (int64_t v = 0; v < vectors; ++v) {
+                        V d[G];
+                        for (int64_t o = 0; o < G; ++o) d[o] = load<V>(rows[o] + v * L);
+                        for (int64_t c = 0; c < K; ++c) {
+                            const V t = load<V>(xs + c * stride + v * L);
+                            for (int64_t o = 0; o < G; ++o) acc[o][c] += d[o] * t;
+                        }
+                    }
+                    for (int64_t o = 0; o < G; ++o) {
+                        for (int64_t c = 0; c < K; ++c) {
+                            float *into = partial.data() + ((a * outputs + o0 + o) * channels + c0 + c) * L;
+                            store(into, load<V>(into) + acc[o][c]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (int64_t a = 0; a < 2; ++a) {
+        for (int64_t o = 0; o < g.outputs; ++o) {
+            for (int64_t c = 0; c < g.channels; ++c) {
+                const float *lanes = partial.data() + ((a * outputs + o) * channels + c) * L;
+                for (int64_t k = 0; k < L; ++k) sums[((c * g.outputs + o) * 2 + a) * 2 + k % 2] += lanes[k];
+            }
+        }
+    }
+}
+
+using InputGradRows = void (*)(const Geometry &, const float *, const float *, float *, int64_t, int64_t);
+using WeightGradRows = void (*)(const Geometry &, const float *, const float *, double *, int64_t, int64_t);
+
+void input_grad_rows_generic(const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first,
+                             int64_t last) {
+    input_grad_rows<Baseline>(g, dy, pairs, dx, first, last);
+}
+CT_AVX2_FMA void input_grad_rows_avx2(const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first,
+                                      int64_t last) {
+    input_grad_rows<Avx2>(g, dy, pairs, dx, first, last);
+}
+CT_AVX512 void input_grad_rows_avx512(const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first,
+                                      int64_t last) {
+    input_grad_rows<Avx512>(g, dy, pairs, dx, first, last);
+}
+
+void weight_grad_rows_generic(const Geometry &g, const float *x, const float *dy, double *sums, int64_t first,
+                              int64_t last) {
+    weight_grad_rows<Baseline>(g, x, dy, sums, first, last);
+}
+CT_AVX2_FMA void weight_grad_rows_avx2(const Geometry &g, const float *x, const float *dy, double *sums, int64_t first,
+                                       int64_t last) {
+    weight_grad_rows<Avx2>(g, x, dy, sums, first, last);
+}
+CT_AVX512 void weight_grad_rows_avx512(const Geometry &g, const float *x, const float *dy, double *sums,
+                                       int64_t first, int64_t last) {
+    weight_grad_rows<Avx512>(g, x, dy, sums, first, last);
+}
 
 /// Units of `work` floats per parallel range: about 16 K multiply-adds each.
 int64_t grain(int64_t work) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work)); }
@@ -221,7 +337,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
         ctx->save_for_backward({x, weight});
         ctx->saved_data["bias"] = b.numel() > 0;
         const at::Tensor xp = padded_rows(x, g.width());
-        const std::vector<float> packed = pack(weight, /*by_input=*/false);
+        const std::vector<float> packed = pack(weight);
         at::Tensor y = at::empty({g.batch, g.outputs, 2 * g.h, 2 * g.w}, x.options());
         const float *xs = xp.data_ptr<float>(), *w = packed.data(), *shift = b.numel() > 0 ? b.data_ptr<float>() : nullptr;
         float *out = y.data_ptr<float>();
@@ -243,21 +359,26 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
         const Geometry g{x.size(0), x.size(1), weight.size(1), x.size(2), x.size(3)};
         const at::Tensor dyp = padded_rows(dy, 2 * g.width());
         const float *grad = dyp.data_ptr<float>();
+        const ck_instruction_set target = instruction_set();
         at::Tensor dx, dweight, dbias;
         if (ctx->needs_input_grad(0)) {
-            const std::vector<float> packed = pack(weight, /*by_input=*/true);
+            const std::vector<float> pairs = pack_pairs(weight);
             dx = at::empty_like(x);
             float *out = dx.data_ptr<float>();
-            const auto rows = instruction_set() != CK_BASELINE ? input_grad_rows_avx2 : input_grad_rows_generic;
+            const InputGradRows rows = target == CK_AVX512 ? input_grad_rows_avx512
+                                       : target == CK_AVX2 ? input_grad_rows_avx2
+                                                           : input_grad_rows_generic;
             const int64_t units = g.batch * (round_up(g.channels, kInputBlock) / kInputBlock) * g.h;
             ctorch::parallel_for(0, units, grain(g.outputs * 4 * g.w * kInputBlock), [&](int64_t first, int64_t last) {
-                rows(g, grad, packed.data(), out, first, last);
+                rows(g, grad, pairs.data(), out, first, last);
             });
         }
         if (ctx->needs_input_grad(1)) {
             const at::Tensor xp = padded_rows(x, g.width());
             const float *xs = xp.data_ptr<float>();
-            const auto rows = instruction_set() != CK_BASELINE ? weight_grad_rows_avx2 : weight_grad_rows_generic;
+            const WeightGradRows rows = target == CK_AVX512 ? weight_grad_rows_avx512
+                                        : target == CK_AVX2 ? weight_grad_rows_avx2
+                                                            : weight_grad_rows_generic;
             const std::vector<double> total = ctorch::parallel_sum(
                 0, g.batch * g.h, grain(g.channels * g.outputs * 4 * g.w), g.channels * g.outputs * 4,
                 [&](int64_t first, int64_t last, double *sums) { rows(g, xs, grad, sums, first, last); });

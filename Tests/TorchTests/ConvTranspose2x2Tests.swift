@@ -13,6 +13,7 @@ final class ConvTranspose2x2Tests: ConfiguredTestCase {
         ([3, 5, 9, 13], 7, true, false),  // blocks of 3 outputs and 4 inputs, both partial
         ([1, 3, 4, 32], 2, true, true),  // whole vectors, channels-last input
         ([2, 6, 3, 1], 4, false, false),  // one column
+        ([1, 4, 3, 24], 5, true, false),  // dy rows of 3 vectors of 16: a pair, then a half pair
     ]
 
     /// Under every instruction set this CPU runs (AVX-512's runs the AVX2 code).
