@@ -65,6 +65,9 @@ final class PriorSelectionTests: SingleThreadedTestCase {
         XCTAssertEqual(config.priorCandidates, [0.85, 0.7, 0.5, 0.3, 0.15, 0])
         XCTAssertEqual(config.selectionEntropyTolerance, 0.4)
         XCTAssertEqual(config.selectionInformationTolerance, 0.2)
+        XCTAssertEqual(config.augmentationScales, [0.75, 1, 1.25])
+        // The two flip views alone, as bn-prior predicts (the scaled views: the next test).
+        config.augmentationScales = [1]
         // Two BatchNorm layers only, the first of which no prior changes: a stricter tau; the
         // features alone choose.
         config.selectionTolerance = 0.5
@@ -103,6 +106,33 @@ final class PriorSelectionTests: SingleThreadedTestCase {
         XCTAssertGreaterThan(
             try shift(of: lowContrast, prior: 0.15),
             try shift(of: lowContrast, prior: 0) * (1 + config.selectionTolerance * 0.15))
+    }
+
+    /// The default predicts from the frame at scales 0.75, 1 and 1.25, each plain and flipped
+    /// (a batch of the two normalised under the chosen prior), their softmax probabilities
+    /// resized back to the frame and averaged: the scores are the mean's logarithm.
+    func testTheDefaultPredictsFromScaledAndFlippedViews() throws {
+        let config = AdaptationConfig.defaults(for: .bnSelect)
+        let input = try frame(seed: 1)
+        let result = try PriorSelection(model: sourceNet(), config: config).process(input)
+        let prior = try XCTUnwrap(result.losses["prior"])
+        let net = try sourceNet()
+        for bn in net.batchNormLayers { bn.statistics = .prior(prior) }
+        var probabilities: [Tensor] = []
+        for size in [12, 16, 20] {
+            let scaled = try interpolate(input, size: Pair(size, size), mode: .bilinear(alignCorners: false))
+            let logits = try withNoGrad { try net.logits(Tensor.cat([scaled, scaled.flip([3])], dim: 0)) }
+            for (view, flipped) in [(0, false), (1, true)] {
+                let back = try interpolate(
+                    logits.narrow(dim: 0, start: view, length: 1), size: Pair(16, 16), mode: .bilinear(alignCorners: false))
+                probabilities.append(try (flipped ? back.flip([3]) : back).softmax(dim: 1))
+            }
+        }
+        let expected = try (Tensor.cat(probabilities, dim: 0).sum(dims: [0], keepDim: true) / 6).log()
+        try assertTensorsClose(result.scores, expected, rtol: 1e-5, atol: 1e-6, "six views")
+        XCTAssertGreaterThan(
+            try (result.scores - bnPriorScores(input, prior: prior).logSoftmax(dim: 1)).abs().amax().item(), 1e-3,
+            "the scaled views change the scores")
     }
 
     /// The rule of `PriorSelection.choice` on shapes of the streams that motivate each step

@@ -76,7 +76,8 @@ public struct AdaptationConfig: Equatable, Sendable {
     /// out of the loss (OASIS); CoTTA: the teacher's views are averaged when the mean
     /// confidence of its plain prediction is below this.
     public var confidenceThreshold = 0.0
-    /// CoTTA: the scales of the teacher's augmented views (each also flipped).
+    /// CoTTA: the scales of the teacher's augmented views (each also flipped); bn-select: the
+    /// scales of the views it predicts from (each also flipped under `flip`).
     public var augmentationScales: [Double] = [1]
     /// OASIS class reset: back to the source when the source's prediction of the frame holds
     /// more than this many classes more than the adapted prediction; nil = never.
@@ -144,7 +145,7 @@ public struct AdaptationConfig: Equatable, Sendable {
         .init("negative-stride", \.negativeStride, help: "OCL: negative term as the published Gram matrix at this stride (parity checks only)."),
         .init("mask-ratio", \.maskRatio, help: "Stochastic restoration: each weight returns to its source value with this probability per step."),
         .init("confidence-threshold", \.confidenceThreshold, help: "Pseudo-labels: confidence below which pixels leave the loss (CoTTA: views are averaged)."),
-        .init("augmentation-scales", \.augmentationScales, help: "CoTTA: scales of the teacher's augmented views (each flipped too)."),
+        .init("augmentation-scales", \.augmentationScales, help: "CoTTA: scales of the teacher's augmented views (each flipped too); bn-select: of its predicted views."),
         .init("class-reset-threshold", \.classResetThreshold, help: "OASIS: reset when the prediction holds more than this many classes fewer than the source's."),
         .init("prototype-momentum", \.prototypeMomentum, help: "DIGA: momentum of the class prototypes along the stream."),
         .init("history-weight", \.historyWeight, help: "DIGA: weight of the stream's prototypes against the frame's own."),

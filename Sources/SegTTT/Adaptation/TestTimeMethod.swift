@@ -181,6 +181,24 @@ extension SegmentationModel {
         let views = try logits(Tensor.cat([input, input.flip([3])], dim: 0)).unbind(dim: 0)
         return try Tensor.stack([views[0], views[1].flip([2])], dim: 0)
     }
+
+    /// The mean of softmax probabilities [1, K, H, W] over the views of `input` [1, 3, H, W]:
+    /// the frame at each of `scales` (bilinear, corners not aligned) and, with `flip`, its
+    /// mirror image, each resized back to the frame (test-time augmentation).
+    public func augmentedProbabilities(_ input: Tensor, scales: [Double], flip: Bool) throws -> Tensor {
+        let (height, width) = (input.shape[2], input.shape[3])
+        var sum: Tensor?
+        for scale in scales {
+            let size = Pair(
+                Swift.max(1, Int((Double(height) * scale).rounded())), Swift.max(1, Int((Double(width) * scale).rounded())))
+            let scaled = scale == 1 ? input : try interpolate(input, size: size, mode: .bilinear(alignCorners: false))
+            let logits = try viewLogits(scaled, flip: flip)
+            let back = scale == 1 ? logits : try interpolate(logits, size: Pair(height, width), mode: .bilinear(alignCorners: false))
+            let probabilities = try back.softmax(dim: 1).sum(dims: [0], keepDim: true)
+            sum = try sum.map { try $0 + probabilities } ?? probabilities
+        }
+        return try sum! / Double((flip ? 2 : 1) * scales.count)
+    }
 }
 
 /// Argmax over classes of [1, C, H, W] or [C, H, W] scores: [H, W] int64.

@@ -61,21 +61,10 @@ public final class CoTTA: TestTimeMethod {
         methodParts(("optimizer", gradientStep), ("teacher", teacher), ("generator", random))
     }
 
-    /// The mean of softmax probabilities [1, K, H, W] over the views: the frame at each scale
-    /// (bilinear, corners not aligned) and its mirror image, each resized back to the frame.
+    /// The teacher's mean softmax probabilities over its augmented views
+    /// (`augmentedProbabilities`: every scale, plain and flipped).
     func augmentedProbabilities(_ input: Tensor) throws -> Tensor {
-        let (height, width) = (input.shape[2], input.shape[3])
-        var sum: Tensor?
-        for scale in config.augmentationScales {
-            let size = Pair(
-                Swift.max(1, Int((Double(height) * scale).rounded())), Swift.max(1, Int((Double(width) * scale).rounded())))
-            let scaled = scale == 1 ? input : try interpolate(input, size: size, mode: .bilinear(alignCorners: false))
-            let logits = try model.viewLogits(scaled, flip: true)
-            let back = scale == 1 ? logits : try interpolate(logits, size: Pair(height, width), mode: .bilinear(alignCorners: false))
-            let probabilities = try back.softmax(dim: 1).sum(dims: [0], keepDim: true)
-            sum = try sum.map { try $0 + probabilities } ?? probabilities
-        }
-        return try sum! / Double(2 * config.augmentationScales.count)
+        try model.augmentedProbabilities(input, scales: config.augmentationScales, flip: true)
     }
 
     /// The source model's largest class probability per pixel [1, 1, H, W], the current weights

@@ -36,9 +36,11 @@ import TorchNN
 ///    as in step 2) or its I_p is below the highest candidate's times 1 - lambda, the next
 ///    smaller prior is taken (source statistics that leave the prediction unsure or collapsed
 ///    are dropped).
-/// The frame is predicted under the chosen prior, with the flip views under `flip`. No
-/// gradient step; the weights never change. A frame costs one forward pass of its views and
-/// one of the frame alone per candidate measured.
+/// The frame is predicted under the chosen prior from its views: the frame at each scale of
+/// `augmentationScales` and, under `flip`, its mirror image, their softmax probabilities
+/// resized back to the frame and averaged (the scores are the mean's logarithm); with the one
+/// scale 1, the mean of the views' logits. No gradient step; the weights never change. A frame
+/// costs one forward pass of its views and one of the frame alone per candidate measured.
 public final class PriorSelection: TestTimeMethod {
     public let model: any SegmentationModel
     public let config: AdaptationConfig
@@ -54,6 +56,7 @@ public final class PriorSelection: TestTimeMethod {
         settings.selectionEntropyTolerance = 0.4
         settings.selectionInformationTolerance = 0.2
         settings.flip = true
+        settings.augmentationScales = [0.75, 1, 1.25]
         return MethodEntry(
             name: "bn-select",
             summary: "BatchNorm prior chosen along the stream by the feature shift each candidate leaves, checked by its predictions (no step).",
@@ -122,7 +125,11 @@ public final class PriorSelection: TestTimeMethod {
             candidates: candidates, shifts: statistics.shifts, entropies: statistics.entropies, information: information,
             config: config)
         for bn in layers { bn.statistics = .prior(candidates[choice]) }
-        let scores = try withNoGrad { try model.viewLogits(input, flip: config.flip).mean(dims: [0], keepDim: true) }
+        let scores = try withNoGrad {
+            config.augmentationScales == [1]
+                ? try model.viewLogits(input, flip: config.flip).mean(dims: [0], keepDim: true)
+                : try model.augmentedProbabilities(input, scales: config.augmentationScales, flip: config.flip).log()
+        }
         return try FrameResult(
             scores: scores,
             losses: [
