@@ -56,21 +56,28 @@ at::Tensor padded_rows(const at::Tensor &t, int64_t width) {
     return at::constant_pad_nd(t, {0, width - t.size(-1)}, 0);
 }
 
-/// w [C, O, 2, 2] as [ceil(O / 3)][C][2 a][2 b][3] for the forward pass, zero past O.
-std::vector<float> pack(const at::Tensor &weight) {
+/// w [C, O, 2, 2] rearranged: w[c, o, tap] (tap = 2 a + b) at `index(c, o, tap)` of `size`
+/// floats, zeros elsewhere.
+template <class Index>
+std::vector<float> rearranged(const at::Tensor &weight, int64_t size, Index index) {
     const at::Tensor w = weight.contiguous();
     const int64_t channels = w.size(0), outputs = w.size(1);
-    std::vector<float> packed(round_up(outputs, kOutputBlock) * channels * 4, 0.f);
+    std::vector<float> packed(size, 0.f);
     const float *p = w.data_ptr<float>();
     for (int64_t c = 0; c < channels; ++c) {
         for (int64_t o = 0; o < outputs; ++o) {
-            for (int64_t tap = 0; tap < 4; ++tap) {
-                packed[(((o / kOutputBlock) * channels + c) * 4 + tap) * kOutputBlock + o % kOutputBlock] =
-                    p[(c * outputs + o) * 4 + tap];
-            }
+            for (int64_t tap = 0; tap < 4; ++tap) packed[index(c, o, tap)] = p[(c * outputs + o) * 4 + tap];
         }
     }
     return packed;
+}
+
+/// w [C, O, 2, 2] as [ceil(O / 3)][C][2 a][2 b][3] for the forward pass, zero past O.
+std::vector<float> pack(const at::Tensor &weight) {
+    const int64_t channels = weight.size(0), outputs = weight.size(1);
+    return rearranged(weight, round_up(outputs, kOutputBlock) * channels * 4, [&](int64_t c, int64_t o, int64_t tap) {
+        return (((o / kOutputBlock) * channels + c) * 4 + tap) * kOutputBlock + o % kOutputBlock;
+    });
 }
 
 /// Output rows 2 i + a of 3 output channels from o0, for units [first, last) of (n, i, block,
@@ -148,20 +155,10 @@ __attribute__((always_inline)) inline V pair_sums(V lo, V hi) {
 
 /// w [C, O, 2, 2] as weight pairs for dx: [ceil(C / K)][O][2 a][K][2 b], zero past C.
 std::vector<float> pack_pairs(const at::Tensor &weight) {
-    const at::Tensor w = weight.contiguous();
-    const int64_t channels = w.size(0), outputs = w.size(1);
-    std::vector<float> packed(round_up(channels, kInputBlock) * outputs * 4, 0.f);
-    const float *p = w.data_ptr<float>();
-    for (int64_t c = 0; c < channels; ++c) {
-        for (int64_t o = 0; o < outputs; ++o) {
-            for (int64_t tap = 0; tap < 4; ++tap) {
-                const int64_t a = tap / 2, b = tap % 2;
-                packed[((((c / kInputBlock) * outputs + o) * 2 + a) * kInputBlock + c % kInputBlock) * 2 + b] =
-                    p[(c * outputs + o) * 4 + tap];
-            }
-        }
-    }
-    return packed;
+    const int64_t channels = weight.size(0), outputs = weight.size(1);
+    return rearranged(weight, round_up(channels, kInputBlock) * outputs * 4, [&](int64_t c, int64_t o, int64_t tap) {
+        return ((((c / kInputBlock) * outputs + o) * 2 + tap / 2) * kInputBlock + c % kInputBlock) * 2 + tap % 2;
+    });
 }
 
 /// dx[n, c0 .. c0 + K, i, columns of dy's vectors v0 .. v0 + 2 P] (v0 even): per channel c
@@ -299,31 +296,13 @@ __attribute__((always_inline)) inline void weight_grad_rows(const Geometry &g, c
 using InputGradRows = void (*)(const Geometry &, const float *, const float *, float *, int64_t, int64_t);
 using WeightGradRows = void (*)(const Geometry &, const float *, const float *, double *, int64_t, int64_t);
 
-void input_grad_rows_generic(const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first,
-                             int64_t last) {
-    input_grad_rows<Baseline>(g, dy, pairs, dx, first, last);
-}
-CT_AVX2_FMA void input_grad_rows_avx2(const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first,
-                                      int64_t last) {
-    input_grad_rows<Avx2>(g, dy, pairs, dx, first, last);
-}
-CT_AVX512 void input_grad_rows_avx512(const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first,
-                                      int64_t last) {
-    input_grad_rows<Avx512>(g, dy, pairs, dx, first, last);
-}
+CT_KERNEL_SETS(input_grad_rows, input_grad_rows,
+               (const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first, int64_t last),
+               (g, dy, pairs, dx, first, last))
 
-void weight_grad_rows_generic(const Geometry &g, const float *x, const float *dy, double *sums, int64_t first,
-                              int64_t last) {
-    weight_grad_rows<Baseline>(g, x, dy, sums, first, last);
-}
-CT_AVX2_FMA void weight_grad_rows_avx2(const Geometry &g, const float *x, const float *dy, double *sums, int64_t first,
-                                       int64_t last) {
-    weight_grad_rows<Avx2>(g, x, dy, sums, first, last);
-}
-CT_AVX512 void weight_grad_rows_avx512(const Geometry &g, const float *x, const float *dy, double *sums,
-                                       int64_t first, int64_t last) {
-    weight_grad_rows<Avx512>(g, x, dy, sums, first, last);
-}
+CT_KERNEL_SETS(weight_grad_rows, weight_grad_rows,
+               (const Geometry &g, const float *x, const float *dy, double *sums, int64_t first, int64_t last),
+               (g, x, dy, sums, first, last))
 
 /// Units of `work` floats per parallel range: about 16 K multiply-adds each.
 int64_t grain(int64_t work) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, work)); }

@@ -142,3 +142,11 @@ inline int64_t best_block(int64_t count, std::initializer_list<int64_t> sizes) {
 #define CT_KERNEL_TWINS(name, body, parameters, arguments) \
     CT_AVX2_FMA void name##_avx2 parameters { body arguments; } \
     void name##_generic parameters { body arguments; }
+
+/// Defines `name_generic`, `name_avx2` and `name_avx512`, each calling the always-inline
+/// template `body<I>` with `arguments` for I the instruction set's `Isa` (Baseline, Avx2,
+/// Avx512); `parameters` and `arguments` come in parentheses.
+#define CT_KERNEL_SETS(name, body, parameters, arguments) \
+    void name##_generic parameters { body<ctorch::vec::Baseline> arguments; } \
+    CT_AVX2_FMA void name##_avx2 parameters { body<ctorch::vec::Avx2> arguments; } \
+    CT_AVX512 void name##_avx512 parameters { body<ctorch::vec::Avx512> arguments; }
