@@ -135,6 +135,20 @@ final class PriorSelectionTests: SingleThreadedTestCase {
             "the scaled views change the scores")
     }
 
+    /// A network that takes frames of one size only fails on the default's resized views with
+    /// an error that names the scales and the remedy, and runs with the one scale 1.
+    func testANetworkOfOneInputSizeIsToldToKeepTheFrameSize() throws {
+        let input = try frame(seed: 1)
+        XCTAssertThrowsError(try PriorSelection(model: WholeFrameNet(seed: 2)).process(input)) { error in
+            XCTAssertTrue("\(error)".contains("resized by [0.75, 1.0, 1.25]"), "\(error)")
+            XCTAssertTrue("\(error)".contains("16x16 frame"), "\(error)")
+            XCTAssertTrue("\(error)".contains("needs augmentationScales [1]"), "\(error)")
+        }
+        var config = AdaptationConfig.defaults(for: .bnSelect)
+        config.augmentationScales = [1]
+        XCTAssertEqual(try PriorSelection(model: WholeFrameNet(seed: 2), config: config).process(input).scores.shape, [1, 2, 16, 16])
+    }
+
     /// The rule of `PriorSelection.choice` on shapes of the streams that motivate each step
     /// (docs/ADAPTATION.md): the six default candidates, tau 1.25, kappa 0.4, lambda 0.2.
     func testThePredictionChecksTheFeaturesChoice() {
@@ -208,4 +222,22 @@ final class PriorSelectionTests: SingleThreadedTestCase {
             XCTAssertTrue("\(error)".contains("two or more priorCandidates"), "\(error)")
         }
     }
+}
+
+/// A network whose head is a convolution over the whole 16x16 frame, its output read as the
+/// logits of every pixel: it takes 16x16 frames only, as a network traced with fixed sizes may.
+final class WholeFrameNet: Module, SegmentationModel {
+    let head: Conv2d
+    let card = ModelCard(
+        name: "whole-frame", classNames: ["a", "b"], numOutputs: 2,
+        normalization: InputNormalization(channelOrder: .rgb, mean: [0, 0, 0]))
+    let headModuleNames = ["head"]
+
+    init(seed: UInt64) throws {
+        head = try Conv2d(3, 2 * 16 * 16, kernelSize: 16, generator: Generator(seed: seed))
+        super.init()
+        register("head", head)
+    }
+
+    func logits(_ x: Tensor) throws -> Tensor { try head(x).reshape([x.shape[0], 2, 16, 16]) }
 }

@@ -126,9 +126,17 @@ public final class PriorSelection: TestTimeMethod {
             config: config)
         for bn in layers { bn.statistics = .prior(candidates[choice]) }
         let scores = try withNoGrad {
-            config.augmentationScales == [1]
-                ? try model.viewLogits(input, flip: config.flip).mean(dims: [0], keepDim: true)
-                : try model.augmentedProbabilities(input, scales: config.augmentationScales, flip: config.flip).log()
+            guard config.augmentationScales != [1] else {
+                return try model.viewLogits(input, flip: config.flip).mean(dims: [0], keepDim: true)
+            }
+            do {
+                return try model.augmentedProbabilities(input, scales: config.augmentationScales, flip: config.flip).log()
+            } catch {
+                throw TorchError(
+                    "bn-select predicts from the frame resized by \(config.augmentationScales), and the network failed on a "
+                        + "\(input.shape[2])x\(input.shape[3]) frame resized so: \(error). A network that takes frames of one "
+                        + "size only needs augmentationScales [1] (the frame and its mirror image alone)")
+            }
         }
         return try FrameResult(
             scores: scores,
