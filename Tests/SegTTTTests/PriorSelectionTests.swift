@@ -133,6 +133,9 @@ final class PriorSelectionTests: SingleThreadedTestCase {
         XCTAssertGreaterThan(
             try (result.scores - bnPriorScores(input, prior: prior).logSoftmax(dim: 1)).abs().amax().item(), 1e-3,
             "the scaled views change the scores")
+        XCTAssertThrowsError(try net.augmentedProbabilities(input, scales: [], flip: true)) { error in
+            XCTAssertTrue("\(error)".contains("augmented views need one scale or more, got none"), "\(error)")
+        }
     }
 
     /// A network that takes frames of one size only fails on the default's resized views with

@@ -185,6 +185,8 @@ extension SegmentationModel {
     /// The mean of softmax probabilities [1, K, H, W] over the views of `input` [1, 3, H, W]:
     /// the frame at each of `scales` (bilinear, corners not aligned) and, with `flip`, its
     /// mirror image, each resized back to the frame (test-time augmentation).
+    ///
+    /// - Throws: without scales (no view to average).
     public func augmentedProbabilities(_ input: Tensor, scales: [Double], flip: Bool) throws -> Tensor {
         let (height, width) = (input.shape[2], input.shape[3])
         var sum: Tensor?
@@ -197,7 +199,8 @@ extension SegmentationModel {
             let probabilities = try back.softmax(dim: 1).sum(dims: [0], keepDim: true)
             sum = try sum.map { try $0 + probabilities } ?? probabilities
         }
-        return try sum! / Double((flip ? 2 : 1) * scales.count)
+        guard let sum else { throw TorchError("augmented views need one scale or more, got none") }
+        return try sum / Double((flip ? 2 : 1) * scales.count)
     }
 }
 
