@@ -163,8 +163,8 @@ std::vector<float> pack_pairs(const at::Tensor &weight) {
 
 /// dx[n, c0 .. c0 + K, i, columns of dy's vectors v0 .. v0 + 2 P] (v0 even): per channel c
 /// and dy vector v, the sum over (o, a) of the pair (w[c, o, a, 0], w[c, o, a, 1]) times dy's
-/// vector v of row 2 i + a, whose lane pairs then add to one dx column each. `last` vectors
-/// of dy past the row (0 or 1) count as zeros.
+/// vector v of row 2 i + a, whose lane pairs then add to one dx column each. The last
+/// `missing` vectors (0 or 1), past dy's row, count as zeros.
 template <class V, int64_t P>
 __attribute__((always_inline)) inline void input_grad_tile(const Geometry &g, const float *dy, const float *pairs,
                                                            float *dx, int64_t n, int64_t i, int64_t c0, int64_t v0,
@@ -217,7 +217,7 @@ __attribute__((always_inline)) inline void input_grad_rows(const Geometry &g, co
             input_grad_tile<V, P>(g, dy, weights, dx, n, i, block * kInputBlock, v0, 0);
         }
         for (; v0 < vectors; v0 += 2) {
-            input_grad_tile<V, 1>(g, dy, weights, dx, n, i, block * kInputBlock, v0, v0 + 2 - vectors > 0 ? 1 : 0);
+            input_grad_tile<V, 1>(g, dy, weights, dx, n, i, block * kInputBlock, v0, v0 + 1 == vectors ? 1 : 0);
         }
     }
 }

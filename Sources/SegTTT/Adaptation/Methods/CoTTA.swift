@@ -61,12 +61,6 @@ public final class CoTTA: TestTimeMethod {
         methodParts(("optimizer", gradientStep), ("teacher", teacher), ("generator", random))
     }
 
-    /// The teacher's mean softmax probabilities over its augmented views
-    /// (`augmentedProbabilities`: every scale, plain and flipped).
-    func augmentedProbabilities(_ input: Tensor) throws -> Tensor {
-        try model.augmentedProbabilities(input, scales: config.augmentationScales, flip: true)
-    }
-
     /// The source model's largest class probability per pixel [1, 1, H, W], the current weights
     /// put back after.
     func sourceConfidence(_ input: Tensor) throws -> Tensor {
@@ -82,7 +76,8 @@ public final class CoTTA: TestTimeMethod {
         let target = try teacher.withTeacherWeights { () -> Tensor in
             let plain = try model.logits(input).softmax(dim: 1)
             guard try confident.logicalNot().to(.int64).sum().itemInt() > 0 else { return plain }
-            return try Tensor.where(confident, plain, augmentedProbabilities(input))
+            return try Tensor.where(
+                confident, plain, model.augmentedProbabilities(input, scales: config.augmentationScales, flip: true))
         }
         guard let gradientStep else { return try FrameResult(scores: target, areProbabilities: true) }
         let (losses, nonFinite) = try gradientStep.run(
