@@ -2,7 +2,8 @@
 # Runs prior-probe (Benchmarks/PriorProbe) over the streams of docs/ADAPTATION.md, two at a
 # time with one thread each, into out/probe/STREAM.jsonl; then
 #     python3 Benchmarks/prior_rules.py out/probe/*.jsonl
-# scores the rules. STEP (default 2) keeps every STEPth frame; STREAMS restricts the list.
+# scores the rules. STEP (default 2) keeps every STEPth frame; STREAMS restricts the list
+# (the demo's streams: STREAMS="demo-dusk demo-fog demo-night demo-palette demo-texture" STEP=1).
 # The held-out streams were kept out of the rule's design and only scored at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ probe=.build/release/prior-probe
 cs=(--model espnet --checkpoint $data/weights/espnet/espnet_p_2_q_8.pth)
 cv=(--model espnet --checkpoint $data/weights/espnet/espnet_p_2_q_8_camvid.pth)
 cg=(--model torchscript --checkpoint $data/weights/cgnet/cgnet_camvid.pt --card cards/cgnet_camvid.yaml)
+demo=(--model espnet --checkpoint Sources/SegTTTTool/Resources/synthetic-espnet.safetensors)
 declare -A streams=(
     # docs/RESULTS.md's streams
     [cs2camvid-dusk]="${cs[*]} --dataset camvid-dusk:$data/camvid"
@@ -46,6 +48,12 @@ declare -A streams=(
     [cgnet-defocus3]="${cg[*]} --dataset camvid:$data/camvid --corruption defocus_blur:3"
     [cgnet-dusk-night2]="${cg[*]} --dataset camvid-dusk:$data/camvid --corruption night:2"
     [cgnet-impulse3]="${cg[*]} --dataset camvid:$data/camvid --corruption impulse_noise:3"
+    # the demo's streams (`segttt demo`: its shipped network, 60 frames of each style)
+    [demo-dusk]="${demo[*]} --dataset synthetic:dusk:60:2"
+    [demo-fog]="${demo[*]} --dataset synthetic:fog:60:2"
+    [demo-night]="${demo[*]} --dataset synthetic:night:60:2"
+    [demo-palette]="${demo[*]} --dataset synthetic:palette:60:2"
+    [demo-texture]="${demo[*]} --dataset synthetic:texture:60:2"
 )
 names=${STREAMS:-$(printf '%s\n' "${!streams[@]}" | sort)}
 running=0

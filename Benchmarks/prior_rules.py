@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scores label-free rules that choose a BatchNorm prior, on the files prior-probe writes.
 
-    python3 Benchmarks/prior_rules.py [--rule NAME:KAPPA:LAMBDA ...] out/probe/*.jsonl
+    python3 Benchmarks/prior_rules.py [--rule NAME:KAPPA:LAMBDA[:all] ...] out/probe/*.jsonl
 
 Every file is one stream: per frame and per prior, the BatchNorm layers' input shifts, the
 prediction's label-free statistics and the frame's confusion matrix (Benchmarks/PriorProbe).
@@ -74,11 +74,12 @@ def tolerance_rule(score, priors, tau):
     return choose
 
 
-def checked_rule(stream, candidates, tau=1.25, kappa=0.4, lam=0.2, momentum=0.1):
+def checked_rule(stream, candidates, tau=1.25, kappa=0.4, lam=0.2, momentum=0.1, below=True):
     """bn-select's rule (Sources/SegTTT/Adaptation/Methods/PriorSelection.swift): the shift
     rule's prior, then the largest prior whose predictions carry at least its information
-    I_p = H(M_p) - H_p; then, while the prior's H_p exceeds (1 + kappa p) times the lowest
-    candidate's or its I_p is below (1 - lam) times the highest, the next smaller prior.
+    I_p = H(M_p) - H_p; then, while the prior's H_p exceeds (1 + kappa p) times the lowest of
+    the smaller candidates' or its I_p is below (1 - lam) times their highest, the next smaller
+    prior (below=False: the lowest and highest of all candidates, the rule up to 2026-12-07).
     kappa or lam None leaves that check out; both None is the shift rule alone."""
     priors = stream["priors"][candidates]
     order = list(np.argsort(-priors))
@@ -95,10 +96,11 @@ def checked_rule(stream, candidates, tau=1.25, kappa=0.4, lam=0.2, momentum=0.1)
         k = max([j for j in order if info[t, j] >= info[t, k]] + [k], key=lambda j: priors[j])
 
         def gives_way(j):
-            return (kappa is not None and entropy[t, j] > (1 + kappa * priors[j]) * entropy[t].min()) or info[t, j] < (
-                1 - lam) * info[t].max()
+            others = [i for i in order if priors[i] < priors[j]] if below else order
+            return (kappa is not None and entropy[t, j] > (1 + kappa * priors[j]) * entropy[t, others].min()) or info[
+                t, j] < (1 - lam) * info[t, others].max()
 
-        while gives_way(k) and order.index(k) + 1 < len(order):
+        while order.index(k) + 1 < len(order) and gives_way(k):
             k = order[order.index(k) + 1]
         return k
 
@@ -109,10 +111,11 @@ def main():
     args = sys.argv[1:]
     variants = {"features only": dict(kappa=None, lam=None), "bn-select": {}}
     while args and args[0] == "--rule":
-        # --rule NAME:KAPPA:LAMBDA adds a variant ("none" leaves a check out)
-        name, kappa, lam = args[1].split(":")
+        # --rule NAME:KAPPA:LAMBDA[:all] adds a variant ("none" leaves a check out; "all"
+        # compares a prior's predictions with every candidate's, not the smaller ones' only)
+        name, kappa, lam, *against = args[1].split(":")
         value = lambda v: None if v == "none" else float(v)  # noqa: E731
-        variants[name] = dict(kappa=value(kappa), lam=value(lam))
+        variants[name] = dict(kappa=value(kappa), lam=value(lam), below=against != ["all"])
         args = args[2:]
     table = []
     for path in args:

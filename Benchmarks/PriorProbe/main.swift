@@ -51,7 +51,8 @@ struct ProbeArguments {
         }
     }
 
-    /// CamVid streams (camvid, camvid-day, camvid-dusk), as the tool's --dataset names them.
+    /// CamVid streams (camvid, camvid-day, camvid-dusk) as the tool's --dataset names them, and
+    /// the demo's streets (synthetic:STYLE:COUNT:SEED).
     func openStream() throws -> any SegmentationDataset {
         let parts = dataset.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { throw TorchError("--dataset is KIND:PATH") }
@@ -61,7 +62,13 @@ struct ProbeArguments {
         case "camvid": stream = try CamVid(root: root)
         case "camvid-day": stream = try CamVid(root: root, sequence: .day)
         case "camvid-dusk": stream = try CamVid(root: root, sequence: .dusk)
-        default: throw TorchError("prior-probe reads camvid, camvid-day and camvid-dusk streams")
+        case "synthetic":
+            let fields = parts[1].split(separator: ":").map(String.init)
+            guard fields.count == 3, let style = StreetStyle(rawValue: fields[0]), let count = Int(fields[1]),
+                let seed = UInt64(fields[2])
+            else { throw TorchError("--dataset synthetic:STYLE:COUNT:SEED, got \(dataset)") }
+            stream = try SyntheticStreets(style: style, count: count, seed: seed)
+        default: throw TorchError("prior-probe reads camvid, camvid-day, camvid-dusk and synthetic streams")
         }
         if let corruption {
             stream = CorruptedDataset(stream, schedule: try CorruptionSchedule(parsing: corruption), seed: corruptionSeed)

@@ -186,6 +186,15 @@ final class PriorSelectionTests: SingleThreadedTestCase {
         let cityEntropies = [0.40, 0.38, 0.37, 0.36, 0.36, 0.35], cityInformation = [1.0, 1.05, 1.0, 0.95, 0.9, 0.9]
         XCTAssertEqual(choice(cityShifts, cityEntropies, cityInformation, featuresOnly), 0.7)
         XCTAssertEqual(choice(cityShifts, cityEntropies, cityInformation), 0.7)
+        // Fog on the demo's network: the shift falls all the way to 0 (the features choose
+        // 0.15), and the predictions grow less sure as the source's share falls. 0.15's entropy
+        // is 1.23 times 0.85's, but every smaller prior predicts less surely still: a prior
+        // gives way only to smaller ones that do better, so 0.15 stays (not 0).
+        let fogShifts = [0.0778, 0.0516, 0.0309, 0.0216, 0.0178, 0.0155]
+        let fogEntropies = [0.438, 0.470, 0.505, 0.521, 0.537, 0.565]
+        let fogInformation = [1.362, 1.367, 1.364, 1.375, 1.379, 1.367]
+        XCTAssertEqual(choice(fogShifts, fogEntropies, fogInformation, featuresOnly), 0.15)
+        XCTAssertEqual(choice(fogShifts, fogEntropies, fogInformation), 0.15)
     }
 
     func testTheStreamStatisticsAreSavedResumedAndReset() throws {

@@ -98,13 +98,13 @@ public struct AdaptationConfig: Equatable, Sendable {
     public var selectionMomentum = 0.1
     /// tau: a prior p is kept while its shift is at most the smallest prior's times 1 + tau * p.
     public var selectionTolerance = 1.25
-    /// kappa: a prior p whose predictions' mean entropy exceeds the lowest candidate's times
-    /// 1 + kappa * p gives way to the next smaller one (nil: no entropy check).
+    /// kappa: a prior p whose predictions' mean entropy exceeds the lowest of the smaller
+    /// candidates' times 1 + kappa * p gives way to the next smaller one (nil: no entropy check).
     public var selectionEntropyTolerance: Double?
     /// lambda: a prior whose predictions' information (entropy of the mean prediction minus
-    /// the mean entropy) is below the highest candidate's times 1 - lambda gives way to the
-    /// next smaller one, and a larger prior with at least the chosen one's information is
-    /// taken (nil: the prediction's information plays no part).
+    /// the mean entropy) is below the highest of the smaller candidates' times 1 - lambda
+    /// gives way to the next smaller one, and a larger prior with at least the chosen one's
+    /// information is taken (nil: the prediction's information plays no part).
     public var selectionInformationTolerance: Double?
 
     // Safeguards (docs/STABILITY.md); nil / false = the published behaviour.
@@ -153,8 +153,8 @@ public struct AdaptationConfig: Equatable, Sendable {
         .init("prior-candidates", \.priorCandidates, help: "bn-select: the BatchNorm priors to choose from."),
         .init("selection-momentum", \.selectionMomentum, help: "bn-select: momentum of each candidate's feature shift and prediction statistics along the stream."),
         .init("selection-tolerance", \.selectionTolerance, help: "bn-select: a prior p is kept while its feature shift is at most the smallest prior's times 1 + this * p."),
-        .init("selection-entropy-tolerance", \.selectionEntropyTolerance, help: "bn-select: a prior p gives way to a smaller one while its predictions' mean entropy exceeds the lowest candidate's times 1 + this * p."),
-        .init("selection-information-tolerance", \.selectionInformationTolerance, help: "bn-select: a prior gives way to a smaller one while its predictions' information is below the highest candidate's times 1 - this; a larger prior with as much information is taken."),
+        .init("selection-entropy-tolerance", \.selectionEntropyTolerance, help: "bn-select: a prior p gives way to a smaller one while its predictions' mean entropy exceeds the lowest of the smaller candidates' times 1 + this * p."),
+        .init("selection-information-tolerance", \.selectionInformationTolerance, help: "bn-select: a prior gives way to a smaller one while its predictions' information is below the highest of the smaller candidates' times 1 - this; a larger prior with as much information is taken."),
         .init("max-grad-norm", \.maxGradientNorm, help: "Safeguard: clip the gradient's L2 norm to this value before each step."),
         .init("task-outputs-only", \.taskOutputsOnly, help: "Safeguard: leave outputs that are no class of the task (background, void) out of the loss."),
         .init("reset-threshold", \.resetThreshold, help: "Safeguard: reset to the source when the prediction leaves bn-prior's on more than this fraction of pixels."),

@@ -30,12 +30,13 @@ import TorchNN
 ///    statistics leave.
 /// 3. The prediction checks, with lambda = `selectionInformationTolerance` (nil: skip 3): the
 ///    largest prior whose information is at least the chosen one's is taken (source statistics
-///    that predict as well are kept); then, while the chosen prior's H_p exceeds the lowest
-///    candidate's times 1 + kappa * p (kappa = `selectionEntropyTolerance`, nil: no such check;
-///    each share of the source kept may raise the entropy by at most kappa times that share,
-///    as in step 2) or its I_p is below the highest candidate's times 1 - lambda, the next
-///    smaller prior is taken (source statistics that leave the prediction unsure or collapsed
-///    are dropped).
+///    that predict as well are kept); then, while the chosen prior's H_p exceeds the lowest H
+///    of the smaller candidates times 1 + kappa * p (kappa = `selectionEntropyTolerance`, nil:
+///    no such check; each share of the source kept may raise the entropy by at most kappa times
+///    that share, as in step 2) or its I_p is below the highest I of the smaller candidates
+///    times 1 - lambda, the next smaller prior is taken (source statistics that leave the
+///    prediction unsure or collapsed are dropped, for smaller priors that predict better: a
+///    prior never gives way to candidates that all predict less surely).
 /// The frame is predicted under the chosen prior from its views: the frame at each scale of
 /// `augmentationScales` and, under `flip`, its mirror image, their softmax probabilities
 /// resized back to the frame and averaged (the scores are the mean's logarithm); with the one
@@ -93,8 +94,10 @@ public final class PriorSelection: TestTimeMethod {
         else { return choice }
         // The first candidate at least as informative is the largest such prior.
         choice = information.indices.first { information[$0] >= information[choice] } ?? choice
-        let lowestEntropy = entropies.min() ?? 0, highestInformation = information.max() ?? 0
+        // Against the smaller priors only: those the chosen one can give way to.
         func givesWay(_ index: Int) -> Bool {
+            let smaller = (index + 1)..<shifts.count
+            let lowestEntropy = entropies[smaller].min() ?? 0, highestInformation = information[smaller].max() ?? 0
             if let kappa = config.selectionEntropyTolerance, entropies[index] > lowestEntropy * (1 + kappa * candidates[index]) {
                 return true
             }
