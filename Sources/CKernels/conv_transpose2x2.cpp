@@ -293,9 +293,6 @@ __attribute__((always_inline)) inline void weight_grad_rows(const Geometry &g, c
     }
 }
 
-using InputGradRows = void (*)(const Geometry &, const float *, const float *, float *, int64_t, int64_t);
-using WeightGradRows = void (*)(const Geometry &, const float *, const float *, double *, int64_t, int64_t);
-
 CT_KERNEL_SETS(input_grad_rows, input_grad_rows,
                (const Geometry &g, const float *dy, const float *pairs, float *dx, int64_t first, int64_t last),
                (g, dy, pairs, dx, first, last))
@@ -344,9 +341,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
             const std::vector<float> pairs = pack_pairs(weight);
             dx = at::empty_like(x);
             float *out = dx.data_ptr<float>();
-            const InputGradRows rows = target == CK_AVX512 ? input_grad_rows_avx512
-                                       : target == CK_AVX2 ? input_grad_rows_avx2
-                                                           : input_grad_rows_generic;
+            const auto rows = input_grad_rows_for(target);
             const int64_t units = g.batch * (round_up(g.channels, kInputBlock) / kInputBlock) * g.h;
             ctorch::parallel_for(0, units, grain(g.outputs * 4 * g.w * kInputBlock), [&](int64_t first, int64_t last) {
                 rows(g, grad, pairs.data(), out, first, last);
@@ -355,9 +350,7 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
         if (ctx->needs_input_grad(1)) {
             const at::Tensor xp = padded_rows(x, g.width());
             const float *xs = xp.data_ptr<float>();
-            const WeightGradRows rows = target == CK_AVX512 ? weight_grad_rows_avx512
-                                        : target == CK_AVX2 ? weight_grad_rows_avx2
-                                                            : weight_grad_rows_generic;
+            const auto rows = weight_grad_rows_for(target);
             const std::vector<double> total = ctorch::parallel_sum(
                 0, g.batch * g.h, grain(g.channels * g.outputs * 4 * g.w), g.channels * g.outputs * 4,
                 [&](int64_t first, int64_t last, double *sums) { rows(g, xs, grad, sums, first, last); });

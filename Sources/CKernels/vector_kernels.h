@@ -145,8 +145,12 @@ inline int64_t best_block(int64_t count, std::initializer_list<int64_t> sizes) {
 
 /// Defines `name_generic`, `name_avx2` and `name_avx512`, each calling the always-inline
 /// template `body<I>` with `arguments` for I the instruction set's `Isa` (Baseline, Avx2,
-/// Avx512); `parameters` and `arguments` come in parentheses.
+/// Avx512), and `name_for(target)`, the one of the three for an instruction set; `parameters`
+/// and `arguments` come in parentheses.
 #define CT_KERNEL_SETS(name, body, parameters, arguments) \
     void name##_generic parameters { body<ctorch::vec::Baseline> arguments; } \
     CT_AVX2_FMA void name##_avx2 parameters { body<ctorch::vec::Avx2> arguments; } \
-    CT_AVX512 void name##_avx512 parameters { body<ctorch::vec::Avx512> arguments; }
+    CT_AVX512 void name##_avx512 parameters { body<ctorch::vec::Avx512> arguments; } \
+    inline auto name##_for(ck_instruction_set target) { \
+        return target == CK_AVX512 ? name##_avx512 : target == CK_AVX2 ? name##_avx2 : name##_generic; \
+    }

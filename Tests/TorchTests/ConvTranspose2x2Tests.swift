@@ -16,7 +16,7 @@ final class ConvTranspose2x2Tests: ConfiguredTestCase {
         ([1, 4, 3, 24], 5, true, false),  // dy rows of 3 vectors of 16: a pair, then a half pair
     ]
 
-    /// Under every instruction set this CPU runs (AVX-512's runs the AVX2 code).
+    /// Under every instruction set this CPU runs (AVX-512's forward pass runs the AVX2 code).
     func testMatchesLibtorchInValuesAndGradients() throws {
         try Kernels.forEachInstructionSet { try matchesLibtorch($0) }
     }
