@@ -112,6 +112,16 @@ final class BatchNormPReLUTests: ConfiguredTestCase {
         let prior = try XCTUnwrap(bn.fixedStatistics(for: x))
         try assertClose(prior.mean, 0.25 * mean, rtol: 1e-5, atol: 1e-6, "prior mean")
         try assertClose(prior.variance, 0.75 + 0.25 * variance, rtol: 1e-5, atol: 1e-6, "prior variance")
+        XCTAssertNil(bn.inputShift, "no shift recorded unless asked")
+        bn.recordsInputShift = true
+        let recorded = try XCTUnwrap(bn.fixedStatistics(for: x))
+        try assertClose(recorded.mean, prior.mean, rtol: 1e-6, atol: 1e-6, "prior mean while recording the shift")
+        try assertClose(recorded.variance, prior.variance, rtol: 1e-6, atol: 1e-6, "prior variance while recording the shift")
+        // KL(N(m, v) || N(0, 1)) per channel, eps added to both variances, averaged.
+        let divergence = try ((variance + 1e-5) / (1 + 1e-5) + mean * mean / (1 + 1e-5) - 1
+            - ((variance + 1e-5) / (1 + 1e-5)).log()) * 0.5
+        XCTAssertEqual(try XCTUnwrap(bn.inputShift), try divergence.mean().item(), accuracy: 1e-5, "the recorded shift")
+        bn.recordsInputShift = false
         bn.statistics = .movingAverage(0.5)
         _ = try XCTUnwrap(bn.fixedStatistics(for: x))
         try assertClose(bn.runningMean.value, 0.5 * mean, rtol: 1e-5, atol: 1e-6, "moving average mean")

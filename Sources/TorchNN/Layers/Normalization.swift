@@ -129,13 +129,16 @@ public final class BatchNorm2d: Module, UnaryModule {
             return (runningMean.value, runningVar.value)
         case .prior(let prior):
             return try withNoGrad {
-                if recordsInputShift {
-                    let (frame, frameVar) = try frameStatistics(input)
-                    inputShift = try gaussianDivergence(frame, frameVar, from: runningMean.value, runningVar.value)
+                guard recordsInputShift else {
+                    let (mean, variance) = (try runningMean.value.clone(), try runningVar.value.clone())
+                    try Kernels.batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1 - prior)
+                    return (mean, variance)
                 }
-                let (mean, variance) = (try runningMean.value.clone(), try runningVar.value.clone())
-                try Kernels.batchNormUpdateStatistics(input, runningMean: mean, runningVar: variance, momentum: 1 - prior)
-                return (mean, variance)
+                // One pass over the input gives both the shift and the mixture.
+                let (source, sourceVar) = (runningMean.value, runningVar.value)
+                let (frame, frameVar) = try frameStatistics(input)
+                inputShift = try gaussianDivergence(frame, frameVar, from: source, sourceVar)
+                return (try source * prior + frame * (1 - prior), try sourceVar * prior + frameVar * (1 - prior))
             }
         case .movingAverage(let momentum):
             try withNoGrad {

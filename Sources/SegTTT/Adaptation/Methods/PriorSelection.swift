@@ -115,8 +115,9 @@ public final class PriorSelection: TestTimeMethod {
             for index in statistics.nextMeasured() {
                 for bn in layers { bn.statistics = .prior(candidates[index]) }
                 let logits = try model.logits(input)
-                let entropy = try Tent.entropy(logits).item()
-                let marginal = try logits.softmax(dim: 1).mean(dims: [0, 2, 3]).to(.float64).toArray(Double.self)
+                let logProbabilities = try logits.logSoftmax(dim: 1), probabilities = try logProbabilities.exp()
+                let entropy = try -(probabilities * logProbabilities).sum(dims: [1]).mean().item()
+                let marginal = try probabilities.mean(dims: [0, 2, 3]).to(.float64).toArray(Double.self)
                 statistics.update(
                     index, shift: layers.compactMap(\.inputShift).reduce(0, +) / Double(max(layers.count, 1)),
                     entropy: entropy, marginal: marginal)
