@@ -12,16 +12,16 @@
 // Computed before as oneDNN's 1x1 convolution to 4 O channels (reorders to and from its
 // blocked layout included) and a reshuffle of the blocks into place (block_shuffle.cpp;
 // docs/BENCHMARKS.md, "SegTTT's kernels", gives the times). Here each output row is accumulated in
-// vector registers, 3 output channels by 16 input columns, and its two column taps b = 0, 1
-// are interleaved on the way out (8-float vectors). The backward pass reads dy's rows as they
+// vector registers, 3 output channels by two vectors of input columns, and its two column taps
+// b = 0, 1 are interleaved on the way out. The backward pass reads dy's rows as they
 // are, their column taps interleaved: dx accumulates w[c, o, a, b] in the lanes of parity b
 // (a vector of weight pairs) times dy's vectors, and adds each pair of lanes on the way out; the
 // weight gradient multiplies dy's vectors by x's row with every value twice (x[j] at 2 j and
 // 2 j + 1), so that the lanes of parity b sum dw[.., b]; each thread keeps these sums in
 // vectors over the rows it takes and adds their lanes once, in double, and the threads' sums
-// are added in a fixed order. Rows whose width is not a multiple of 8 are first copied with
-// zero columns up to it. The backward pass runs in the vectors of `instruction_set()`: 16
-// floats on AVX-512, 8 on AVX2 with FMA or in pairs of SSE's.
+// are added in a fixed order. Rows whose width is not a multiple of the vector's lanes (8 in
+// the backward pass) are first copied with zero columns up to it. Both passes run in the
+// vectors of `instruction_set()`: 16 floats on AVX-512, 8 on AVX2 with FMA or in pairs of SSE's.
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -41,12 +41,11 @@ using torch::autograd::variable_list;
 /// Output channels accumulated together forward, input channels backward (dx).
 constexpr int64_t kOutputBlock = 3, kInputBlock = 4;
 
-/// The sizes: x [batch, channels, h, w] to y [batch, outputs, 2 h, 2 w]; x's rows padded to
-/// `width` = w rounded up to 8 (dy's to 2 `width`).
+/// The sizes: x [batch, channels, h, w] to y [batch, outputs, 2 h, 2 w]; in the backward pass
+/// x's rows padded to `width` = w rounded up to 8 (dy's to 2 `width`).
 struct Geometry {
     int64_t batch, channels, outputs, h, w;
     int64_t width() const { return round_up(w, kLanes); }
-    int64_t vectors() const { return width() / kLanes; }
 };
 
 /// t's rows [.., rows, w] copied to rows of `width` >= w floats, zeros after w (t itself where
@@ -80,42 +79,61 @@ std::vector<float> pack(const at::Tensor &weight) {
     });
 }
 
+/// Lanes 0..L/2-1 of `even` and `odd` interleaved (even[0], odd[0], even[1], ...) when
+/// `high` is false, lanes L/2..L-1 when it is true.
+template <class V, bool high>
+__attribute__((always_inline)) inline V interleaved(V even, V odd) {
+    if constexpr (lanes_of<V> == 16) {
+        if constexpr (high) {
+            return __builtin_shufflevector(even, odd, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        } else {
+            return __builtin_shufflevector(even, odd, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        }
+    } else if constexpr (high) {
+        return __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
+    } else {
+        return __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
+    }
+}
+
 /// Output rows 2 i + a of 3 output channels from o0, for units [first, last) of (n, i, block,
 /// a): consecutive units read the same input rows, which stay in cache; x rows padded to
-/// `width`.
-__attribute__((always_inline)) inline void forward_rows(const Geometry &g, const float *x, const float *packed,
-                                                        const float *bias, float *y, int64_t first, int64_t last) {
-    const int64_t blocks = round_up(g.outputs, kOutputBlock) / kOutputBlock, width = g.width();
+/// `width`, a multiple of the vector's lanes.
+template <class I>
+__attribute__((always_inline)) inline void forward_rows(const Geometry &g, int64_t width, const float *x,
+                                                        const float *packed, const float *bias, float *y,
+                                                        int64_t first, int64_t last) {
+    using V = typename I::Vector;
+    constexpr int64_t L = I::kLanes;
+    const int64_t blocks = round_up(g.outputs, kOutputBlock) / kOutputBlock, vectors = width / L;
     for (int64_t unit = first; unit < last; ++unit) {
         const int64_t a = unit % 2, block = (unit / 2) % blocks, i = (unit / (2 * blocks)) % g.h;
         const int64_t n = unit / (2 * blocks * g.h), o0 = block * kOutputBlock;
         const float *weights = packed + block * g.channels * 4 * kOutputBlock;
-        for (int64_t v0 = 0; v0 < g.vectors(); v0 += 2) {
-            const int64_t count = std::min<int64_t>(2, g.vectors() - v0);
-            Vec acc[kOutputBlock][2][2] = {};  // [o][b][v]
+        for (int64_t v0 = 0; v0 < vectors; v0 += 2) {
+            const int64_t count = std::min<int64_t>(2, vectors - v0);
+            V acc[kOutputBlock][2][2] = {};  // [o][b][v]
             for (int64_t c = 0; c < g.channels; ++c) {
-                const float *row = x + ((n * g.channels + c) * g.h + i) * width + v0 * kLanes;
-                const Vec x0 = load(row), x1 = count == 2 ? load(row + kLanes) : Vec{};
+                const float *row = x + ((n * g.channels + c) * g.h + i) * width + v0 * L;
+                const V x0 = load<V>(row), x1 = count == 2 ? load<V>(row + L) : V{};
                 const float *taps = weights + (c * 4 + a * 2) * kOutputBlock;
                 for (int64_t o = 0; o < kOutputBlock; ++o) {
                     for (int64_t b = 0; b < 2; ++b) {
-                        const Vec s = splat(taps[b * kOutputBlock + o]);
+                        const V s = splat<V>(taps[b * kOutputBlock + o]);
                         acc[o][b][0] += s * x0;
                         acc[o][b][1] += s * x1;
                     }
                 }
             }
             for (int64_t o = 0; o < kOutputBlock && o0 + o < g.outputs; ++o) {
-                const Vec shift = splat(bias ? bias[o0 + o] : 0.f);
+                const V shift = splat<V>(bias ? bias[o0 + o] : 0.f);
                 float *line = y + ((n * g.outputs + o0 + o) * 2 * g.h + 2 * i + a) * 2 * g.w;
                 for (int64_t v = 0; v < count; ++v) {
-                    const Vec even = acc[o][0][v] + shift, odd = acc[o][1][v] + shift;
-                    const Vec low = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
-                    const Vec high = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
-                    const int64_t j = (v0 + v) * kLanes, valid = 2 * std::min(kLanes, g.w - j);
-                    float values[2 * kLanes];
-                    store(values, low);
-                    store(values + kLanes, high);
+                    const V even = acc[o][0][v] + shift, odd = acc[o][1][v] + shift;
+                    const int64_t j = (v0 + v) * L, valid = 2 * std::min(L, g.w - j);
+                    float values[2 * L];
+                    store(values, interleaved<V, false>(even, odd));
+                    store(values + L, interleaved<V, true>(even, odd));
                     std::copy(values, values + valid, line + 2 * j);
                 }
             }
@@ -123,10 +141,10 @@ __attribute__((always_inline)) inline void forward_rows(const Geometry &g, const
     }
 }
 
-CT_KERNEL_TWINS(forward_rows, forward_rows,
-                (const Geometry &g, const float *x, const float *packed, const float *bias, float *y, int64_t first,
-                 int64_t last),
-                (g, x, packed, bias, y, first, last))
+CT_KERNEL_SETS(forward_rows, forward_rows,
+               (const Geometry &g, int64_t width, const float *x, const float *packed, const float *bias, float *y,
+                int64_t first, int64_t last),
+               (g, width, x, packed, bias, y, first, last))
 
 /// A vector whose lanes 2 m and 2 m + 1 hold p[0] and p[1] (one 64-bit broadcast).
 template <class V>
@@ -312,15 +330,17 @@ struct ConvTranspose2x2Function : public torch::autograd::Function<ConvTranspose
         const Geometry g{x.size(0), x.size(1), weight.size(1), x.size(2), x.size(3)};
         ctx->save_for_backward({x, weight});
         ctx->saved_data["bias"] = b.numel() > 0;
-        const at::Tensor xp = padded_rows(x, g.width());
+        const ck_instruction_set target = instruction_set();
+        const int64_t width = round_up(g.w, lanes(target));
+        const at::Tensor xp = padded_rows(x, width);
         const std::vector<float> packed = pack(weight);
         at::Tensor y = at::empty({g.batch, g.outputs, 2 * g.h, 2 * g.w}, x.options());
         const float *xs = xp.data_ptr<float>(), *w = packed.data(), *shift = b.numel() > 0 ? b.data_ptr<float>() : nullptr;
         float *out = y.data_ptr<float>();
-        const auto rows = instruction_set() != CK_BASELINE ? forward_rows_avx2 : forward_rows_generic;
+        const auto rows = forward_rows_for(target);
         const int64_t units = g.batch * (round_up(g.outputs, kOutputBlock) / kOutputBlock) * g.h * 2;
         ctorch::parallel_for(0, units, grain(g.channels * g.w * kOutputBlock * 2), [&](int64_t first, int64_t last) {
-            rows(g, xs, w, shift, out, first, last);
+            rows(g, width, xs, w, shift, out, first, last);
         });
         return y;
     }

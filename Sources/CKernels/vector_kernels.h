@@ -71,7 +71,7 @@ inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 /// A kernel's loop compiled for AVX2 + FMA, or for AVX-512 (F, VL, DQ, BW) + FMA: call it only
 /// where `has_avx2_fma()`, or `has_avx512()`, holds; its baseline twin is the same always-inline
-/// body in a plain function (`CT_KERNEL_TWINS`). Off x86 every variant is the baseline.
+/// body in a plain function (`CT_KERNEL_SETS`). Off x86 every variant is the baseline.
 #if defined(__x86_64__) || defined(__i386__)
 #define CT_AVX2_FMA __attribute__((target("avx2,fma")))
 #define CT_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
@@ -135,13 +135,6 @@ inline int64_t best_block(int64_t count, std::initializer_list<int64_t> sizes) {
 }
 
 }  // namespace ctorch::vec
-
-/// Defines `name_avx2` (compiled for AVX2 + FMA) and `name_generic` (for the baseline), both
-/// calling the always-inline `body` with `arguments`; `parameters` and `arguments` come in
-/// parentheses.
-#define CT_KERNEL_TWINS(name, body, parameters, arguments) \
-    CT_AVX2_FMA void name##_avx2 parameters { body arguments; } \
-    void name##_generic parameters { body arguments; }
 
 /// Defines `name_generic`, `name_avx2` and `name_avx512`, each calling the always-inline
 /// template `body<I>` with `arguments` for I the instruction set's `Isa` (Baseline, Avx2,

@@ -14,9 +14,10 @@ final class ConvTranspose2x2Tests: ConfiguredTestCase {
         ([1, 3, 4, 32], 2, true, true),  // whole vectors, channels-last input
         ([2, 6, 3, 1], 4, false, false),  // one column
         ([1, 4, 3, 24], 5, true, false),  // dy rows of 3 vectors of 16: a pair, then a half pair
+        ([1, 4, 2, 40], 3, true, false),  // x rows of 2.5 vectors of 16: a pair, then a half vector alone
     ]
 
-    /// Under every instruction set this CPU runs (AVX-512's forward pass runs the AVX2 code).
+    /// Under every instruction set this CPU runs.
     func testMatchesLibtorchInValuesAndGradients() throws {
         try Kernels.forEachInstructionSet { try matchesLibtorch($0) }
     }
