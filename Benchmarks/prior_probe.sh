@@ -48,6 +48,15 @@ declare -A streams=(
     [cgnet-defocus3]="${cg[*]} --dataset camvid:$data/camvid --corruption defocus_blur:3"
     [cgnet-dusk-night2]="${cg[*]} --dataset camvid-dusk:$data/camvid --corruption night:2"
     [cgnet-impulse3]="${cg[*]} --dataset camvid:$data/camvid --corruption impulse_noise:3"
+    # held out, second set (streams.yaml)
+    [cgnet-fog2]="${cg[*]} --dataset camvid:$data/camvid --corruption fog:2"
+    [cgnet-brightness3]="${cg[*]} --dataset camvid:$data/camvid --corruption brightness:3"
+    [cgnet-dusk-shot2]="${cg[*]} --dataset camvid-dusk:$data/camvid --corruption shot_noise:2"
+    [camvid-night1]="${cv[*]} --dataset camvid:$data/camvid --corruption night:1"
+    [camvid-dusk-contrast2]="${cv[*]} --dataset camvid-dusk:$data/camvid --corruption contrast:2"
+    [cs2camvid-contrast2]="${cs[*]} --dataset camvid:$data/camvid --corruption contrast:2"
+    [cs2camvid-day-night1]="${cs[*]} --dataset camvid-day:$data/camvid --corruption night:1"
+    [cs2camvid-q3-jpeg2]="--model espnet --checkpoint $data/weights/espnet/espnet_p_2_q_3.pth --dataset camvid:$data/camvid --corruption jpeg_compression:2"
     # the demo's streams (`segttt demo`: its shipped network, 60 frames of each style)
     [demo-dusk]="${demo[*]} --dataset synthetic:dusk:60:2"
     [demo-fog]="${demo[*]} --dataset synthetic:fog:60:2"

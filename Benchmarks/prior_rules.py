@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scores label-free rules that choose a BatchNorm prior, on the files prior-probe writes.
 
-    python3 Benchmarks/prior_rules.py [--rule NAME:KAPPA:LAMBDA[:all] ...] out/probe/*.jsonl
+    python3 Benchmarks/prior_rules.py [--rule NAME:KAPPA:LAMBDA[:all][:delta=D] ...] out/probe/*.jsonl
 
 Every file is one stream: per frame and per prior, the BatchNorm layers' input shifts, the
 prediction's label-free statistics and the frame's confusion matrix (Benchmarks/PriorProbe).
@@ -9,8 +9,8 @@ A rule sees, at frame t, only what the frames up to t gave (every prior measured
 frame, where bn-select measures one in turn; moving averages with momentum 0.1), chooses a
 prior, and the frame's confusion matrix under that prior is added to the stream's. The table
 gives each fixed prior's mIoU, then bn-select's rule with the features alone, with its
-default checks (kappa 0.4, lambda 0.2) and with each --rule's, and each one's gap to the best
-fixed prior.
+default checks (kappa 0.4, lambda 0.2, delta 0.02) and with each --rule's, and each one's
+gap to the best fixed prior.
 """
 import json
 import sys
@@ -74,10 +74,11 @@ def tolerance_rule(score, priors, tau):
     return choose
 
 
-def checked_rule(stream, candidates, tau=1.25, kappa=0.4, lam=0.2, momentum=0.1, below=True):
+def checked_rule(stream, candidates, tau=1.25, kappa=0.4, lam=0.2, delta=0.02, momentum=0.1, below=True):
     """bn-select's rule (Sources/SegTTT/Adaptation/Methods/PriorSelection.swift): the shift
-    rule's prior, then the largest prior whose predictions carry at least its information
-    I_p = H(M_p) - H_p; then, while the prior's H_p exceeds (1 + kappa p) times the lowest of
+    rule's prior, then the largest prior whose predictions carry at least 1 - delta times its
+    information I_p = H(M_p) - H_p (delta 0: the rule before the margin); then, while the
+    prior's H_p exceeds (1 + kappa p) times the lowest of
     the smaller candidates' or its I_p is below (1 - lam) times their highest, the next smaller
     prior (below=False: the lowest and highest of all candidates, the rule up to 2026-12-07).
     kappa or lam None leaves that check out; both None is the shift rule alone."""
@@ -93,7 +94,7 @@ def checked_rule(stream, candidates, tau=1.25, kappa=0.4, lam=0.2, momentum=0.1,
         k = shift_choice(t)
         if lam is None:
             return k
-        k = max([j for j in order if info[t, j] >= info[t, k]] + [k], key=lambda j: priors[j])
+        k = max([j for j in order if info[t, j] >= (1 - delta) * info[t, k]] + [k], key=lambda j: priors[j])
 
         def gives_way(j):
             others = [i for i in order if priors[i] < priors[j]] if below else order
@@ -111,11 +112,13 @@ def main():
     args = sys.argv[1:]
     variants = {"features only": dict(kappa=None, lam=None), "bn-select": {}}
     while args and args[0] == "--rule":
-        # --rule NAME:KAPPA:LAMBDA[:all] adds a variant ("none" leaves a check out; "all"
-        # compares a prior's predictions with every candidate's, not the smaller ones' only)
-        name, kappa, lam, *against = args[1].split(":")
+        # --rule NAME:KAPPA:LAMBDA[:all][:delta=D] adds a variant ("none" leaves a check out;
+        # "all" compares a prior's predictions with every candidate's, not the smaller ones'
+        # only; D: the information step's tolerance)
+        name, kappa, lam, *rest = args[1].split(":")
         value = lambda v: None if v == "none" else float(v)  # noqa: E731
-        variants[name] = dict(kappa=value(kappa), lam=value(lam), below=against != ["all"])
+        delta = next((float(r.split("=")[1]) for r in rest if r.startswith("delta=")), 0.02)
+        variants[name] = dict(kappa=value(kappa), lam=value(lam), delta=delta, below="all" not in rest)
         args = args[2:]
     table = []
     for path in args:

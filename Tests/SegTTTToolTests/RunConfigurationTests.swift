@@ -132,6 +132,7 @@ final class RunConfigurationTests: ConfiguredTestCase {
             ("augmentation-scales", "0.5,9", "--augmentation-scales 0.5,9.0: give scales in 0.1...4"),
             ("selection-entropy-tolerance", "-0.1", "--selection-entropy-tolerance -0.1: give 0 or more"),
             ("selection-information-tolerance", "1.5", "--selection-information-tolerance 1.5: give a value in 0...1"),
+            ("selection-information-margin", "-0.02", "--selection-information-margin -0.02: give a value in 0...1"),
         ] {
             let (message, code) = report(
                 runTool(["adapt", "--model", "espnet", "--checkpoint", "w.pth", "--dataset", "x", "--\(argument)", value]))

@@ -127,8 +127,8 @@ final class SweepTests: ConfiguredTestCase {
         XCTAssertEqual(try plan("stability-60.yaml").runs.count, 3 * 9)
         let adaptation = try plan("adaptation.yaml")
         // Sections 1-2, the table's noise streams' other seeds, section 4's design and held-out
-        // streams, and the noisy ones' other seeds.
-        XCTAssertEqual(adaptation.runs.count, 7 * 22 + 4 * 2 * 2 + 8 * 4 + 4 * 4 + 10 * 5 + 5 * 2 * 2)
+        // streams, the noisy ones' other seeds and the second held-out set.
+        XCTAssertEqual(adaptation.runs.count, 7 * 22 + 4 * 2 * 2 + 8 * 4 + 4 * 4 + 10 * 5 + 5 * 2 * 2 + 8 * 6)
         let cgnet = try XCTUnwrap(adaptation.runs.first { $0.stream == "cgnet-noise3" })
         let options = Dictionary(cgnet.options, uniquingKeysWith: { $1 })
         XCTAssertEqual(options["model"], "torchscript")

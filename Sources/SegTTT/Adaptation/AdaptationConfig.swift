@@ -106,6 +106,9 @@ public struct AdaptationConfig: Equatable, Sendable {
     /// gives way to the next smaller one, and a larger prior with at least the chosen one's
     /// information is taken (nil: the prediction's information plays no part).
     public var selectionInformationTolerance: Double?
+    /// delta: the larger prior taken for its information needs at least the chosen one's
+    /// times 1 - delta (0: at least as much).
+    public var selectionInformationMargin = 0.0
 
     // Safeguards (docs/STABILITY.md); nil / false = the published behaviour.
     /// Clip the L2 norm of the whole gradient of the adapted parameters to this value before
@@ -155,6 +158,7 @@ public struct AdaptationConfig: Equatable, Sendable {
         .init("selection-tolerance", \.selectionTolerance, help: "bn-select: a prior p is kept while its feature shift is at most the smallest prior's times 1 + this * p."),
         .init("selection-entropy-tolerance", \.selectionEntropyTolerance, help: "bn-select: a prior p gives way to a smaller one while its predictions' mean entropy exceeds the lowest of the smaller candidates' times 1 + this * p."),
         .init("selection-information-tolerance", \.selectionInformationTolerance, help: "bn-select: a prior gives way to a smaller one while its predictions' information is below the highest of the smaller candidates' times 1 - this; a larger prior with as much information is taken."),
+        .init("selection-information-margin", \.selectionInformationMargin, help: "bn-select: the larger prior taken for its predictions' information needs at least the chosen one's times 1 - this."),
         .init("max-grad-norm", \.maxGradientNorm, help: "Safeguard: clip the gradient's L2 norm to this value before each step."),
         .init("task-outputs-only", \.taskOutputsOnly, help: "Safeguard: leave outputs that are no class of the task (background, void) out of the loss."),
         .init("reset-threshold", \.resetThreshold, help: "Safeguard: reset to the source when the prediction leaves bn-prior's on more than this fraction of pixels."),
@@ -214,6 +218,7 @@ public struct AdaptationConfig: Equatable, Sendable {
                 selectionEntropyTolerance, "give 0 or more")
         }
         try fraction(selectionInformationTolerance, "selection-information-tolerance")
+        try fraction(selectionInformationMargin, "selection-information-margin")
         if let maxGradientNorm {
             try require(maxGradientNorm > 0 && maxGradientNorm.isFinite, "max-grad-norm", maxGradientNorm, "give a positive number")
         }

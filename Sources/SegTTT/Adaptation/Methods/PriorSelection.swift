@@ -29,8 +29,9 @@ import TorchNN
 ///    source kept may add at most that share, times tau, to the shift the frame's own
 ///    statistics leave.
 /// 3. The prediction checks, with lambda = `selectionInformationTolerance` (nil: skip 3): the
-///    largest prior whose information is at least the chosen one's is taken (source statistics
-///    that predict as well are kept); then, while the chosen prior's H_p exceeds the lowest H
+///    largest prior whose information is at least the chosen one's times 1 - delta is taken
+///    (delta = `selectionInformationMargin`; source statistics that predict about as well are
+///    kept); then, while the chosen prior's H_p exceeds the lowest H
 ///    of the smaller candidates times 1 + kappa * p (kappa = `selectionEntropyTolerance`, nil:
 ///    no such check; each share of the source kept may raise the entropy by at most kappa times
 ///    that share, as in step 2) or its I_p is below the highest I of the smaller candidates
@@ -56,6 +57,7 @@ public final class PriorSelection: TestTimeMethod {
         settings.selectionTolerance = 1.25
         settings.selectionEntropyTolerance = 0.4
         settings.selectionInformationTolerance = 0.2
+        settings.selectionInformationMargin = 0.02
         settings.flip = true
         settings.augmentationScales = [0.75, 1, 1.25]
         return MethodEntry(
@@ -92,8 +94,9 @@ public final class PriorSelection: TestTimeMethod {
         guard let lambda = config.selectionInformationTolerance, information.count == shifts.count,
             entropies.count == shifts.count
         else { return choice }
-        // The first candidate at least as informative is the largest such prior.
-        choice = information.indices.first { information[$0] >= information[choice] } ?? choice
+        // The first candidate about as informative is the largest such prior.
+        let enough = information[choice] * (1 - config.selectionInformationMargin)
+        choice = information.indices.first { information[$0] >= enough } ?? choice
         // Against the smaller priors only: those the chosen one can give way to.
         func givesWay(_ index: Int) -> Bool {
             let smaller = (index + 1)..<shifts.count
