@@ -117,8 +117,8 @@ def main():
         # only; D: the information step's tolerance)
         name, kappa, lam, *rest = args[1].split(":")
         value = lambda v: None if v == "none" else float(v)  # noqa: E731
-        delta = next((float(r.split("=")[1]) for r in rest if r.startswith("delta=")), 0.02)
-        variants[name] = dict(kappa=value(kappa), lam=value(lam), delta=delta, below="all" not in rest)
+        variants[name] = dict(kappa=value(kappa), lam=value(lam), below="all" not in rest)
+        variants[name].update(("delta", float(r[len("delta="):])) for r in rest if r.startswith("delta="))
         args = args[2:]
     table = []
     for path in args:

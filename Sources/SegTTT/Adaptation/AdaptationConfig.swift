@@ -104,7 +104,8 @@ public struct AdaptationConfig: Equatable, Sendable {
     /// lambda: a prior whose predictions' information (entropy of the mean prediction minus
     /// the mean entropy) is below the highest of the smaller candidates' times 1 - lambda
     /// gives way to the next smaller one, and a larger prior with at least the chosen one's
-    /// information is taken (nil: the prediction's information plays no part).
+    /// information (less `selectionInformationMargin`) is taken (nil: the prediction's
+    /// information plays no part).
     public var selectionInformationTolerance: Double?
     /// delta: the larger prior taken for its information needs at least the chosen one's
     /// times 1 - delta (0: at least as much).
@@ -157,7 +158,7 @@ public struct AdaptationConfig: Equatable, Sendable {
         .init("selection-momentum", \.selectionMomentum, help: "bn-select: momentum of each candidate's feature shift and prediction statistics along the stream."),
         .init("selection-tolerance", \.selectionTolerance, help: "bn-select: a prior p is kept while its feature shift is at most the smallest prior's times 1 + this * p."),
         .init("selection-entropy-tolerance", \.selectionEntropyTolerance, help: "bn-select: a prior p gives way to a smaller one while its predictions' mean entropy exceeds the lowest of the smaller candidates' times 1 + this * p."),
-        .init("selection-information-tolerance", \.selectionInformationTolerance, help: "bn-select: a prior gives way to a smaller one while its predictions' information is below the highest of the smaller candidates' times 1 - this; a larger prior with as much information is taken."),
+        .init("selection-information-tolerance", \.selectionInformationTolerance, help: "bn-select: a prior gives way to a smaller one while its predictions' information is below the highest of the smaller candidates' times 1 - this; a larger prior with about as much information is taken (selection-information-margin)."),
         .init("selection-information-margin", \.selectionInformationMargin, help: "bn-select: the larger prior taken for its predictions' information needs at least the chosen one's times 1 - this."),
         .init("max-grad-norm", \.maxGradientNorm, help: "Safeguard: clip the gradient's L2 norm to this value before each step."),
         .init("task-outputs-only", \.taskOutputsOnly, help: "Safeguard: leave outputs that are no class of the task (background, void) out of the loss."),

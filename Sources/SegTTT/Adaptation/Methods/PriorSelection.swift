@@ -119,7 +119,7 @@ public final class PriorSelection: TestTimeMethod {
                 for bn in layers { bn.statistics = .prior(candidates[index]) }
                 let logits = try model.logits(input)
                 let logProbabilities = try logits.logSoftmax(dim: 1), probabilities = try logProbabilities.exp()
-                let entropy = try -(probabilities * logProbabilities).sum(dims: [1]).mean().item()
+                let entropy = try Tent.entropy(probabilities: probabilities, logProbabilities: logProbabilities).item()
                 let marginal = try probabilities.mean(dims: [0, 2, 3]).to(.float64).toArray(Double.self)
                 statistics.update(
                     index, shift: layers.compactMap(\.inputShift).reduce(0, +) / Double(max(layers.count, 1)),

@@ -43,7 +43,13 @@ public final class Tent: TestTimeMethod {
     /// Mean per-pixel Shannon entropy of softmax(logits) over dim 1.
     public static func entropy(_ logits: Tensor) throws -> Tensor {
         let logP = try logits.logSoftmax(dim: 1)
-        return try -(logP.exp() * logP).sum(dims: [1]).mean()
+        return try entropy(probabilities: logP.exp(), logProbabilities: logP)
+    }
+
+    /// Mean per-pixel Shannon entropy -sum_k q_k log q_k of the distributions over dim 1 whose
+    /// probabilities q and their logarithms are given (for callers that need q as well).
+    public static func entropy(probabilities: Tensor, logProbabilities: Tensor) throws -> Tensor {
+        try -(probabilities * logProbabilities).sum(dims: [1]).mean()
     }
 
     public func process(_ input: Tensor) throws -> FrameResult {
