@@ -19,6 +19,10 @@ struct LibTorch {
     /// Whether libtorch.so is linked: PyTorch 2 keeps it as an empty library that needs
     /// libtorch_cuda, so a CPU-only link leaves it out.
     var linksTorch: Bool
+    /// Whether SegTTT's kernels may call the oneDNN that libtorch runs: Debian's libtorch links
+    /// the shared libdnnl, whose headers libdnnl-dev installs. A wheel's libtorch carries its
+    /// own copy inside, which the kernels leave alone.
+    var oneDNN = false
 
     static func locate() -> LibTorch {
         let env = ProcessInfo.processInfo.environment
@@ -47,7 +51,9 @@ struct LibTorch {
             includes: ["/usr/include/torch/csrc/api/include"],
             libDir: lib,
             hasCUDA: fm.fileExists(atPath: lib + "/libtorch_cuda.so"),
-            cxx11ABI: true, linksTorch: true)
+            cxx11ABI: true, linksTorch: true,
+            oneDNN: fm.fileExists(atPath: "/usr/include/oneapi/dnnl/dnnl.hpp")
+                && fm.fileExists(atPath: lib + "/libdnnl.so"))
     }
 
     /// The major version its headers declare (TORCH_VERSION_MAJOR), 1 when none says.
@@ -115,7 +121,9 @@ let package = Package(
             cxxSettings: [
                 .unsafeFlags(torch.cxxFlags + ["-I", Context.packageDirectory + "/Sources/CTorch/include"]),
                 .unsafeFlags(["-O2"], .when(configuration: .debug)),
-            ]),
+                .define("CKERNELS_WITH_ONEDNN", to: torch.oneDNN ? "1" : "0"),
+            ],
+            linkerSettings: torch.oneDNN ? [.linkedLibrary("dnnl")] : []),
         .target(name: "SegTTTKernels", dependencies: ["Torch", "CKernels", "CTorch"]),
         // zlib's CRC-32, which checks each zip entry a checkpoint reader takes.
         .systemLibrary(name: "CZlib"),

@@ -7,7 +7,7 @@ set -euo pipefail
 
 # libopenblas0 gives libtorch an optimised BLAS (Debian otherwise falls back to the
 # reference one, several times slower for matrix products); zlib1g-dev checks zip entries' CRC-32.
-packages=(libtorch-dev python3-torch python3-torchvision libopenblas0 libpng-dev libjpeg62-turbo-dev zlib1g-dev)
+packages=(libtorch-dev libdnnl-dev python3-torch python3-torchvision libopenblas0 libpng-dev libjpeg62-turbo-dev zlib1g-dev)
 if [ -n "${LIBTORCH:-}" ]; then
     if [ ! -d "$LIBTORCH/include" ] || [ ! -d "$LIBTORCH/lib" ]; then
         echo "setup: LIBTORCH=$LIBTORCH has no include/ and lib/; point it at an unpacked libtorch" >&2

@@ -1,4 +1,5 @@
-// `segttt-bench --child convs --threads N [--repeats R]`: SegTTT's convolution kernels against
+// `segttt-bench --child convs[:TEXT] --threads N [--repeats R]` (TEXT: only the convolutions
+// whose label or role holds it): SegTTT's convolution kernels against
 // what they replace, at the shapes of ESPNet's step (both views in one batch): the 3x3 kernels
 // (`Kernels.dilatedConv3x3`, `Kernels.stridedConv3x3`) and the 1x1 one (`Kernels.pointwiseConv`)
 // against libtorch's convolution (oneDNN on CPU), also at a few shapes with multiples of 8
@@ -54,6 +55,15 @@ let stridedShapes: [(input: [Int], outputs: Int, role: String)] = [
     ([2, 32, 90, 120], 32, "multiples of 8"),
 ]
 
+/// DeepLabV2-ResNet-101's 3x3 convolutions at 512x256 (both views), one per stage, which
+/// `Kernels.winogradConv3x3` takes where oneDNN has Winograd kernels.
+let winogradShapes = [
+    ConvolutionShape(input: [2, 64, 65, 129], outputs: 64, dilation: 1, role: "DeepLab layer1"),
+    ConvolutionShape(input: [2, 128, 33, 65], outputs: 128, dilation: 1, role: "DeepLab layer2"),
+    ConvolutionShape(input: [2, 256, 33, 65], outputs: 256, dilation: 2, role: "DeepLab layer3 (23 of them)"),
+    ConvolutionShape(input: [2, 512, 33, 65], outputs: 512, dilation: 4, role: "DeepLab layer4"),
+]
+
 /// ESPNet's decoder's 2x2 stride-2 transposed convolutions, 20 channels to 20: their inputs.
 let transposedShapes = [[2, 20, 45, 60], [2, 20, 90, 120], [2, 20, 180, 240]]
 
@@ -65,6 +75,9 @@ struct KernelComparison {
     var flops: Double
     var ours: () throws -> Tensor
     var reference: () throws -> Tensor
+    /// Whether SegTTT's side runs code of its own for each `Kernels.InstructionSet` (the
+    /// Winograd kernels are oneDNN's, which picks its own).
+    var perInstructionSet = true
 }
 
 func kernelComparisons() throws -> [KernelComparison] {
@@ -82,6 +95,22 @@ func kernelComparisons() throws -> [KernelComparison] {
                 flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
                 ours: { try Kernels.dilatedConv3x3(x, weight: weight, dilation: d) },
                 reference: { try conv2d(x, weight: weight, padding: d, dilation: d) }))
+    }
+    if Kernels.winogradAvailable {
+        for (index, shape) in winogradShapes.enumerated() {
+            let generator = try Generator(seed: UInt64(400 + index))
+            let x = try Tensor.normal(shape.input, generator: generator).requiresGrad(true)
+            let weight = try (Tensor.normal([shape.outputs, shape.input[1], 3, 3], generator: generator) * 0.05)
+                .requiresGrad(true)
+            let d = Pair(shape.dilation)
+            let pixels = Double(shape.input.reduce(1, *) / shape.input[1])
+            comparisons.append(
+                KernelComparison(
+                    label: "\(shape.input) -> \(shape.outputs), d \(shape.dilation), Winograd", role: shape.role,
+                    flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
+                    ours: { try Kernels.winogradConv3x3(x, weight: weight, dilation: d) },
+                    reference: { try conv2d(x, weight: weight, padding: d, dilation: d) }, perInstructionSet: false))
+        }
     }
     for (index, shape) in pointwiseShapes.enumerated() {
         let generator = try Generator(seed: UInt64(200 + index))
@@ -129,10 +158,15 @@ func kernelComparisons() throws -> [KernelComparison] {
 /// Times both sides of every comparison, SegTTT's under each instruction set the CPU runs
 /// from AVX2 up (`Kernels.InstructionSet`, in turn with libtorch's), prints the table and
 /// returns its rows.
-func runConvolutionKernels(repeats: Int) throws -> [String: Any] {
+func runConvolutionKernels(repeats: Int, matching filter: String?) throws -> [String: Any] {
     var rows: [[String]] = []
     var results: [[String: Any]] = []
-    for comparison in try kernelComparisons() {
+    for comparison in try kernelComparisons()
+    where filter.map({ comparison.label.contains($0) || comparison.role.contains($0) }) ?? true {
+        guard comparison.perInstructionSet else {
+            try compare(comparison, under: Kernels.instructionSet, repeats: repeats, rows: &rows, results: &results)
+            continue
+        }
         try Kernels.forEachInstructionSet(skippingBaseline: true) { set in
             try compare(comparison, under: set, repeats: repeats, rows: &rows, results: &results)
         }

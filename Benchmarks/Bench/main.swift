@@ -34,13 +34,15 @@
 // same network and input; FLOP/s = those FLOPs / the median time of each side.
 import Foundation
 import SegTTT
+import SegTTTKernels
 import SegTTTReports
 import Torch
 import TorchNN
 
 let usage = """
     usage: segttt-bench [--threads N] [--repeats N] [--rounds N] [--only NAME] [--device cpu|cuda[:N]]
-                        [--denormals flush|keep] [--python PATH] [--current-python PATH|none]
+                        [--denormals flush|keep] [--winograd on|off] [--layout channels-last|nchw]
+                        [--python PATH] [--current-python PATH|none]
                         [--output FILE] [--cache FILE] [--fresh]
 
     The OCL step and the source forward in Swift against PyTorch eager (Benchmarks/ocl_step.py),
@@ -54,6 +56,10 @@ let usage = """
                     negative or matmul
       --device D    cpu (default) or cuda[:N] (a CUDA libtorch through LIBTORCH)
       --denormals M flush (default: flush-to-zero on both sides, as segttt runs) or keep
+      --winograd W  on (default: SegTTT's convolutions take oneDNN's Winograd kernels where
+                    Kernels.conv2d's rule admits them) or off (oneDNN's direct ones, as PyTorch)
+      --layout L    DeepLabV2's activations on CPU: channels-last or nchw (default: the model's
+                    own choice, DeepLabV2.channelsLastOnCPU)
       --python P    the Python with torch that runs the PyTorch side (default /usr/bin/python3)
       --current-python P
                     the Python with the current PyTorch (Scripts/install_current_torch.sh full), whose
@@ -69,6 +75,11 @@ struct Options {
     var device = Device.cpu
     /// Flush denormals to zero on both sides (`Runtime.flushesDenormals`, torch.set_flush_denormal).
     var flushDenormals = true
+    /// Whether SegTTT's side takes `Kernels.winogradConv3x3` where `Kernels.conv2d`'s rule admits it.
+    var winograd = true
+    /// Whether SegTTT's DeepLabV2 runs channels last on CPU (`DeepLabV2.channelsLastOnCPU`);
+    /// nil leaves the model's default.
+    var channelsLast: Bool?
     var only: String?
     var python = "/usr/bin/python3"
     /// The Python of the current PyTorch's contenders; nil leaves them out.
@@ -117,6 +128,14 @@ struct Options {
                     throw TorchError("--denormals \(value): give flush or keep")
                 }
                 flushDenormals = value == "flush"
+            case "--winograd":
+                guard value == "on" || value == "off" else { throw TorchError("--winograd \(value): give on or off") }
+                winograd = value == "on"
+            case "--layout":
+                guard value == "channels-last" || value == "nchw" else {
+                    throw TorchError("--layout \(value): give channels-last or nchw")
+                }
+                channelsLast = value == "channels-last"
             case "--python": python = value
             case "--current-python": currentPython = value == "none" ? nil : value
             case "--output": output = value
@@ -125,7 +144,7 @@ struct Options {
             case "--weights": weights = value
             default:
                 throw TorchError(
-                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --python, --current-python, --output, --cache or --fresh (--help lists them)"
+                    "unknown option \(flag); use --threads, --repeats, --rounds, --only, --device, --denormals, --winograd, --layout, --python, --current-python, --output, --cache or --fresh (--help lists them)"
                 )
             }
         }
@@ -191,7 +210,8 @@ func peakMiB() -> Double {
 
 // MARK: children
 
-func model(_ network: String, weights: String) throws -> any SegmentationModel {
+/// The network of a configuration; `channelsLast` sets DeepLabV2's layout on CPU (nil: its default).
+func model(_ network: String, weights: String, channelsLast: Bool? = nil) throws -> any SegmentationModel {
     if network == "espnet" {
         return try ESPNet.load(repoRoot.appendingPathComponent("../shared/data/weights/espnet/espnet_p_2_q_8.pth"))
     }
@@ -206,7 +226,9 @@ func model(_ network: String, weights: String) throws -> any SegmentationModel {
     guard FileManager.default.fileExists(atPath: exported.path) else {
         throw TorchError("\(exported.path) is missing; the Python side exports it (run without --child)")
     }
-    return try DeepLabV2.load(exported)
+    let deepLab = try DeepLabV2.load(exported)
+    if let channelsLast { deepLab.channelsLastOnCPU = channelsLast }
+    return deepLab
 }
 
 /// A configuration's network, its fixed frame (an RGB image uniform in [0, 255) from a
@@ -216,7 +238,7 @@ func setUp(_ name: String, options: Options) throws -> (network: any Segmentatio
     guard let c = configurations.first(where: { $0.name == name }) else {
         throw TorchError("unknown configuration \(name)")
     }
-    let network = try model(c.network, weights: options.weights)
+    let network = try model(c.network, weights: options.weights, channelsLast: options.channelsLast)
     try network.move(to: options.device)
     let image = try Tensor.uniform([1, 3, c.height, c.width], low: 0, high: 255, generator: Generator(seed: 0))
     let x = try network.card.normalization.apply(image).to(device: options.device)
@@ -335,6 +357,7 @@ func runMatmul(repeats: Int, threads: Int, on device: Device) throws -> [String:
 
 func child(_ job: String, options: Options) throws {
     Runtime.configure(Runtime.Settings(threads: options.threads, flushDenormals: options.flushDenormals))
+    if !options.winograd { try Kernels.useWinograd(false) }
     let parts = job.split(separator: ":", maxSplits: 1).map(String.init)
     let result: [String: Any]
     switch parts[0] {
@@ -345,7 +368,7 @@ func child(_ job: String, options: Options) throws {
     case "gram-step":
         let spec = parts[1].split(separator: ",").map(String.init)
         result = try runGramStep(spec[0], stride: Int(spec[1]) ?? 1, options: options)
-    case "convs": result = try runConvolutionKernels(repeats: options.repeats ?? 15)
+    case "convs": result = try runConvolutionKernels(repeats: options.repeats ?? 15, matching: parts.dropFirst().first)
     case "negative":
         let spec = parts[1].split(separator: ",").map(String.init)
         result = try runNegative(
@@ -442,7 +465,7 @@ func parent(options: Options) throws {
         var common = [
             "--child", job, "--threads", threads, "--device", options.device.description,
             "--denormals", options.flushDenormals ? "flush" : "keep",
-        ]
+        ] + (options.winograd ? [] : ["--winograd", "off"]) + (options.channelsLast.map { ["--layout", $0 ? "channels-last" : "nchw"] } ?? [])
         if let repeats = options.repeats { common += ["--repeats", String(repeats)] }
         var theirRounds: [[String: Any]] = []
         var ourRounds: [[String: Any]] = []

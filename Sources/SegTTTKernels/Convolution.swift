@@ -5,6 +5,9 @@ extension Kernels {
     /// The most input or output channels for which `conv2d` takes `dilatedConv3x3`.
     static let dilatedConvChannels = 36
 
+    /// The fewest input and output channels for which `conv2d` takes `winogradConv3x3`.
+    static let winogradChannels = 64
+
     /// The most output channels for which `conv2d` takes `pointwiseConv` or `stridedConv3x3`.
     static let pointwiseConvOutputs = 36
 
@@ -21,9 +24,10 @@ extension Kernels {
             input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
         {
             if weight.shape[2] == 1 { return try pointwiseConv(input, weight: weight, bias: bias) }
-            return stride == 2
-                ? try stridedConv3x3(input, weight: weight, bias: bias)
-                : try dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
+            if stride == 2 { return try stridedConv3x3(input, weight: weight, bias: bias) }
+            return max(input.shape[1], weight.shape[0]) <= dilatedConvChannels
+                ? try dilatedConv3x3(input, weight: weight, bias: bias, dilation: dilation)
+                : try winogradConv3x3(input, weight: weight, bias: bias, dilation: dilation)
         }
         return try Torch.conv2d(
             input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
@@ -35,6 +39,8 @@ extension Kernels {
     /// - 3x3, stride 1, padding equal to the dilation (the output keeps the input's size), at
     ///   most `dilatedConvChannels` channels in and out, and not both counts multiples of 8,
     ///   where oneDNN's direct kernels run as fast (`dilatedConv3x3`);
+    /// - 3x3, stride 1, padding equal to the dilation, at least `winogradChannels` channels in
+    ///   and out, both multiples of 16, where `winogradAvailable` (`winogradConv3x3`);
     /// - 3x3, stride 2, padding 1, dilation 1, to at most `pointwiseConvOutputs` channels, not a
     ///   multiple of 8, where oneDNN's direct kernels run faster (`stridedConv3x3`).
     public static func takesConv2d(
@@ -47,8 +53,10 @@ extension Kernels {
         switch (weight.shape[2], weight.shape[3], stride) {
         case (1, 1, 1): return padding == 0 && outputs <= pointwiseConvOutputs
         case (3, 3, 1):
-            return padding == dilation && max(channels, outputs) <= dilatedConvChannels
-                && (channels % 8 != 0 || outputs % 8 != 0)
+            guard padding == dilation else { return false }
+            if max(channels, outputs) <= dilatedConvChannels { return channels % 8 != 0 || outputs % 8 != 0 }
+            return min(channels, outputs) >= winogradChannels && channels % 16 == 0 && outputs % 16 == 0
+                && winogradAvailable
         case (3, 3, 2): return padding == 1 && dilation == 1 && outputs <= pointwiseConvOutputs && outputs % 8 != 0
         default: return false
         }
@@ -103,6 +111,46 @@ extension Kernels {
                 ck_dilated_conv3x3(
                     input.handle, weight.handle, bias?.handle, Int64(dilation.height), Int64(dilation.width), $0)
             }
+        }
+    }
+
+    /// 3x3 convolution of float32 CPU `input` [N, C, H, W] with `weight` [O, C, 3, 3] and
+    /// optional `bias` [O], stride 1 and padding equal to the dilation (d_h, d_w), as
+    /// `dilatedConv3x3` but for many channels, by oneDNN's Winograd kernels F(4x4, 3x3): each
+    /// 4x4 output tile is computed from a 6x6 input tile with 36 products per pair of channels
+    /// instead of 144,
+    ///
+    ///     Y = A^T [ sum_c (G g_{o,c} G^T) * (B^T d_c B) ] A     (* elementwise),
+    ///
+    /// where d_c is the tile of channel c, g_{o,c} the 3x3 kernel, and B, G, A the transforms of
+    /// minimal filtering with interpolation points 0, +-1, +-2. A dilated convolution is
+    /// computed on the input's d_h d_w phases x[n, c, r::d_h, s::d_w], each an undilated one;
+    /// the backward pass (dx, dw, db) is oneDNN's Winograd too. Throws where
+    /// `winogradAvailable` is false. The values differ from the direct convolution's by the
+    /// transforms' rounding (docs/BENCHMARKS.md gives the measured differences).
+    public static func winogradConv3x3(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, dilation: Pair = 1)
+        throws -> Tensor
+    {
+        try withExtendedLifetime(bias) {
+            try makeTensor {
+                ck_winograd_conv3x3(
+                    input.handle, weight.handle, bias?.handle, Int64(dilation.height), Int64(dilation.width), $0)
+            }
+        }
+    }
+
+    /// Whether `winogradConv3x3` runs: this build links the oneDNN that libtorch runs
+    /// (Debian's libtorch with libdnnl-dev), oneDNN has Winograd kernels for this CPU (its
+    /// AVX-512 ones), and `useWinograd(false)` did not turn it off.
+    public static var winogradAvailable: Bool { ck_winograd_available() }
+
+    /// Turns `winogradConv3x3` on or off for `conv2d`'s rule, for the whole process; turning it
+    /// on throws where this build or CPU has no Winograd kernels.
+    public static func useWinograd(_ on: Bool) throws {
+        guard ck_use_winograd(on) else {
+            throw TorchError(
+                "this build or CPU has no Winograd kernels: they come from the oneDNN that Debian's libtorch links "
+                    + "(libdnnl-dev), for CPUs with AVX-512")
         }
     }
 

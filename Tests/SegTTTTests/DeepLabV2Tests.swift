@@ -1,5 +1,6 @@
 import Foundation
 import SegTTT
+import SegTTTKernels
 import TestSupport
 import Torch
 import TorchNN
@@ -142,6 +143,34 @@ final class DeepLabV2Tests: ConfiguredTestCase {
             XCTAssertEqual(x3.shape, [1, 256, 65, 129])
             XCTAssertEqual(x4.shape, [1, 512, 65, 129])
         }
+    }
+
+    /// Channels last on CPU (the default where the Winograd kernels run) keeps the activations
+    /// NHWC through the backbone and gives NCHW's logits and weight gradients to float rounding;
+    /// turned off, the features stay NCHW.
+    func testChannelsLastKeepsTheValuesAndTheLayout() throws {
+        let model = try DeepLabV2(.init(backbone: .resnet50, numClasses: numClasses), generator: Generator(seed: 4))
+        XCTAssertEqual(model.channelsLastOnCPU, Kernels.winogradAvailable)
+        // Evaluation mode: batch statistics of fresh weights would magnify the rounding.
+        model.eval()
+        let input = try Tensor.normal([2, 3, 65, 97], generator: Generator(seed: 5))
+        let weight = try XCTUnwrap(model.namedParameters().first { $0.name == "layer3.0.conv2.weight" }).parameter.value
+        var results: [(logits: Tensor, gradient: Tensor)] = []
+        for channelsLast in [false, true] {
+            model.channelsLastOnCPU = channelsLast
+            XCTAssertEqual(
+                try withNoGrad { try model.features(input).layer4.isContiguous(.channelsLast) }, channelsLast,
+                "layer4's features channels last: \(channelsLast)")
+            if weight.grad != nil { try weight.zeroGrad() }
+            let logits = try model.logits(input)
+            try (logits * logits).mean().backward()
+            results.append((try logits.detach(), try XCTUnwrap(weight.grad).clone()))
+        }
+        let pairs = [
+            ("logits", results[0].logits, results[1].logits),
+            ("a layer3 weight's gradient", results[0].gradient, results[1].gradient),
+        ]
+        for (name, nchw, channelsLast) in pairs { try assertAllClose(channelsLast, nchw, relative: 1e-4, name) }
     }
 
     func testRejectsAnInputThatIsNotAnImageBatch() throws {

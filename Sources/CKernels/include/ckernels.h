@@ -53,6 +53,16 @@ ct_status ck_pointwise_conv(ct_tensor input, ct_tensor weight, ct_tensor bias, c
  *  stride 2, padding 1: output [N, O, ceil(H / 2), ceil(W / 2)]. For few output channels, with
  *  its own forward pass and weight gradient (the input's gradient is libtorch's). */
 ct_status ck_strided_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, ct_tensor *out);
+/** Whether ck_winograd_conv3x3 runs: the build links oneDNN, oneDNN has Winograd kernels for
+ *  this CPU, and ck_use_winograd did not turn it off. */
+bool ck_winograd_available(void);
+/** Turns ck_winograd_conv3x3 on or off for the process; false (and off) where it cannot run. */
+bool ck_use_winograd(bool on);
+/** 3x3 convolution of float32 CPU input [N, C, H, W] by weight [O, C, 3, 3] (bias [O] or null),
+ *  stride 1, dilation and padding (dh, dw), by oneDNN's Winograd kernels on the input's
+ *  dh x dw phases, with their backward passes (first derivatives). */
+ct_status ck_winograd_conv3x3(ct_tensor input, ct_tensor weight, ct_tensor bias, int64_t dh, int64_t dw,
+                              ct_tensor *out);
 /** prelu(batch_norm(input)) with statistics that carry no gradient (mean, var per channel),
  *  for float32 CPU input, as one fused kernel with its own backward pass; gradients reach
  *  input, weight, bias and slope (one slope, or one per channel). */

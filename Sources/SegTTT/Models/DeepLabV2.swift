@@ -21,6 +21,7 @@
 //   only) keep PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); BatchNorm weight 1,
 //   bias 0. In practice the backbone is then replaced by ImageNet weights or a checkpoint.
 import Foundation
+import SegTTTKernels
 import Torch
 import TorchNN
 
@@ -91,6 +92,14 @@ public final class DeepLabV2: Module, SegmentationModel {
     public let layer5: DeepLabV2Classifier
     /// Main head, on `layer4`.
     public let layer6: DeepLabV2Classifier
+    /// Whether `features` lays a CPU input out channels last (NHWC) before the stem, so that
+    /// the backbone's activations stay in that layout: oneDNN's convolutions read and write it
+    /// as it is, where a PyTorch-default (NCHW) tensor is reordered to oneDNN's blocked layout
+    /// and back at every convolution, forward and backward. By default where the Winograd
+    /// kernels run (`Kernels.winogradAvailable`: oneDNN's AVX-512 code), with which it was
+    /// measured faster; under oneDNN's AVX2 code, and with its direct 3x3 convolutions, NCHW
+    /// was faster (docs/BENCHMARKS.md). The values are the same up to float rounding.
+    public var channelsLastOnCPU = Kernels.winogradAvailable
 
     /// Builds the network with fresh weights drawn as the published code draws them.
     ///
@@ -193,6 +202,7 @@ public final class DeepLabV2: Module, SegmentationModel {
                 "DeepLabV2 expects a normalised image batch [N, 3, H, W], got \(input.shape); "
                     + "prepare images with card.normalization.apply(_:)")
         }
+        let input = channelsLastOnCPU && input.device == .cpu ? try input.contiguous(.channelsLast) : input
         var x = try bn1(conv1(input)).relu()
         x = try maxPool2d(x, kernelSize: 3, stride: 2, padding: 1, ceilMode: true)
         let x3 = try layer3(layer2(layer1(x)))
