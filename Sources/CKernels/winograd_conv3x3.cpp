@@ -11,10 +11,13 @@
 //
 // oneDNN's Winograd kernels take no dilation, so a dilated convolution is first split into its
 // d_h d_w phases (space to batch): output row i reads input rows i and i +- d_h only, all of
-// phase i mod d_h, so each phase image x[n, c, r::d_h, s::d_w] (zero-padded to a common size)
-// is convolved with the undilated kernel and padding 1, and the phases' outputs interleaved
-// back. The backward pass splits dy the same way: dx is the interleaved backward-data of
-// the phases, dw and db the backward-weights summed over them, all by oneDNN.
+// phase i mod d_h, so each phase x[n, c, r::d_h, s::d_w] convolved with the undilated kernel
+// and padding 1 gives the output's same phase. The phases of an image are laid side by side
+// in one grid image with a row and a column of zeros between them (`to_grid`), which the
+// undilated convolution cannot see across, so that the 4x4 tiles cover one larger image
+// rather than d_h d_w small ones with a partial tile at each edge. The backward pass lays dy
+// out the same way: dx is the backward-data of the grid taken back to the image, dw and db
+// the backward-weights over the grid, all by oneDNN.
 //
 // Only compiled where the build links the oneDNN (2.x) that libtorch itself runs
 // (CKERNELS_WITH_ONEDNN, Debian's libtorch with libdnnl-dev); elsewhere, and on CPUs for which
@@ -51,40 +54,63 @@ at::Tensor dense(const at::Tensor &x, bool last) {
     return x.contiguous(last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
 }
 
-/// The phases of x [N, C, H, W] under dilation (dh, dw): [N dh dw, C, ceil(H / dh), ceil(W / dw)],
-/// phase (r, s) of image n at n dh dw + r dw + s holding x[n, :, r::dh, s::dw], zeros past the
-/// image; dense, channels last where `last`.
-at::Tensor to_phases(const at::Tensor &x, int64_t dh, int64_t dw, bool last) {
-    if (dh == 1 && dw == 1) return dense(x, last);
-    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-    const int64_t ph = (h + dh - 1) / dh, pw = (w + dw - 1) / dw;
-    const at::Tensor grid = at::constant_pad_nd(x, {0, pw * dw - w, 0, ph * dh - h}).view({n, c, ph, dh, pw, dw});
-    // reshape may return a view (with d_h = 1, say), so the result is made dense after it.
-    if (!last) return grid.permute({0, 3, 5, 1, 2, 4}).reshape({n * dh * dw, c, ph, pw}).contiguous();
-    return grid.permute({0, 3, 5, 2, 4, 1}).reshape({n * dh * dw, ph, pw, c}).contiguous().permute({0, 3, 1, 2});
+/// The phase grid's sizes for an image of h x w under dilation (dh, dw): phases of ph x pw
+/// pixels, each followed by a row and a column of zeros.
+struct Grid {
+    int64_t h, w, dh, dw;
+    int64_t ph() const { return (h + dh - 1) / dh; }
+    int64_t pw() const { return (w + dw - 1) / dw; }
+    int64_t height() const { return dh * (ph() + 1); }
+    int64_t width() const { return dw * (pw() + 1); }
+    /// The view of a dense grid image of `t` [N, C, height, width] as [N, C, dh, ph + 1, dw, pw + 1].
+    at::Tensor blocks(const at::Tensor &t, bool last) const {
+        const int64_t n = t.size(0), c = t.size(1);
+        if (!last) return t.view({n, c, dh, ph() + 1, dw, pw() + 1});
+        return t.permute({0, 2, 3, 1}).view({n, dh, ph() + 1, dw, pw() + 1, c}).permute({0, 5, 1, 2, 3, 4});
+    }
+    /// Runs body(r, s, rows, columns) for every phase: rows x columns of its pixels are the image's.
+    template <typename Body>
+    void for_each_phase(Body body) const {
+        for (int64_t r = 0; r < dh; ++r) {
+            for (int64_t s = 0; s < dw; ++s) body(r, s, (h - r + dh - 1) / dh, (w - s + dw - 1) / dw);
+        }
+    }
+};
+
+/// An uninitialised tensor of `sizes` [N, C, H, W] like `like`, laid out channels last where `last`.
+at::Tensor empty_laid_out(at::IntArrayRef sizes, const at::Tensor &like, bool last) {
+    return at::empty(sizes, like.options(), last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
 }
 
-/// The inverse of `to_phases`: [N, C, h, w] from the dense phases [N dh dw, C, ph, pw], in
-/// the phases' layout.
-at::Tensor from_phases(const at::Tensor &y, int64_t h, int64_t w, int64_t dh, int64_t dw, bool last) {
-    if (dh == 1 && dw == 1) return y;
-    const int64_t c = y.size(1), ph = y.size(2), pw = y.size(3), n = y.size(0) / (dh * dw);
-    if (!last) {
-        return y.view({n, dh, dw, c, ph, pw})
-            .permute({0, 3, 4, 1, 5, 2})
-            .reshape({n, c, ph * dh, pw * dw})
-            .slice(2, 0, h)
-            .slice(3, 0, w)
-            .contiguous();
-    }
-    return y.permute({0, 2, 3, 1})
-        .view({n, dh, dw, ph, pw, c})
-        .permute({0, 3, 1, 4, 2, 5})
-        .reshape({n, ph * dh, pw * dw, c})
-        .slice(1, 0, h)
-        .slice(2, 0, w)
-        .contiguous()
-        .permute({0, 3, 1, 2});
+/// The phase grid of x [N, C, H, W] under dilation (dh, dw), dense, channels last where
+/// `last`: per image one [C, dh (ph + 1), dw (pw + 1)] whose block (r, s), of ph x pw pixels
+/// at row r (ph + 1) and column s (pw + 1), holds the phase x[n, :, r::dh, s::dw], and zeros
+/// elsewhere (one row and one column after each block, and past the image). A 3x3 convolution
+/// with padding 1 of the grid is, inside each block, the dilated convolution's output of that
+/// phase: its taps reach the same phase's neighbours or zeros, as the dilated taps do. One
+/// image per input image rather than dh dw small ones keeps the 4x4 tiles of Winograd's
+/// kernel mostly inside the image.
+at::Tensor to_grid(const at::Tensor &x, const Grid &g, bool last) {
+    if (g.dh == 1 && g.dw == 1) return dense(x, last);
+    const at::Tensor grid = empty_laid_out({x.size(0), x.size(1), g.height(), g.width()}, x, last).zero_();
+    const at::Tensor blocks = g.blocks(grid, last);
+    g.for_each_phase([&](int64_t r, int64_t s, int64_t rows, int64_t columns) {
+        blocks.select(4, s).select(2, r).narrow(2, 0, rows).narrow(3, 0, columns).copy_(
+            x.slice(2, r, g.h, g.dh).slice(3, s, g.w, g.dw));
+    });
+    return grid;
+}
+
+/// The inverse of `to_grid`: [N, C, h, w] from a dense grid image, in its layout.
+at::Tensor from_grid(const at::Tensor &y, const Grid &g, bool last) {
+    if (g.dh == 1 && g.dw == 1) return y;
+    const at::Tensor out = empty_laid_out({y.size(0), y.size(1), g.h, g.w}, y, last);
+    const at::Tensor blocks = g.blocks(y, last);
+    g.for_each_phase([&](int64_t r, int64_t s, int64_t rows, int64_t columns) {
+        out.slice(2, r, g.h, g.dh).slice(3, s, g.w, g.dw).copy_(
+            blocks.select(4, s).select(2, r).narrow(2, 0, rows).narrow(3, 0, columns));
+    });
+    return out;
 }
 
 /// The sizes of the undilated convolution on the phases, as oneDNN describes them, and the
@@ -159,7 +185,7 @@ memory as_memory(const at::Tensor &t, const memory::desc &plain, const memory::d
 template <typename Run>
 at::Tensor written(at::IntArrayRef sizes, at::MemoryFormat format, const at::Tensor &like,
                    const memory::desc &plain, const memory::desc &have, dnnl::stream &s, Run run) {
-    at::Tensor out = at::empty(sizes, like.options().memory_format(format));
+    at::Tensor out = at::empty(sizes, like.options(), format);
     memory user(plain, cpu_engine(), out.data_ptr<float>());
     if (have == plain) {
         run(user);
@@ -177,7 +203,8 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
     static at::Tensor forward(AutogradContext *ctx, const at::Tensor &input, const at::Tensor &weight,
                               const at::Tensor &bias, int64_t dh, int64_t dw) {
         const bool last = channels_last(input);
-        const at::Tensor x = to_phases(input, dh, dw, last), w = weight.contiguous(), b = bias.contiguous();
+        const Grid g{input.size(2), input.size(3), dh, dw};
+        const at::Tensor x = to_grid(input, g, last), w = weight.contiguous(), b = bias.contiguous();
         const bool has_bias = b.numel() > 0;
         const Problem p = problem_of(x, w.size(0), last);
         const auto pd = forward_desc(p, has_bias);
@@ -200,7 +227,7 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
         ctx->saved_data["w"] = input.size(3);
         ctx->saved_data["bias"] = has_bias;
         ctx->saved_data["last"] = last;
-        return from_phases(y, input.size(2), input.size(3), dh, dw, last);
+        return from_grid(y, g, last);
     }
 
     static variable_list backward(AutogradContext *ctx, variable_list grads) {
@@ -210,10 +237,10 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
         const auto saved = ctx->get_saved_variables();
         const at::Tensor &x = saved[0], &w = saved[1];
         const int64_t dh = ctx->saved_data["dh"].toInt(), dw = ctx->saved_data["dw"].toInt();
-        const int64_t h = ctx->saved_data["h"].toInt(), width = ctx->saved_data["w"].toInt();
         const bool has_bias = ctx->saved_data["bias"].toBool();
         const bool last = ctx->saved_data["last"].toBool();
-        const at::Tensor dy = to_phases(grads[0], dh, dw, last);
+        const Grid g{ctx->saved_data["h"].toInt(), ctx->saved_data["w"].toInt(), dh, dw};
+        const at::Tensor dy = to_grid(grads[0], g, last);
         const Problem p = problem_of(x, w.size(0), last);
         const auto hint = forward_desc(p, has_bias);
         const auto alg = dnnl::algorithm::convolution_winograd;
@@ -233,7 +260,7 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
                 args.emplace(DNNL_ARG_DIFF_SRC, dsrc);
                 dnnl::convolution_backward_data(pd).execute(s, args);
             });
-            dx = from_phases(dx, h, width, dh, dw, last);
+            dx = from_grid(dx, g, last);
         }
         if (ctx->needs_input_grad(1) || (has_bias && ctx->needs_input_grad(2))) {
             auto desc = has_bias ? dnnl::convolution_backward_weights::desc(
