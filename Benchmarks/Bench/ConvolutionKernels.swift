@@ -80,36 +80,39 @@ struct KernelComparison {
     var perInstructionSet = true
 }
 
+/// SegTTT's stride-1 3x3 kernel `kernel` (input, weight, dilation) against libtorch's
+/// convolution at `shape`, on leaves drawn from `seed` (weights scaled by `scale`).
+func conv3x3Comparison(
+    _ shape: ConvolutionShape, seed: UInt64, scale: Double, name: String = "", perInstructionSet: Bool = true,
+    kernel: @escaping (Tensor, Tensor, Pair) throws -> Tensor
+) throws -> KernelComparison {
+    let generator = try Generator(seed: seed)
+    let x = try Tensor.normal(shape.input, generator: generator).requiresGrad(true)
+    let weight = try (Tensor.normal([shape.outputs, shape.input[1], 3, 3], generator: generator) * scale)
+        .requiresGrad(true)
+    let d = Pair(shape.dilation)
+    let pixels = Double(shape.input.reduce(1, *) / shape.input[1])
+    return KernelComparison(
+        label: "\(shape.input) -> \(shape.outputs), d \(shape.dilation)\(name)", role: shape.role,
+        flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
+        ours: { try kernel(x, weight, d) },
+        reference: { try conv2d(x, weight: weight, padding: d, dilation: d) }, perInstructionSet: perInstructionSet)
+}
+
 func kernelComparisons() throws -> [KernelComparison] {
     var comparisons: [KernelComparison] = []
     for (index, shape) in convolutionShapes.enumerated() {
-        let generator = try Generator(seed: UInt64(index))
-        let x = try Tensor.normal(shape.input, generator: generator).requiresGrad(true)
-        let weight = try (Tensor.normal([shape.outputs, shape.input[1], 3, 3], generator: generator) * 0.2)
-            .requiresGrad(true)
-        let d = Pair(shape.dilation)
-        let pixels = Double(shape.input.reduce(1, *) / shape.input[1])
         comparisons.append(
-            KernelComparison(
-                label: "\(shape.input) -> \(shape.outputs), d \(shape.dilation)", role: shape.role,
-                flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
-                ours: { try Kernels.dilatedConv3x3(x, weight: weight, dilation: d) },
-                reference: { try conv2d(x, weight: weight, padding: d, dilation: d) }))
+            try conv3x3Comparison(shape, seed: UInt64(index), scale: 0.2) {
+                try Kernels.dilatedConv3x3($0, weight: $1, dilation: $2)
+            })
     }
     if Kernels.winogradAvailable {
         for (index, shape) in winogradShapes.enumerated() {
-            let generator = try Generator(seed: UInt64(400 + index))
-            let x = try Tensor.normal(shape.input, generator: generator).requiresGrad(true)
-            let weight = try (Tensor.normal([shape.outputs, shape.input[1], 3, 3], generator: generator) * 0.05)
-                .requiresGrad(true)
-            let d = Pair(shape.dilation)
-            let pixels = Double(shape.input.reduce(1, *) / shape.input[1])
             comparisons.append(
-                KernelComparison(
-                    label: "\(shape.input) -> \(shape.outputs), d \(shape.dilation), Winograd", role: shape.role,
-                    flops: 2 * pixels * Double(shape.outputs * shape.input[1] * 9),
-                    ours: { try Kernels.winogradConv3x3(x, weight: weight, dilation: d) },
-                    reference: { try conv2d(x, weight: weight, padding: d, dilation: d) }, perInstructionSet: false))
+                try conv3x3Comparison(
+                    shape, seed: UInt64(400 + index), scale: 0.05, name: ", Winograd", perInstructionSet: false
+                ) { try Kernels.winogradConv3x3($0, weight: $1, dilation: $2) })
         }
     }
     for (index, shape) in pointwiseShapes.enumerated() {

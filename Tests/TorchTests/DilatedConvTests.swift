@@ -86,15 +86,9 @@ final class DilatedConvTests: ConfiguredTestCase {
             let input = try Tensor.normal(shape, generator: Generator(seed: 1)).to(dtype)
             let weight = try Tensor.normal([outputs, shape[1] / groups, kernel, kernel], generator: Generator(seed: 2))
                 .to(dtype)
-            let (_, operators) = try OperatorTime.profile {
-                _ = try Kernels.conv2d(
-                    input, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
-            }
-            let taken = operators.contains { $0.name == "segttt::dilated_conv3x3" }
-            let rule = Kernels.takesConv2d(
-                input, weight: weight, bias: nil, stride: stride, padding: padding, dilation: dilation, groups: groups)
-            XCTAssertEqual(taken, rule, "the rule and the call disagree on \(shape) -> \(outputs)")
-            return taken
+            return try conv2dTakes(
+                "segttt::dilated_conv3x3", input, weight: weight, stride: stride, padding: padding, dilation: dilation,
+                groups: groups)
         }
         XCTAssertTrue(try takesKernel([1, 25, 9, 10], outputs: 25))
         XCTAssertTrue(try takesKernel([1, 36, 9, 10], outputs: 20, padding: 1, dilation: 1))

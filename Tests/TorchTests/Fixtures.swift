@@ -1,4 +1,5 @@
 import Foundation
+import SegTTTKernels
 import Torch
 import TorchNN
 import XCTest
@@ -174,4 +175,23 @@ private func unravel(_ flat: Int, shape: [Int]) -> [Int] {
         rest /= shape[d]
     }
     return index
+}
+
+/// Whether `Kernels.conv2d` took the kernel whose profiler record is `record` (for example
+/// "segttt::winograd_conv3x3") on a convolution of `input` by `weight`, asserting that the
+/// kernel's rule (`Kernels.takesConv2d`) says the same.
+func conv2dTakes(
+    _ record: String, _ input: Tensor, weight: Tensor, stride: Pair = 1, padding: Pair, dilation: Pair,
+    groups: Int = 1, file: StaticString = #filePath, line: UInt = #line
+) throws -> Bool {
+    let (_, operators) = try OperatorTime.profile {
+        _ = try Kernels.conv2d(
+            input, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+    let taken = operators.contains { $0.name == record }
+    let rule = Kernels.takesConv2d(
+        input, weight: weight, bias: nil, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    XCTAssertEqual(
+        taken, rule, "the rule and the call disagree on \(input.shape) -> \(weight.shape[0])", file: file, line: line)
+    return taken
 }
