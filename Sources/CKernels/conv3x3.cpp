@@ -69,11 +69,11 @@ struct Geometry {
 /// The geometry of x [N, C, H, W] convolved to `outputs` channels in vectors of `lanes`. A
 /// dilation beyond the image's side is cut to the side (at least 1): the taps it moves reach
 /// only zeros either way, and the padded rows stay at most 3 W + 2 lanes floats.
-Geometry geometry_of(const at::Tensor &x, int64_t outputs, int64_t dh, int64_t dw, int64_t lanes) {
-    const int64_t h = x.size(2), w = x.size(3);
-    return {x.size(0),
-            x.size(1),
-            x.size(1),
+Geometry geometry_of(at::IntArrayRef x, int64_t outputs, int64_t dh, int64_t dw, int64_t lanes) {
+    const int64_t h = x[2], w = x[3];
+    return {x[0],
+            x[1],
+            x[1],
             outputs,
             h,
             w,
@@ -84,8 +84,8 @@ Geometry geometry_of(const at::Tensor &x, int64_t outputs, int64_t dh, int64_t d
 
 /// The geometry of x [N, C, H, W] convolved to `outputs` channels with stride 2, padding 1:
 /// output ceil(H / 2) x ceil(W / 2).
-Geometry strided_geometry_of(const at::Tensor &x, int64_t outputs, int64_t lanes) {
-    return {x.size(0), x.size(1), x.size(1), outputs, x.size(2), x.size(3), 1, 1, lanes, 2};
+Geometry strided_geometry_of(at::IntArrayRef x, int64_t outputs, int64_t lanes) {
+    return {x[0], x[1], x[1], outputs, x[2], x[3], 1, 1, lanes, 2};
 }
 
 /// The output channels computed together by the forward tiles: 5, 4 or 3.
@@ -365,8 +365,9 @@ at::Tensor correlate(ck_instruction_set target, const Geometry &g, const at::Ten
     return out;
 }
 
-/// The geometry of x convolved by `weight` with stride `step`: 1 with dilation (dh, dw), or 2.
-Geometry geometry_of(const at::Tensor &x, const at::Tensor &weight, int64_t step, int64_t dh, int64_t dw,
+/// The geometry of x (of sizes `x`) convolved by `weight` with stride `step`: 1 with dilation
+/// (dh, dw), or 2.
+Geometry geometry_of(at::IntArrayRef x, const at::Tensor &weight, int64_t step, int64_t dh, int64_t dw,
                      ck_instruction_set target) {
     return step == 1 ? geometry_of(x, weight.size(0), dh, dw, lanes(target))
                      : strided_geometry_of(x, weight.size(0), lanes(target));
@@ -384,14 +385,18 @@ struct Conv3x3Function : public torch::autograd::Function<Conv3x3Function> {
                               const at::Tensor &bias, int64_t step, int64_t dh, int64_t dw) {
         const at::Tensor x = input.contiguous(), b = bias.contiguous();
         const ck_instruction_set target = instruction_set();
-        const Geometry g = geometry_of(x, weight, step, dh, dw, target);
-        ctx->save_for_backward({x, weight});
+        const Geometry g = geometry_of(x.sizes(), weight, step, dh, dw, target);
+        const at::Tensor rows = laid_out(x, g);
+        // With stride 1 the weight gradient reads x in the same padded rows, so those are kept
+        // rather than x (laid out for this call's instruction set, which the backward reuses).
+        ctx->save_for_backward({step == 1 ? rows : x, weight});
+        ctx->saved_data["sizes"] = x.sizes().vec();
+        ctx->saved_data["target"] = static_cast<int64_t>(target);
         ctx->saved_data["step"] = step;
         ctx->saved_data["dh"] = dh;
         ctx->saved_data["dw"] = dw;
         ctx->saved_data["bias"] = b.numel() > 0;
-        return correlate(target, g, laid_out(x, g), weight, /*transpose=*/false,
-                         b.numel() > 0 ? b.data_ptr<float>() : nullptr);
+        return correlate(target, g, rows, weight, /*transpose=*/false, b.numel() > 0 ? b.data_ptr<float>() : nullptr);
     }
 
     static variable_list backward(AutogradContext *ctx, variable_list grads) {
@@ -399,12 +404,13 @@ struct Conv3x3Function : public torch::autograd::Function<Conv3x3Function> {
                     "SegTTT's 3x3 convolution has first derivatives only; for higher ones use "
                     "libtorch's convolution (Torch.conv2d)");
         const auto saved = ctx->get_saved_variables();
-        const at::Tensor &x = saved[0], &weight = saved[1];
+        const at::Tensor &kept = saved[0], &weight = saved[1];  // x's padded rows with stride 1, x with 2
         const int64_t step = ctx->saved_data["step"].toInt();
         const int64_t dh = ctx->saved_data["dh"].toInt(), dw = ctx->saved_data["dw"].toInt();
         const at::Tensor dy = grads[0].contiguous();
-        const ck_instruction_set target = instruction_set();
-        const Geometry g = geometry_of(x, weight, step, dh, dw, target);
+        const auto target = static_cast<ck_instruction_set>(ctx->saved_data["target"].toInt());
+        const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
+        const Geometry g = geometry_of(sizes, weight, step, dh, dw, target);
         const int64_t gradient = gradient_block(target, g.outputs);
         const int64_t planes = g.blocks(gradient) * gradient;  // dy's planes, zero past O
         // dy padded, for dx with stride 1 and for dw; libtorch's dx with stride 2 reads dy as it is.
@@ -417,11 +423,11 @@ struct Conv3x3Function : public torch::autograd::Function<Conv3x3Function> {
             dx = correlate(target, back, dy_padded, weight, /*transpose=*/true, nullptr);
         } else if (ctx->needs_input_grad(0)) {
             // With stride 2, dx (a transposed convolution of dy) is libtorch's.
-            dx = std::get<0>(at::convolution_backward(dy, x, weight, c10::nullopt, {2, 2}, {1, 1}, {1, 1}, false,
+            dx = std::get<0>(at::convolution_backward(dy, kept, weight, c10::nullopt, {2, 2}, {1, 1}, {1, 1}, false,
                                                       {0, 0}, 1, {true, false, false}));
         }
         if (ctx->needs_input_grad(1)) {
-            const at::Tensor x_padded = laid_out(x, g);
+            const at::Tensor x_padded = step == 1 ? kept : laid_out(kept, g);
             const float *dyp = dy_padded.data_ptr<float>(), *xp = x_padded.data_ptr<float>();
             // Pieces of rows whose padded rows of dy and x take about 256 KiB, but at least 16
             // rows, so that the lane sums at the end of each pass stay a small share of it.

@@ -64,6 +64,31 @@ final class DilatedConvTests: ConfiguredTestCase {
         }
     }
 
+    /// The backward pass reads x's padded rows as the forward laid them out, for the forward's
+    /// instruction set (their width follows its vectors: 40 columns are 5 vectors of 8 or 3 of 16):
+    /// switching sets between the passes leaves the gradients right.
+    func testInstructionSetSwitchedBetweenThePassesKeepsTheGradients() throws {
+        let sets = Kernels.InstructionSet.allCases.filter(\.isSupported)
+        guard let narrowest = sets.first, let widest = sets.last, narrowest != widest else {
+            throw XCTSkip("this CPU runs one instruction set")
+        }
+        let before = Kernels.instructionSet
+        defer { XCTAssertNoThrow(try Kernels.use(before)) }
+        let input = try Tensor.normal([2, 12, 17, 40], generator: Generator(seed: 6)).requiresGrad(true)
+        let weight = try (Tensor.normal([16, 12, 3, 3], generator: Generator(seed: 7)) * 0.2).requiresGrad(true)
+        let references = try [input, weight].map { try $0.detach().to(.float64).requiresGrad(true) }
+        let upstream = try Tensor.normal([2, 16, 17, 40], generator: Generator(seed: 8))
+        try Kernels.use(narrowest)
+        let out = try Kernels.dilatedConv3x3(input, weight: weight, dilation: 2)
+        try Kernels.use(widest)
+        try (out * upstream).sum().backward()
+        try (conv2d(references[0], weight: references[1], padding: 2, dilation: 2) * upstream.to(.float64)).sum()
+            .backward()
+        for (name, (leaf, reference)) in zip(["input", "weight"], zip([input, weight], references)) {
+            try assertNear(try XCTUnwrap(leaf.grad), try XCTUnwrap(reference.grad), "gradient of the \(name)")
+        }
+    }
+
     func testInputWithoutGradientGetsNone() throws {
         let input = try Tensor.normal([1, 6, 8, 9], generator: Generator(seed: 1))
         let weight = try Tensor.normal([5, 6, 3, 3], generator: Generator(seed: 2)).requiresGrad(true)
