@@ -1,8 +1,9 @@
 internal import CTorch
 import Torch
 
-/// SegTTT's own CPU kernels, each behind one rule that says when it takes a call from the
-/// libtorch op it stands in for; a call the rule does not admit goes to libtorch's op.
+/// SegTTT's own CPU kernels, and oneDNN's Winograd convolutions that libtorch never calls,
+/// each behind one rule that says when it takes a call from the libtorch op it stands in for;
+/// a call the rule does not admit goes to libtorch's op.
 ///
 /// The `Torch` module is libtorch's alone; the layers of `TorchNN`, the TorchScript
 /// convolution redirect and the adaptation methods call these entry points instead where a
