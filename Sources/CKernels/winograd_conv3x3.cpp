@@ -32,6 +32,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <atomic>
+#include <optional>
+#include <utility>
 
 namespace {
 
@@ -49,10 +51,11 @@ dnnl::engine &cpu_engine() {
 /// convolutions read without reordering; the kernel keeps the input's layout for its output.
 bool channels_last(const at::Tensor &x) { return x.suggest_memory_format() == at::MemoryFormat::ChannelsLast; }
 
+/// The memory format of a layout: channels last (NHWC) where `last`, NCHW otherwise.
+at::MemoryFormat format_of(bool last) { return last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous; }
+
 /// x [N, C, H, W] dense in the given layout.
-at::Tensor dense(const at::Tensor &x, bool last) {
-    return x.contiguous(last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
-}
+at::Tensor dense(const at::Tensor &x, bool last) { return x.contiguous(format_of(last)); }
 
 /// The phase grid's sizes for an image of h x w under dilation (dh, dw): phases of ph x pw
 /// pixels, each followed by a row and a column of zeros.
@@ -79,7 +82,7 @@ struct Grid {
 
 /// An uninitialised tensor of `sizes` [N, C, H, W] like `like`, laid out channels last where `last`.
 at::Tensor empty_laid_out(at::IntArrayRef sizes, const at::Tensor &like, bool last) {
-    return at::empty(sizes, like.options(), last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+    return at::empty(sizes, like.options(), format_of(last));
 }
 
 /// The phase grid of x [N, C, H, W] under dilation (dh, dw), dense, channels last where
@@ -113,8 +116,8 @@ at::Tensor from_grid(const at::Tensor &y, const Grid &g, bool last) {
     return out;
 }
 
-/// The sizes of the undilated convolution on the phases, as oneDNN describes them, and the
-/// layout of the tensors that hold its images (NCHW, or NHWC where `last`).
+/// The sizes of the undilated convolution on the grid images, as oneDNN describes them, and
+/// the layout of the tensors that hold those images (NCHW, or NHWC where `last`).
 struct Problem {
     memory::dims src, weights, bias, dst;
     bool last;
@@ -127,8 +130,8 @@ struct Problem {
     }
 };
 
-Problem problem_of(const at::Tensor &phases, int64_t outputs, bool last) {
-    const int64_t n = phases.size(0), c = phases.size(1), h = phases.size(2), w = phases.size(3);
+Problem problem_of(const at::Tensor &images, int64_t outputs, bool last) {
+    const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
     return Problem{{n, c, h, w}, {outputs, c, 3, 3}, {outputs}, {n, outputs, h, w}, last};
 }
 
@@ -215,7 +218,7 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
             {DNNL_ARG_WEIGHTS, as_memory(w, p.plain(p.weights), pd.weights_desc(), s, keep)}};
         if (has_bias) args.emplace(DNNL_ARG_BIAS, memory(p.plain(p.bias), cpu_engine(), b.data_ptr<float>()));
         add_scratchpad(pd, args);
-        const at::Tensor y = written(p.dst, x.suggest_memory_format(), x, p.image(p.dst), pd.dst_desc(), s, [&](memory &dst) {
+        const at::Tensor y = written(p.dst, format_of(last), x, p.image(p.dst), pd.dst_desc(), s, [&](memory &dst) {
             args.emplace(DNNL_ARG_DST, dst);
             dnnl::convolution_forward(pd).execute(s, args);
         });
@@ -246,6 +249,12 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
         const auto alg = dnnl::algorithm::convolution_winograd;
         dnnl::stream s(cpu_engine());
         std::vector<at::Tensor> keep;
+        // dy in the layout a pass wants, reordered once where both passes want the same one.
+        std::optional<std::pair<memory::desc, memory>> dy_laid;
+        const auto dy_as = [&](const memory::desc &want) {
+            if (!dy_laid || !(dy_laid->first == want)) dy_laid.emplace(want, as_memory(dy, p.image(p.dst), want, s, keep));
+            return dy_laid->second;
+        };
         at::Tensor dx, dweight, dbias;
         if (ctx->needs_input_grad(0)) {
             const dnnl::convolution_backward_data::primitive_desc pd(
@@ -253,10 +262,10 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
                                                       kDilation, kPadding, kPadding),
                 user_scratchpad(), cpu_engine(), hint);
             std::unordered_map<int, memory> args{
-                {DNNL_ARG_DIFF_DST, as_memory(dy, p.image(p.dst), pd.diff_dst_desc(), s, keep)},
+                {DNNL_ARG_DIFF_DST, dy_as(pd.diff_dst_desc())},
                 {DNNL_ARG_WEIGHTS, as_memory(w, p.plain(p.weights), pd.weights_desc(), s, keep)}};
             add_scratchpad(pd, args);
-            dx = written(p.src, x.suggest_memory_format(), x, p.image(p.src), pd.diff_src_desc(), s, [&](memory &dsrc) {
+            dx = written(p.src, format_of(last), x, p.image(p.src), pd.diff_src_desc(), s, [&](memory &dsrc) {
                 args.emplace(DNNL_ARG_DIFF_SRC, dsrc);
                 dnnl::convolution_backward_data(pd).execute(s, args);
             });
@@ -272,7 +281,7 @@ struct WinogradConv3x3Function : public torch::autograd::Function<WinogradConv3x
             const dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), cpu_engine(), hint);
             std::unordered_map<int, memory> args{
                 {DNNL_ARG_SRC, as_memory(x, p.image(p.src), pd.src_desc(), s, keep)},
-                {DNNL_ARG_DIFF_DST, as_memory(dy, p.image(p.dst), pd.diff_dst_desc(), s, keep)}};
+                {DNNL_ARG_DIFF_DST, dy_as(pd.diff_dst_desc())}};
             add_scratchpad(pd, args);
             if (has_bias) {
                 dbias = at::empty({w.size(0)}, w.options());
